@@ -1,0 +1,274 @@
+"""The analyst client: sign a query, send it over mutual TLS, open and recombine the result.
+
+    from engine.client import Client
+    with Client("federation/analysts/alice") as client:
+        result = client.query("SELECT district, AVG(income) FROM ... GROUP BY district")
+        print(result.columns, result.rows)
+        frame = result.to_dataframe()        # needs pandas
+
+Each party seals its Shamir shares of the released cells to a fresh X25519 key named in the
+signed request; the client opens them, checks that all shares agree, and turns each cell's
+exact fraction back into a number. A cell below the dataset's minimum group size comes back
+as :data:`SUPPRESSED`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from engine.cells import KIND_OF, bounds, decode, reconstruct_fraction
+from engine.config import AnalystIdentity, load_identity
+from engine.daemon.peers import CHANNEL_OPTIONS
+from engine.daemon.status import error_from_rpc
+from engine.errors import AuthError, EngineError
+from engine.pki import load_signing_key, read_pem
+from engine.request import new_request, sign
+from engine.rpc import jointstat_pb2 as pb
+from engine.rpc import jointstat_pb2_grpc as pb_grpc
+from engine.sealing import new_result_key, open_sealed
+from engine.shamir import recombine
+from engine.sql.parse import Aggregate
+from engine.wire import catalog_from_pb, label_from_pb, sealed_from_pb, signed_to_pb
+
+
+class _Suppressed:
+    """Marker of a cell withheld because its group is below the minimum group size."""
+
+    _instance: _Suppressed | None = None
+
+    def __new__(cls) -> _Suppressed:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "SUPPRESSED"
+
+    def __str__(self) -> str:
+        return "suppressed"
+
+
+SUPPRESSED = _Suppressed()
+Cell = int | float | str | bool | None | _Suppressed
+
+
+@dataclass(frozen=True)
+class Result:
+    """A released query result."""
+
+    query_id: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    seconds: float  # time spent in the federation
+    elapsed: float = 0.0  # wall-clock time seen by the client
+    suppressed: tuple[tuple[int, int], ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        """Return ``{"columns", "rows", "suppressed", "query_id", "seconds"}``.
+
+        Suppressed cells are null in ``rows`` and listed as [row, column] in ``suppressed``.
+        """
+        rows = [[None if v is SUPPRESSED else _json_value(v) for v in row] for row in self.rows]
+        return {
+            "query_id": self.query_id,
+            "columns": list(self.columns),
+            "rows": rows,
+            "suppressed": [list(p) for p in self.suppressed],
+            "seconds": round(self.seconds, 6),
+        }
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(self.columns)
+        for row in self.rows:
+            writer.writerow(["suppressed" if v is SUPPRESSED else ("" if v is None else v) for v in row])
+        return out.getvalue()
+
+    def to_table(self) -> str:
+        cells = [list(self.columns)] + [[_text(v) for v in row] for row in self.rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=True))]
+        lines.append("  ".join("-" * w for w in widths))
+        for row in cells[1:]:
+            lines.append("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+        lines.append(f"({len(self.rows)} row{'s' if len(self.rows) != 1 else ''}, "
+                     f"{self.elapsed * 1000:.0f} ms)")
+        return "\n".join(lines)
+
+    def to_dataframe(self) -> Any:
+        """Return a pandas DataFrame (suppressed cells as missing values)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise EngineError("to_dataframe: got no pandas, want `pip install pandas`") from None
+        rows = [[None if v is SUPPRESSED else v for v in row] for row in self.rows]
+        frame = pd.DataFrame(rows, columns=list(self.columns))
+        frame.attrs["suppressed"] = list(self.suppressed)
+        frame.attrs["query_id"] = self.query_id
+        return frame
+
+
+def _json_value(value: Cell) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _text(value: Cell) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) < 1e15 else f"{value:.6e}"
+    return str(value)
+
+
+class Client:
+    """An analyst's connection to one party of the federation."""
+
+    def __init__(self, identity: str | Path, party: str | None = None) -> None:
+        self.identity: AnalystIdentity = load_identity(Path(identity))
+        federation = self.identity.federation
+        target = federation.party(party or self.identity.default_party)
+        self._key = load_signing_key(self.identity.signing_key)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=read_pem(federation.ca_certificate, "federation CA"),
+            private_key=read_pem(self.identity.tls_key, "analyst TLS key"),
+            certificate_chain=read_pem(self.identity.tls_certificate, "analyst TLS certificate"),
+        )
+        options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", target.name)]
+        self._channel = grpc.secure_channel(target.address, credentials, options=options)
+        self._stub = pb_grpc.AnalystStub(self._channel)
+        self._party = target.name
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def datasets(self) -> list[dict[str, object]]:
+        """Return the datasets of the federation (schema and policy)."""
+        try:
+            reply = self._stub.ListDatasets(pb.ListDatasetsRequest(), timeout=30)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, self._party) from None
+        return [d.to_json() for d in catalog_from_pb(reply)]
+
+    def query(self, sql: str, timeout: float | None = None) -> Result:
+        """Run ``sql`` and return its released result; raise EngineError if refused or failed."""
+        began = time.perf_counter()
+        federation = self.identity.federation
+        private, public = new_result_key()
+        signed = sign(new_request(self.identity.name, federation.name, sql, public), self._key)
+        try:
+            reply = self._stub.Query(
+                signed_to_pb(signed),
+                timeout=timeout or federation.query_timeout_seconds + 10,
+                wait_for_ready=True,
+            )
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, self._party) from None
+        if reply.query_id != signed.query_id:
+            raise AuthError(f"result: got query id {reply.query_id}, want {signed.query_id}")
+        result = decode_result(reply, private, signed.query_id)
+        return Result(
+            result.query_id, result.columns, result.rows, result.seconds,
+            time.perf_counter() - began, result.suppressed,
+        )
+
+
+def decode_result(reply: pb.QueryResult, private: Any, query_id: str) -> Result:
+    """Open every party's sealed shares, recombine and decode the cells of ``reply``."""
+    columns = list(reply.columns)
+    groups = [label_from_pb(row) for row in reply.groups]
+    aggregates = [c for c in columns if c.group < 0]
+    opened = [open_sealed(private, query_id, sealed_from_pb(s)) for s in reply.shares]
+    cells_expected = len(groups) * len(aggregates)
+    values: dict[str, list[int]] = {"num": [], "den": [], "flag": []}
+    modulus = 0
+    if cells_expected:
+        moduli = {s.modulus for s in opened}
+        if len(moduli) != 1:
+            raise AuthError("result: parties used different fields, want one field")
+        modulus = moduli.pop()
+        for name in values:
+            by_point = {s.x: getattr(s, name) for s in opened}
+            if any(len(v) != cells_expected for v in by_point.values()):
+                raise AuthError(f"result: got share vectors of the wrong length, want {cells_expected}")
+            values[name], bad = recombine(by_point, reply.threshold, modulus)
+            if bad:
+                raise AuthError(
+                    f"result: shares at points {bad} are inconsistent with the others; "
+                    "want every party's share on one polynomial"
+                )
+    rows: list[tuple[Cell, ...]] = []
+    suppressed: list[tuple[int, int]] = []
+    cell = 0
+    for r, label in enumerate(groups):
+        row: list[Cell] = []
+        for c, column in enumerate(columns):
+            if column.group >= 0:
+                value = label[column.group]
+                row.append(value if not isinstance(value, bytes) else value.decode())
+                continue
+            function = Aggregate(column.function)
+            if values["flag"][cell] == 0:
+                row.append(SUPPRESSED)
+                suppressed.append((r, c))
+            else:
+                row.append(
+                    _cell_value(function, values["num"][cell], values["den"][cell],
+                                column.decimals, modulus)
+                )
+            cell += 1
+        rows.append(tuple(row))
+    order = [(k.output, k.descending) for k in reply.order_by]
+    rows, suppressed = _order_rows(rows, order, reply.limit)
+    return Result(query_id, tuple(c.name for c in columns), tuple(rows), reply.seconds,
+                  suppressed=tuple(suppressed))
+
+
+def _cell_value(function: Aggregate, num: int, den: int, decimals: int, modulus: int) -> Cell:
+    if den == 0:
+        return None
+    u = num * pow(den, -1, modulus) % modulus
+    num_bits, den_bits = bounds(KIND_OF[function])
+    try:
+        a, b = reconstruct_fraction(u, modulus, num_bits, den_bits)
+    except ValueError:
+        raise AuthError("result: a cell is not a valid fraction; want consistent shares") from None
+    return decode(function, a, b, decimals)
+
+
+def _order_rows(
+    rows: list[tuple[Cell, ...]], order: Sequence[tuple[int, bool]], limit: int
+) -> tuple[list[tuple[Cell, ...]], list[tuple[int, int]]]:
+    for output, descending in reversed(order):
+        def key(row: tuple[Cell, ...], output: int = output) -> tuple[int, Any]:
+            value = row[output]
+            if value is None or value is SUPPRESSED:
+                return (1, 0)
+            return (0, value)
+        present = [r for r in rows if key(r)[0] == 0]
+        missing = [r for r in rows if key(r)[0] == 1]
+        rows = sorted(present, key=key, reverse=descending) + missing
+    if limit >= 0:
+        rows = rows[:limit]
+    suppressed = [
+        (r, c) for r, row in enumerate(rows) for c, v in enumerate(row) if v is SUPPRESSED
+    ]
+    return rows, suppressed
+

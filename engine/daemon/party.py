@@ -1,0 +1,250 @@
+"""What a party does for each batch: check, scan, compute — deciding from its own policy.
+
+The sequencer drives a batch through three calls on every party (see the Federation
+service in the .proto): ``prepare`` (verify each request and its plan; no data read),
+``collect`` (run this party's plaintext scans, report group labels) and ``execute`` (feed
+this party's partial aggregates to the batch's MPC job and seal its shares to each
+analyst). A party never takes the sequencer's word for a plan: it plans each query itself
+from the signed SQL and its own view of the catalog, and compares digests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from engine.catalog import Catalog, DatasetInfo
+from engine.config import PartyConfig
+from engine.errors import EngineError, PeerError, PolicyError
+from engine.local import Label, LocalData, label_sort_key
+from engine.mpc.layout import layout, local_inputs
+from engine.mpc.session import MpcSession
+from engine.nonces import NonceStore
+from engine.plan import QueryPlan
+from engine.planner import plan_query
+from engine.request import QueryRequest, SignedRequest, verify
+from engine.sealing import SealedShares, Shares, seal
+
+log = logging.getLogger(__name__)
+
+CATALOG_TTL_SECONDS = 30.0
+PLAN_CACHE_SIZE = 1024
+BATCH_STATE_TTL_SECONDS = 600.0
+
+
+@dataclass
+class _Approved:
+    query_id: str
+    request: QueryRequest
+    plan: QueryPlan
+    partials: list[dict[Label, list[int]]] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    created: float
+    queries: dict[str, _Approved] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    query_id: str
+    error: EngineError | None
+
+
+CatalogFetcher = Callable[[str], Awaitable[tuple[DatasetInfo, ...]]]
+
+
+class Party:
+    """One agency's daemon state: its data, its policy decisions, its MPC session."""
+
+    def __init__(
+        self,
+        config: PartyConfig,
+        data: LocalData,
+        session: MpcSession,
+        fetch_catalog: CatalogFetcher,
+    ) -> None:
+        self.config = config
+        self.data = data
+        self.session = session
+        self.nonces = NonceStore(config.state_dir / "nonces.sqlite",
+                                 config.federation.max_request_age_seconds)
+        self._peer_catalogs: dict[str, tuple[float, tuple[DatasetInfo, ...]]] = {}
+        self._plans: OrderedDict[tuple[str, str, str], QueryPlan] = OrderedDict()
+        self._batches: dict[str, _Batch] = {}
+        self._fetch_catalog = fetch_catalog
+
+    # ------------------------------------------------------------------ catalog
+
+    async def catalog(self, *, refresh: bool = False) -> Catalog:
+        """Return the federation catalog: own datasets live, peers' cached for a while."""
+        await asyncio.to_thread(self.data.refresh)
+        datasets = list(self.data.catalog())
+        now = time.monotonic()
+        for party in self.config.federation.parties:
+            if party.name == self.config.name:
+                continue
+            cached = self._peer_catalogs.get(party.name)
+            if cached is None or refresh or now - cached[0] > CATALOG_TTL_SECONDS:
+                try:
+                    infos = await self._fetch_catalog(party.name)
+                    cached = (now, tuple(i for i in infos if i.owner == party.name))
+                    self._peer_catalogs[party.name] = cached
+                except PeerError as exc:
+                    log.warning("catalog of %s unavailable: %s", party.name, exc)
+                    if cached is None:
+                        continue
+            datasets.extend(cached[1])
+        return Catalog(tuple(datasets))
+
+    async def plan(self, sql: str, analyst: str, *, refresh: bool = False) -> QueryPlan:
+        """Plan ``sql`` for ``analyst`` against the current catalog (cached by digest)."""
+        catalog = await self.catalog(refresh=refresh)
+        key = (sql, analyst, catalog.digest())
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = plan_query(sql, catalog, analyst)
+            self._plans[key] = plan
+            if len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+        else:
+            self._plans.move_to_end(key)
+        return plan
+
+    # ------------------------------------------------------------------ prepare
+
+    async def prepare(
+        self, batch_id: str, requests: list[SignedRequest], digests: list[str]
+    ) -> list[Decision]:
+        """Check every request of a batch; remember the approved ones. Reads no data."""
+        self._expire()
+        batch = self._batches.setdefault(batch_id, _Batch(time.monotonic()))
+        decisions = []
+        now = time.time()
+        for signed, digest in zip(requests, digests, strict=True):
+            query_id = signed.query_id
+            try:
+                request = verify(signed, self.config.federation, peer_analyst=None, now=now)
+                self.nonces.remember(request.analyst, request.nonce, now)
+                plan = await self.plan(request.sql, request.analyst)
+                if plan.digest() != digest:
+                    plan = await self.plan(request.sql, request.analyst, refresh=True)
+                if plan.digest() != digest:
+                    raise PolicyError(
+                        f"plan: party {self.config.name} planned this query differently "
+                        "from the sequencer, want identical catalogs (retry shortly)"
+                    )
+                batch.queries[query_id] = _Approved(query_id, request, plan)
+                decisions.append(Decision(query_id, None))
+            except EngineError as exc:
+                log.info("query %s refused by %s: %s", query_id, self.config.name, exc)
+                decisions.append(Decision(query_id, exc))
+        return decisions
+
+    # ------------------------------------------------------------------ collect
+
+    async def collect(
+        self, batch_id: str, query_ids: list[str]
+    ) -> list[tuple[list[Label], EngineError | None]]:
+        """Run this party's scans for each query; return its group labels or the error."""
+        batch = self._batches.get(batch_id)
+        if batch is None:
+            raise PeerError(f"batch {batch_id}: unknown at {self.config.name}, want prepare first")
+        out: list[tuple[list[Label], EngineError | None]] = []
+        for query_id in query_ids:
+            approved = batch.queries.get(query_id)
+            if approved is None:
+                out.append(([], PeerError(f"query {query_id}: not approved at {self.config.name}")))
+                continue
+            try:
+                approved.partials = await asyncio.to_thread(self._scan_all, approved.plan)
+                labels: set[Label] = set()
+                for partial in approved.partials:
+                    labels.update(partial)
+                out.append((sorted(labels, key=label_sort_key), None))
+            except EngineError as exc:
+                log.info("query %s: scan failed at %s: %s", query_id, self.config.name, exc)
+                out.append(([], exc))
+        return out
+
+    def _scan_all(self, plan: QueryPlan) -> list[dict[Label, list[int]]]:
+        return [
+            self.data.scan(scan, plan.measures)
+            for scan in plan.scans
+            if scan.party == self.config.name
+        ]
+
+    # ------------------------------------------------------------------ execute
+
+    async def execute(
+        self, batch_id: str, epoch: int, domains: list[tuple[str, list[Label]]], timeout: float
+    ) -> list[SealedShares]:
+        """Run the batch's MPC job; return this party's sealed shares per query."""
+        batch = self._batches.pop(batch_id, None)
+        if batch is None:
+            raise PeerError(f"batch {batch_id}: unknown at {self.config.name}, want collect first")
+        if not self.session.ready or self.session.epoch != epoch:
+            raise PeerError(
+                f"MPC session at {self.config.name}: got epoch {self.session.epoch} "
+                f"(ready={self.session.ready}), want live epoch {epoch}"
+            )
+        items = []
+        approved_list = []
+        for query_id, groups in domains:
+            approved = batch.queries.get(query_id)
+            if approved is None:
+                raise PeerError(f"query {query_id}: not collected at {self.config.name}")
+            groups_sorted = list(groups)
+            own = set().union(*approved.partials) if approved.partials else set()
+            if not own <= set(groups_sorted):
+                raise PeerError(f"query {query_id}: the agreed groups miss labels of {self.config.name}")
+            items.append((approved.plan, groups_sorted))
+            approved_list.append((query_id, approved))
+        job, slots = layout(batch_id, items)
+        inputs: list[int] = []
+        for slot, (_, approved) in zip(slots, approved_list, strict=True):
+            inputs.extend(local_inputs(slot, approved.partials))
+        if job.input_length == 0 or len(job.cells) == 0:
+            return [self._seal(a, 0, (), (), (), 0) for _, a in approved_list]
+        result = await self.session.run(job, inputs, timeout)
+        sealed = []
+        for slot, (_, approved) in zip(slots, approved_list, strict=True):
+            lo, hi = slot.cell_offset, slot.cell_offset + slot.cell_count
+            sealed.append(
+                self._seal(approved, result.x, result.num[lo:hi], result.den[lo:hi],
+                           result.flag[lo:hi], result.modulus)
+            )
+        return sealed
+
+    def _seal(
+        self,
+        approved: _Approved,
+        x: int,
+        num: tuple[int, ...],
+        den: tuple[int, ...],
+        flag: tuple[int, ...],
+        modulus: int,
+    ) -> SealedShares:
+        shares = Shares(x or self.config.me.index + 1, modulus, num, den, flag)
+        return seal(approved.request.result_key, approved.query_id, self.config.name, shares)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for batch_id in [b for b, s in self._batches.items() if now - s.created > BATCH_STATE_TTL_SECONDS]:
+            del self._batches[batch_id]
+
+    def close(self) -> None:
+        self.nonces.close()
+
+
+def merge_labels(per_party: list[list[Label]]) -> list[Label]:
+    """Return the sorted union of every party's labels for one query."""
+    union: set[Label] = set()
+    for labels in per_party:
+        union.update(labels)
+    return sorted(union, key=label_sort_key)

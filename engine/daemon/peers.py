@@ -1,0 +1,79 @@
+"""gRPC channels from a party to the other parties (mutual TLS under the federation CA)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from engine.config import PartyConfig
+from engine.daemon.status import error_from_rpc
+from engine.errors import EngineError, PeerError
+from engine.pki import read_pem
+from engine.rpc import jointstat_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+]
+
+T = TypeVar("T")
+
+
+def client_credentials(ca: bytes, key: bytes, certificate: bytes) -> grpc.ChannelCredentials:
+    """Return mTLS channel credentials trusting only the federation CA."""
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca, private_key=key, certificate_chain=certificate
+    )
+
+
+def secure_channel(address: str, server_name: str, credentials: grpc.ChannelCredentials) -> Any:
+    """Open an aio channel to ``address`` verifying the server certificate names ``server_name``."""
+    options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name)]
+    return grpc.aio.secure_channel(address, credentials, options=options)
+
+
+class Peers:
+    """Stubs of the Federation service of every party (including this one)."""
+
+    def __init__(self, config: PartyConfig) -> None:
+        credentials = client_credentials(
+            read_pem(config.federation.ca_certificate, "federation CA certificate"),
+            read_pem(config.tls_key, "party TLS key"),
+            read_pem(config.tls_certificate, "party TLS certificate"),
+        )
+        self._channels = {}
+        self._stubs: dict[str, pb_grpc.FederationStub] = {}
+        for party in config.federation.parties:
+            channel = secure_channel(party.address, party.name, credentials)
+            self._channels[party.name] = channel
+            self._stubs[party.name] = pb_grpc.FederationStub(channel)
+
+    def stub(self, party: str) -> pb_grpc.FederationStub:
+        return self._stubs[party]
+
+    async def call(
+        self, party: str, method: Callable[[pb_grpc.FederationStub], Awaitable[T]]
+    ) -> T:
+        """Call ``method(stub)`` on ``party``; translate failures into EngineError."""
+        try:
+            return await method(self._stubs[party])
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, party) from None
+        except EngineError:
+            raise
+        except Exception as exc:  # channel closed, cancelled, ...
+            raise PeerError(f"party {party}: call failed ({type(exc).__name__})") from None
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()

@@ -1,0 +1,146 @@
+"""Run a party daemon: gRPC with mutual TLS, health service, graceful shutdown.
+
+``jointstat party serve --config DIR/<party>/party.toml`` ends up in :func:`serve`. The
+daemon loads its datasets (a dataset whose file is missing or malformed is reported and
+marked unavailable; the daemon still serves), binds its gRPC port (a port in use is a
+clear error), serves the Analyst, Federation and standard Health services, and on SIGTERM
+or SIGINT stops accepting calls, finishes the ones under way and stops its MPC worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+import socket
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from engine.catalog import DatasetInfo
+from engine.config import PartyConfig, load_party
+from engine.daemon.coordinator import Coordinator
+from engine.daemon.party import Party
+from engine.daemon.peers import CHANNEL_OPTIONS, Peers
+from engine.daemon.sequencer import Sequencer
+from engine.daemon.services import AnalystService, FederationService
+from engine.errors import ConfigError
+from engine.local import LocalData
+from engine.mpc.session import MpcSession
+from engine.pki import load_signing_key, read_pem
+from engine.rpc import jointstat_pb2 as pb
+from engine.rpc import jointstat_pb2_grpc as pb_grpc
+from engine.wire import catalog_from_pb
+
+log = logging.getLogger(__name__)
+
+GRACE_SECONDS = 5.0
+
+
+def check_port_free(host: str, port: int, what: str) -> None:
+    """Raise ConfigError if ``host:port`` cannot be bound (another process uses it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ConfigError(
+                f"{what} {host}:{port}: {reason}; want a free port (stop the other process, or "
+                "change the address in federation.toml / jointstat init --base-port)"
+            ) from None
+
+
+class Daemon:
+    """A running party daemon."""
+
+    def __init__(self, config: PartyConfig) -> None:
+        self.config = config
+        self.server: grpc.aio.Server | None = None
+        self.health = health.aio.HealthServicer()
+        self.sequencer: Sequencer | None = None
+        self.party: Party | None = None
+        self.peers: Peers | None = None
+
+    async def start(self) -> None:
+        config = self.config
+        me = config.me
+        check_port_free(me.host, me.port, "gRPC address")
+        check_port_free(me.mpc_host, me.mpc_port, "MPC address")
+        load_signing_key(config.signing_key)  # fail now, not at the first query
+        credentials = grpc.ssl_server_credentials(
+            [(read_pem(config.tls_key, "party TLS key"),
+              read_pem(config.tls_certificate, "party TLS certificate"))],
+            root_certificates=read_pem(config.federation.ca_certificate, "federation CA"),
+            require_client_auth=True,
+        )
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        data = await asyncio.to_thread(LocalData, config)
+        session = MpcSession(config, config.state_dir / "mpc")
+        self.peers = peers = Peers(config)
+
+        async def fetch_catalog(name: str) -> tuple[DatasetInfo, ...]:
+            reply = await peers.call(
+                name, lambda s: s.GetCatalog(pb.GetCatalogRequest(), timeout=5.0)
+            )
+            return catalog_from_pb(reply)
+
+        self.party = party = Party(config, data, session, fetch_catalog)
+        if config.federation.sequencer == config.name:
+            self.sequencer = Sequencer(config, party, peers)
+            self.sequencer.start()
+        coordinator = Coordinator(config, party, peers, self.sequencer)
+
+        server = grpc.aio.server(options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)])
+        pb_grpc.add_AnalystServicer_to_server(AnalystService(coordinator, party), server)
+        pb_grpc.add_FederationServicer_to_server(
+            FederationService(config, party, self.sequencer), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        try:
+            server.add_secure_port(me.address, credentials)
+        except RuntimeError:
+            raise ConfigError(
+                f"gRPC address {me.address}: could not bind; want a free port"
+            ) from None
+        await server.start()
+        self.server = server
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set("jointstat.v1.Analyst", health_pb2.HealthCheckResponse.SERVING)
+        datasets = ", ".join(d.name for d in config.datasets) or "none (compute-only)"
+        log.info(
+            "party %s ready on %s (MPC %s:%d, sequencer %s, datasets: %s)",
+            config.name, me.address, me.mpc_host, me.mpc_port,
+            "yes" if self.sequencer else config.federation.sequencer, datasets,
+        )
+
+    async def stop(self) -> None:
+        log.info("party %s stopping", self.config.name)
+        await self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            await self.server.stop(GRACE_SECONDS)
+        if self.sequencer is not None:
+            await self.sequencer.stop()
+        if self.party is not None:
+            await self.party.session.stop()
+            self.party.close()
+        if self.peers is not None:
+            await self.peers.close()
+        log.info("party %s stopped", self.config.name)
+
+
+async def run(config_path: Path) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    config = load_party(config_path)
+    daemon = Daemon(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await daemon.start()
+    try:
+        await stop.wait()
+    finally:
+        await daemon.stop()

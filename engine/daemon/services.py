@@ -1,0 +1,188 @@
+"""gRPC servicers: the Analyst service (for analysts) and the Federation service (for parties).
+
+Each method checks the caller's role from its TLS client certificate (common name
+``analyst:<name>`` or ``party:<name>``), converts messages at the edge, and reports an
+EngineError through :func:`engine.daemon.status.abort_with`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from engine.config import PartyConfig
+from engine.daemon.coordinator import Coordinator
+from engine.daemon.party import Party
+from engine.daemon.sequencer import Sequencer
+from engine.daemon.status import abort_with
+from engine.errors import AuthError, EngineError, PeerError
+from engine.pki import ANALYST_PREFIX, PARTY_PREFIX
+from engine.rpc import jointstat_pb2 as pb
+from engine.rpc import jointstat_pb2_grpc as pb_grpc
+from engine.wire import (
+    catalog_to_pb,
+    failure_to_pb,
+    label_from_pb,
+    labels_to_pb,
+    outcome_to_pb,
+    sealed_to_pb,
+    signed_from_pb,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def peer_name(context: grpc.aio.ServicerContext, prefix: str) -> str:
+    """Return the caller's name if its certificate has role ``prefix``; else raise AuthError."""
+    names = context.auth_context().get("x509_common_name", [])
+    common = names[0].decode() if names else ""
+    if not common.startswith(prefix):
+        role = prefix.rstrip(":")
+        raise AuthError(f"caller: got certificate {common!r}, want a {role} certificate")
+    return common[len(prefix) :]
+
+
+async def _guard(context: grpc.aio.ServicerContext, body: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await body()
+    except EngineError as exc:
+        await abort_with(context, exc)
+
+
+class AnalystService(pb_grpc.AnalystServicer):  # type: ignore[misc]
+    """Queries and catalog listing for analysts."""
+
+    def __init__(self, coordinator: Coordinator, party: Party) -> None:
+        self._coordinator = coordinator
+        self._party = party
+
+    async def Query(self, request: pb.SignedRequest, context: Any) -> pb.QueryResult:
+        async def body() -> pb.QueryResult:
+            analyst = peer_name(context, ANALYST_PREFIX)
+            return await self._coordinator.query(signed_from_pb(request), analyst)
+
+        return await _guard(context, body)
+
+    async def ListDatasets(self, request: pb.ListDatasetsRequest, context: Any) -> pb.CatalogReply:
+        async def body() -> pb.CatalogReply:
+            peer_name(context, ANALYST_PREFIX)
+            catalog = await self._party.catalog()
+            return catalog_to_pb(catalog.datasets)
+
+        return await _guard(context, body)
+
+
+class FederationService(pb_grpc.FederationServicer):  # type: ignore[misc]
+    """The party-to-party protocol driven by the sequencer."""
+
+    def __init__(self, config: PartyConfig, party: Party, sequencer: Sequencer | None) -> None:
+        self._config = config
+        self._party = party
+        self._sequencer = sequencer
+
+    def _caller(self, context: Any) -> str:
+        name = peer_name(context, PARTY_PREFIX)
+        if name not in {p.name for p in self._config.federation.parties}:
+            raise AuthError(f"caller: got party {name!r}, want a member of the federation")
+        return name
+
+    def _from_sequencer(self, context: Any) -> None:
+        caller = self._caller(context)
+        if caller != self._config.federation.sequencer:
+            raise AuthError(
+                f"caller: got party {caller!r}, want the sequencer "
+                f"{self._config.federation.sequencer!r}"
+            )
+
+    async def GetCatalog(self, request: pb.GetCatalogRequest, context: Any) -> pb.CatalogReply:
+        async def body() -> pb.CatalogReply:
+            self._caller(context)
+            return catalog_to_pb(self._party.data.catalog())
+
+        return await _guard(context, body)
+
+    async def Submit(self, request: pb.SignedRequest, context: Any) -> pb.QueryResult:
+        async def body() -> pb.QueryResult:
+            self._caller(context)
+            if self._sequencer is None:
+                raise PeerError(
+                    f"submit: party {self._config.name} is not the sequencer, want "
+                    f"{self._config.federation.sequencer}"
+                )
+            outcome = await self._sequencer.submit(signed_from_pb(request))
+            return outcome_to_pb(
+                outcome.query_id, outcome.plan, outcome.groups, outcome.shares,
+                outcome.threshold, outcome.seconds,
+            )
+
+        return await _guard(context, body)
+
+    async def Prepare(self, request: pb.PrepareRequest, context: Any) -> pb.PrepareReply:
+        async def body() -> pb.PrepareReply:
+            self._from_sequencer(context)
+            if len(request.plan_digests) != len(request.queries):
+                raise AuthError("prepare: got digests and queries of different lengths")
+            decisions = await self._party.prepare(
+                request.batch_id,
+                [signed_from_pb(q) for q in request.queries],
+                list(request.plan_digests),
+            )
+            session = self._party.session
+            return pb.PrepareReply(
+                decisions=[
+                    pb.Decision(
+                        query_id=d.query_id,
+                        approved=d.error is None,
+                        refusal=failure_to_pb(d.error) if d.error is not None else None,
+                    )
+                    for d in decisions
+                ],
+                session_epoch=session.epoch,
+                session_ready=session.ready,
+            )
+
+        return await _guard(context, body)
+
+    async def Collect(self, request: pb.CollectRequest, context: Any) -> pb.CollectReply:
+        async def body() -> pb.CollectReply:
+            self._from_sequencer(context)
+            results = await self._party.collect(request.batch_id, list(request.query_ids))
+            return pb.CollectReply(
+                queries=[
+                    pb.QueryLabels(
+                        query_id=query_id,
+                        labels=labels_to_pb(labels),
+                        failure=failure_to_pb(error) if error is not None else None,
+                    )
+                    for query_id, (labels, error) in zip(request.query_ids, results, strict=True)
+                ]
+            )
+
+        return await _guard(context, body)
+
+    async def Execute(self, request: pb.ExecuteRequest, context: Any) -> pb.ExecuteReply:
+        async def body() -> pb.ExecuteReply:
+            self._from_sequencer(context)
+            domains = [
+                (q.query_id, [label_from_pb(row) for row in q.groups]) for q in request.queries
+            ]
+            timeout = max(context.time_remaining() or 60.0, 1.0) - 0.5
+            sealed = await self._party.execute(request.batch_id, request.epoch, domains, timeout)
+            return pb.ExecuteReply(shares=[sealed_to_pb(s) for s in sealed])
+
+        return await _guard(context, body)
+
+    async def StartSession(
+        self, request: pb.StartSessionRequest, context: Any
+    ) -> pb.StartSessionReply:
+        async def body() -> pb.StartSessionReply:
+            self._from_sequencer(context)
+            seconds = await self._party.session.start(request.epoch, timeout=30.0)
+            return pb.StartSessionReply(seconds=seconds)
+
+        return await _guard(context, body)

@@ -1,0 +1,283 @@
+"""An owner's local data: load its datasets into DuckDB, publish their schema, run scans.
+
+Everything here runs in plaintext at the owner, on the owner's machine. A scan filters and
+groups one dataset and returns, per group label, the integer components of the plan's
+measures (counts, sums and sums of squares of values scaled by ``10**decimals``), ready to
+be secret-shared. DuckDB's own error messages can quote data values, so they are never
+passed on: errors name the dataset, the column and the rule instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from engine.catalog import DEFAULT_FLOAT_DECIMALS, ColumnInfo, ColumnType, DatasetInfo
+from engine.cells import OWNER_ROW_BITS
+from engine.config import ColumnPolicy, DatasetConfig, PartyConfig
+from engine.errors import CapacityError, DataError, QueryError
+from engine.plan import Measure, Scan
+
+log = logging.getLogger(__name__)
+
+Label = tuple[object, ...]
+
+_TYPES = {
+    "TINYINT": ColumnType.INTEGER,
+    "SMALLINT": ColumnType.INTEGER,
+    "INTEGER": ColumnType.INTEGER,
+    "BIGINT": ColumnType.INTEGER,
+    "HUGEINT": ColumnType.INTEGER,
+    "UTINYINT": ColumnType.INTEGER,
+    "USMALLINT": ColumnType.INTEGER,
+    "UINTEGER": ColumnType.INTEGER,
+    "UBIGINT": ColumnType.INTEGER,
+    "FLOAT": ColumnType.FLOAT,
+    "DOUBLE": ColumnType.FLOAT,
+    "VARCHAR": ColumnType.TEXT,
+    "BOOLEAN": ColumnType.BOOLEAN,
+    "DATE": ColumnType.DATE,
+}
+
+
+def _column_type(duck_type: str) -> ColumnType:
+    if duck_type.startswith("DECIMAL"):
+        return ColumnType.FLOAT
+    return _TYPES.get(duck_type, ColumnType.OTHER)
+
+
+def label_sort_key(label: Label) -> tuple[object, ...]:
+    """Return a total order over labels of mixed types (NULL last)."""
+    return tuple((v is None, type(v).__name__, v if v is not None else 0) for v in label)
+
+
+def _label_value(value: object) -> object:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
+
+
+@dataclass
+class _Loaded:
+    info: DatasetInfo
+    table: str
+    stamp: tuple[int, int]
+
+
+class LocalData:
+    """The datasets of one party, loaded into an in-memory DuckDB database."""
+
+    def __init__(self, config: PartyConfig) -> None:
+        self._party = config.name
+        self._configs = {d.name: d for d in config.datasets}
+        self._db = duckdb.connect(":memory:")
+        self._lock = threading.Lock()
+        self._loaded: dict[str, _Loaded] = {}
+        self._problems: dict[str, str] = {}
+        for dataset in config.datasets:
+            self._load(dataset)
+
+    # ------------------------------------------------------------------ loading
+
+    def _load(self, dataset: DatasetConfig) -> None:
+        """Load (or reload) one dataset; on failure record the problem and keep serving."""
+        try:
+            self._loaded[dataset.name] = self._read(dataset)
+            self._problems.pop(dataset.name, None)
+            log.info("dataset %s.%s loaded", self._party, dataset.name)
+        except DataError as exc:
+            self._loaded.pop(dataset.name, None)
+            self._problems[dataset.name] = str(exc)
+            log.error("dataset %s.%s unavailable: %s", self._party, dataset.name, exc)
+
+    def _read(self, dataset: DatasetConfig) -> _Loaded:
+        qualified = f"{self._party}.{dataset.name}"
+        try:
+            stat = dataset.file.stat()
+        except FileNotFoundError:
+            raise DataError(
+                f"dataset {qualified}: got no data file at {dataset.file}, want a "
+                f"{dataset.format} file"
+            ) from None
+        table = f"ds_{dataset.name}"
+        wanted = [c for c in dataset.columns if c.policy is not ColumnPolicy.HIDDEN]
+        reader = (
+            "read_csv(?, header = true, sample_size = -1)"
+            if dataset.format == "csv"
+            else "read_parquet(?)"
+        )
+        with self._lock:
+            try:
+                relation = self._db.sql(f"SELECT * FROM {reader}", params=[str(dataset.file)])
+                present = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
+            except duckdb.Error as exc:
+                raise DataError(
+                    f"dataset {qualified}: cannot read {dataset.file} as {dataset.format} "
+                    f"({type(exc).__name__}), want a well-formed file with a header row"
+                ) from None
+            missing = [c.name for c in wanted if c.name not in present]
+            if missing:
+                raise DataError(
+                    f"dataset {qualified}: got no column(s) {', '.join(missing)} in "
+                    f"{dataset.file}, want every declared column (found: {', '.join(present)})"
+                )
+            selected = ", ".join(f'"{c.name}"' for c in wanted)
+            try:
+                self._db.execute(f'DROP TABLE IF EXISTS "{table}"')
+                self._db.execute(
+                    f'CREATE TABLE "{table}" AS SELECT {selected} FROM {reader}',
+                    [str(dataset.file)],
+                )
+                (rows,) = self._db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone() or (0,)
+            except duckdb.Error as exc:
+                raise DataError(
+                    f"dataset {qualified}: cannot load {dataset.file} ({type(exc).__name__}); "
+                    "want values that match each column's type in every row"
+                ) from None
+        if rows >= 1 << OWNER_ROW_BITS:
+            raise DataError(f"dataset {qualified}: got {rows} rows, want < 2**{OWNER_ROW_BITS}")
+        columns = []
+        for column in dataset.columns:
+            if column.policy is ColumnPolicy.HIDDEN:
+                columns.append(ColumnInfo(column.name, ColumnType.OTHER, column.policy, 0))
+                continue
+            kind = _column_type(present[column.name])
+            if column.policy is ColumnPolicy.AGGREGATE and not kind.numeric:
+                self._reject_non_numeric(qualified, table, column.name, kind)
+            decimals = column.decimals
+            if decimals is None:
+                decimals = 0 if kind is ColumnType.INTEGER else DEFAULT_FLOAT_DECIMALS
+            columns.append(ColumnInfo(column.name, kind, column.policy, decimals))
+        info = DatasetInfo(
+            owner=self._party,
+            name=dataset.name,
+            columns=tuple(columns),
+            min_group_size=dataset.min_group_size,
+            analysts=dataset.analysts,
+        )
+        return _Loaded(info, table, (stat.st_mtime_ns, stat.st_size))
+
+    def _reject_non_numeric(self, qualified: str, table: str, column: str, kind: ColumnType) -> None:
+        with self._lock:
+            row = self._db.execute(
+                f'SELECT r FROM (SELECT row_number() OVER () AS r, "{column}" AS v FROM "{table}") '
+                "WHERE v IS NOT NULL AND TRY_CAST(v AS DOUBLE) IS NULL ORDER BY r LIMIT 1"
+            ).fetchone()
+        where = f" (first at data row {row[0]})" if row else ""
+        raise DataError(
+            f"dataset {qualified}: column {column!r} is an aggregate column but holds "
+            f"{kind.value} values{where}; want numbers or empty cells"
+        )
+
+    def refresh(self) -> None:
+        """Reload every dataset whose file changed (or appeared) since it was loaded."""
+        for name, dataset in self._configs.items():
+            loaded = self._loaded.get(name)
+            try:
+                stat = dataset.file.stat()
+                stamp = (stat.st_mtime_ns, stat.st_size)
+            except FileNotFoundError:
+                stamp = (0, 0)
+            if loaded is None or loaded.stamp != stamp:
+                self._load(dataset)
+
+    # ------------------------------------------------------------------ catalog
+
+    def catalog(self) -> tuple[DatasetInfo, ...]:
+        """Return the published schema and policy of every dataset (no rows, no counts)."""
+        out = []
+        for name, dataset in self._configs.items():
+            loaded = self._loaded.get(name)
+            if loaded is not None:
+                out.append(loaded.info)
+                continue
+            out.append(
+                DatasetInfo(
+                    owner=self._party,
+                    name=name,
+                    columns=tuple(
+                        ColumnInfo(c.name, ColumnType.OTHER, c.policy, c.decimals or 0)
+                        for c in dataset.columns
+                    ),
+                    min_group_size=dataset.min_group_size,
+                    analysts=dataset.analysts,
+                    available=False,
+                    problem=self._problems.get(name, "not loaded"),
+                )
+            )
+        return tuple(out)
+
+    # ------------------------------------------------------------------ scans
+
+    def scan(self, scan: Scan, measures: Sequence[Measure]) -> dict[Label, list[int]]:
+        """Run ``scan`` and return, per group label, its measures' integer components.
+
+        Raises DataError if the dataset is unavailable, CapacityError if a scaled value or
+        a sum exceeds the engine's bounds, QueryError if the filter cannot be evaluated.
+        """
+        if scan.party != self._party:
+            raise QueryError(f"scan: got party {scan.party!r}, want {self._party!r}")
+        loaded = self._loaded.get(scan.dataset)
+        if loaded is None:
+            problem = self._problems.get(scan.dataset, "unknown dataset")
+            raise DataError(f"dataset {self._party}.{scan.dataset} is unavailable: {problem}")
+        qualified = f"{self._party}.{scan.dataset}"
+        groups = [f'"{g}"' for g in scan.group_columns]
+        inner = list(groups)
+        outer = list(groups)
+        for i, (measure, column) in enumerate(zip(measures, scan.measure_columns, strict=True)):
+            if column is None:
+                outer.append("COUNT(*)")
+                continue
+            scale = 10**measure.decimals
+            inner.append(f'CAST(ROUND("{column}" * {scale}) AS BIGINT) AS v{i}')
+            for component in measure.components:
+                outer.append(
+                    {
+                        "n": f"COUNT(v{i})",
+                        "s": f"SUM(CAST(v{i} AS HUGEINT))",
+                        "q": f"SUM(CAST(v{i} AS HUGEINT) * CAST(v{i} AS HUGEINT))",
+                    }[component]
+                )
+        where = f" WHERE {scan.filter_sql}" if scan.filter_sql else ""
+        select_inner = ", ".join(inner) if inner else "1 AS one"
+        sql = (
+            f"SELECT {', '.join(outer)} FROM (SELECT {select_inner} FROM \"{loaded.table}\"{where})"
+        )
+        if groups:
+            sql += f" GROUP BY {', '.join(groups)}"
+        cursor = self._db.cursor()
+        try:
+            rows = cursor.execute(sql).fetchall()
+        except duckdb.OutOfRangeException:
+            raise CapacityError(
+                f"scan of {qualified}: a scaled value or a sum is out of range; want "
+                f"|value·10^decimals| < 2^63 and sums < 2^127 (fewer decimals?)"
+            ) from None
+        except duckdb.ConversionException:
+            raise QueryError(
+                f"WHERE on {qualified}: a value could not be converted for a comparison; "
+                "want comparisons between compatible types"
+            ) from None
+        except duckdb.Error as exc:
+            raise QueryError(
+                f"WHERE on {qualified}: the owner could not evaluate the filter "
+                f"({type(exc).__name__}); want a predicate over the dataset's columns"
+            ) from None
+        finally:
+            cursor.close()
+        width = len(groups)
+        out: dict[Label, list[int]] = {}
+        for row in rows:
+            label = tuple(_label_value(v) for v in row[:width])
+            out[label] = [int(v) if v is not None else 0 for v in row[width:]]
+        return out
+

@@ -1,0 +1,137 @@
+"""The plaintext reference: the same SQL run by DuckDB over the pooled data of every agency.
+
+Used by the demo, the tests and the benchmarks to check every secure result. The oracle
+holds every agency's rows in one place, which is exactly what jointstat avoids in
+production: it exists only to measure correctness and the plaintext baseline.
+
+Agreement rule (:func:`compare`): the same group rows; counts and sums of integer columns
+equal exactly; other values within a relative 1e-9 (plus 1e-6 absolute, for values near
+zero), since DuckDB computes in doubles while jointstat's results are exact fractions of
+the values rounded to each column's declared decimals; and a cell is suppressed exactly
+when fewer rows than the minimum group size contribute to it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from engine.client import SUPPRESSED, Result
+
+REL_TOL = 1e-9
+ABS_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[object, ...], ...]
+    counts: tuple[tuple[object, ...], ...]  # same shape: rows contributing to each cell
+    seconds: float
+
+
+class PlaintextOracle:
+    """DuckDB over the pooled plaintext of every dataset, named ``party.dataset``."""
+
+    def __init__(self, tables: Mapping[str, Path]) -> None:
+        self._db = duckdb.connect(":memory:")
+        for qualified, path in tables.items():
+            party, name = qualified.split(".")
+            self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{party}"')
+            reader = "read_parquet(?)" if path.suffix == ".parquet" else (
+                "read_csv(?, header = true, sample_size = -1)"
+            )
+            self._db.execute(f'CREATE TABLE "{party}"."{name}" AS SELECT * FROM {reader}',
+                             [str(path)])
+
+    def run(self, sql: str) -> OracleResult:
+        """Run ``sql`` and the cell-count version of it; time the first."""
+        began = time.perf_counter()
+        relation = self._db.execute(sql)
+        rows = relation.fetchall()
+        seconds = time.perf_counter() - began
+        columns = tuple(d[0] for d in relation.description or ())
+        counts = self._db.execute(_count_sql(sql)).fetchall()
+        return OracleResult(columns, tuple(rows), tuple(counts), seconds)
+
+    def execute(self, sql: str) -> list[tuple[object, ...]]:
+        return self._db.execute(sql).fetchall()
+
+
+def _count_sql(sql: str) -> str:
+    """Rewrite every aggregate of the select list into the count of rows it aggregates."""
+    tree = sqlglot.parse_one(sql, dialect="duckdb")
+
+    def to_count(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.AggFunc) and not isinstance(node, exp.Count):
+            argument = node.this
+            return exp.Count(this=argument.copy() if argument is not None else exp.Star())
+        return node
+
+    assert isinstance(tree, exp.Select)
+    tree.set("expressions", [e.transform(to_count) for e in tree.expressions])
+    return tree.sql(dialect="duckdb")
+
+
+def compare(
+    secure: Result,
+    reference: OracleResult,
+    group_outputs: Sequence[int],
+    min_group_size: int,
+    exact_outputs: Sequence[int] = (),
+) -> list[str]:
+    """Return the disagreements between a secure result and the oracle (empty if none).
+
+    ``group_outputs`` are the positions of group columns; ``exact_outputs`` the positions
+    that must match exactly (counts and sums of integer columns).
+    """
+    problems: list[str] = []
+
+    def key(row: Sequence[object]) -> tuple[object, ...]:
+        return tuple(row[i] for i in group_outputs)
+
+    expected = {key(r): (r, c) for r, c in zip(reference.rows, reference.counts, strict=True)}
+    got = {key(r): r for r in secure.rows}
+    if set(got) != set(expected):
+        missing = len(set(expected) - set(got))
+        extra = len(set(got) - set(expected))
+        problems.append(f"groups: {missing} missing, {extra} unexpected")
+    for group, row in got.items():
+        if group not in expected:
+            continue
+        want, counts = expected[group]
+        for i, value in enumerate(row):
+            if i in group_outputs:
+                continue
+            count = counts[i]
+            assert isinstance(count, int)
+            if count < min_group_size:
+                if value is not SUPPRESSED:
+                    problems.append(f"group {group} column {i}: want suppressed (count {count})")
+                continue
+            if value is SUPPRESSED:
+                problems.append(f"group {group} column {i}: suppressed but count {count}")
+                continue
+            target = want[i]
+            if isinstance(target, Decimal):
+                target = float(target)
+            if value is None or target is None:
+                if value is not target:
+                    problems.append(f"group {group} column {i}: got {value!r}, want {target!r}")
+                continue
+            if i in exact_outputs:
+                if value != target:
+                    problems.append(f"group {group} column {i}: got {value}, want exactly {target}")
+                continue
+            assert isinstance(value, int | float) and isinstance(target, int | float)
+            if not math.isclose(float(value), float(target), rel_tol=REL_TOL, abs_tol=ABS_TOL):
+                problems.append(f"group {group} column {i}: got {value!r}, want {target!r}")
+    return problems

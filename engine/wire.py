@@ -1,0 +1,148 @@
+"""Conversion between the protobuf messages of :mod:`engine.rpc` and plain dataclasses.
+
+The rest of the engine works on typed dataclasses; only the servers, the client and this
+module touch generated protobuf classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from engine.catalog import ColumnInfo, ColumnType, DatasetInfo
+from engine.config import ColumnPolicy
+from engine.errors import EngineError, QueryError
+from engine.local import Label
+from engine.plan import QueryPlan
+from engine.request import SignedRequest
+from engine.rpc import jointstat_pb2 as pb
+from engine.sealing import SealedShares
+
+
+def value_to_pb(value: object) -> pb.Value:
+    if value is None:
+        return pb.Value(null=True)
+    if isinstance(value, bool):
+        return pb.Value(boolean=value)
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise QueryError("group label: got an integer beyond 64 bits, want a smaller label")
+        return pb.Value(integer=value)
+    if isinstance(value, float):
+        return pb.Value(real=value)
+    return pb.Value(text=str(value))
+
+
+def value_from_pb(message: pb.Value) -> object:
+    kind = message.WhichOneof("kind")
+    if kind is None or kind == "null":
+        return None
+    return getattr(message, kind)
+
+
+def label_to_pb(label: Label) -> pb.LabelRow:
+    return pb.LabelRow(values=[value_to_pb(v) for v in label])
+
+
+def label_from_pb(row: pb.LabelRow) -> Label:
+    return tuple(value_from_pb(v) for v in row.values)
+
+
+def signed_to_pb(signed: SignedRequest) -> pb.SignedRequest:
+    return pb.SignedRequest(body=signed.body, signature=signed.signature)
+
+
+def signed_from_pb(message: pb.SignedRequest) -> SignedRequest:
+    return SignedRequest(bytes(message.body), bytes(message.signature))
+
+
+def sealed_to_pb(sealed: SealedShares) -> pb.SealedShares:
+    return pb.SealedShares(
+        party=sealed.party, ephemeral_key=sealed.ephemeral_key, ciphertext=sealed.ciphertext
+    )
+
+
+def sealed_from_pb(message: pb.SealedShares) -> SealedShares:
+    return SealedShares(message.party, bytes(message.ephemeral_key), bytes(message.ciphertext))
+
+
+def catalog_to_pb(datasets: Iterable[DatasetInfo]) -> pb.CatalogReply:
+    return pb.CatalogReply(
+        datasets=[
+            pb.DatasetSchema(
+                owner=d.owner,
+                name=d.name,
+                columns=[
+                    pb.ColumnSchema(
+                        name=c.name, type=c.type.value, policy=c.policy.value, decimals=c.decimals
+                    )
+                    for c in d.columns
+                ],
+                min_group_size=d.min_group_size,
+                analysts=list(d.analysts),
+                available=d.available,
+                problem=d.problem,
+            )
+            for d in datasets
+        ]
+    )
+
+
+def catalog_from_pb(message: pb.CatalogReply) -> tuple[DatasetInfo, ...]:
+    try:
+        return tuple(
+            DatasetInfo(
+                owner=d.owner,
+                name=d.name,
+                columns=tuple(
+                    ColumnInfo(c.name, ColumnType(c.type), ColumnPolicy(c.policy), c.decimals)
+                    for c in d.columns
+                ),
+                min_group_size=d.min_group_size,
+                analysts=tuple(d.analysts),
+                available=d.available,
+                problem=d.problem,
+            )
+            for d in message.datasets
+        )
+    except ValueError as exc:
+        raise EngineError(f"catalog: got an unknown type or policy ({exc})") from None
+
+
+def failure_to_pb(error: EngineError) -> pb.Failure:
+    return pb.Failure(code=type(error).__name__, message=str(error))
+
+
+def labels_to_pb(labels: Sequence[Label]) -> list[pb.LabelRow]:
+    return [label_to_pb(label) for label in labels]
+
+
+def outcome_to_pb(
+    query_id: str,
+    plan: QueryPlan,
+    groups: Sequence[Label],
+    shares: Sequence[SealedShares],
+    threshold: int,
+    seconds: float,
+) -> pb.QueryResult:
+    """Return the analyst-facing result message of a finished query."""
+    columns = []
+    for output in plan.outputs:
+        decimals = plan.measures[output.measure].decimals if output.measure is not None else 0
+        columns.append(
+            pb.OutputColumn(
+                name=output.name,
+                group=-1 if output.group is None else output.group,
+                function="" if output.function is None else output.function.value,
+                decimals=decimals,
+            )
+        )
+    return pb.QueryResult(
+        query_id=query_id,
+        columns=columns,
+        groups=labels_to_pb(groups),
+        shares=[sealed_to_pb(s) for s in shares],
+        threshold=threshold,
+        order_by=[pb.OrderKey(output=o, descending=d) for o, d in plan.order_by],
+        limit=-1 if plan.limit is None else plan.limit,
+        seconds=seconds,
+    )
