@@ -56,6 +56,10 @@ class ForkError(WitnessError):
         self.evidence_id = evidence_id
 
 
+class CommitmentError(LedgerError):
+    """A result and opening do not match a result commitment."""
+
+
 class StoreError(LedgerError):
     """The SQLite store cannot serve a request (index out of range, foreign schema, ...)."""
 
