@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.commitment import commit_result
 from ledger.cosignature import CosignatureSigner
 from ledger.entries import (
@@ -23,7 +24,8 @@ from ledger.entries import (
     sign_entry,
 )
 from ledger.keyring import KeyRing, Role
-from ledger.note import NoteSigner
+from ledger.note import NoteSigner, parse_note
+from ledger.quorum import Quorum
 
 ORIGIN = "jointstat.example/federation-test"
 PARTIES = ("agency-a", "agency-b", "bureau-c")
@@ -97,3 +99,20 @@ def sample_entries(count: int, first_query: int = 0) -> list[Entry]:
         out.extend(query_entries(n))
         n += 1
     return out[:count]
+
+
+def make_quorum(k: int = 2) -> Quorum:
+    """Return the test federation's quorum: log key plus the three witnesses, k of 3."""
+    return Quorum(LOG_SIGNER.verifier, [w.verifier for w in WITNESS_SIGNERS], k)
+
+
+def log_note(size: int, root: bytes) -> str:
+    """Return a checkpoint note for (size, root) signed by the test log key."""
+    return sign_checkpoint(Checkpoint(ORIGIN, size, root), LOG_SIGNER)
+
+
+def cosigned_note(size: int, root: bytes, witnesses: int = 3) -> str:
+    """Return a checkpoint note signed by the log and the first `witnesses` witnesses."""
+    note = parse_note(log_note(size, root))
+    text = note.text
+    return note.with_signatures(*(w.cosign(text) for w in WITNESS_SIGNERS[:witnesses])).format()

@@ -1,0 +1,154 @@
+"""Tests for ledger.store: SQLite persistence, atomic batches, proofs from storage."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from ledger_fixtures import ORIGIN, cosigned_note, log_note, sample_entries
+
+from ledger.checkpoint import Checkpoint
+from ledger.entries import encode_entry
+from ledger.errors import FormatError, ProofError, StoreError
+from ledger.merkle import EMPTY_ROOT, MerkleTree, NodeID
+from ledger.note import parse_note
+from ledger.proof import inclusion_proof, verify_consistency, verify_inclusion
+from ledger.store import LedgerStore
+
+ENTRIES = sample_entries(300)
+ENCODED = [encode_entry(e) for e in ENTRIES]
+TREE = MerkleTree(ENCODED)
+
+
+def filled(path: Path, batches: Sequence[int] = (1, 7, 64, 100, 128)) -> LedgerStore:
+    store = LedgerStore(path)
+    pos = 0
+    for n in batches:
+        store.append_batch(ENTRIES[pos : pos + n])
+        pos += n
+    return store
+
+
+def test_empty_store(tmp_path: Path) -> None:
+    store = LedgerStore(tmp_path / "l.db")
+    assert (store.size, store.root) == (0, EMPTY_ROOT)
+    assert store.latest_checkpoint() is None
+    with pytest.raises(StoreError, match="got 0 entries"):
+        store.append_batch([])
+    with pytest.raises(StoreError, match="entry index: got 0"):
+        store.entry_bytes(0)
+
+
+def test_append_read_and_reopen(tmp_path: Path) -> None:
+    store = filled(tmp_path / "l.db")
+    assert store.size == 300 and store.root == TREE.root()
+    assert store.entry(5) == ENTRIES[5] and store.entry_bytes(299) == ENCODED[299]
+    assert store.entries_bytes(10, 20) == ENCODED[10:20]
+    for size in (0, 1, 8, 9, 200, 300):
+        assert store.root_at(size) == TREE.root(size)
+    result = store.append_batch(sample_entries(3, first_query=500))
+    assert (result.first_index, result.size) == (300, 303)
+    first, size, root = result  # unpacks like a tuple
+    assert first == 300
+    store.close()
+    again = LedgerStore(tmp_path / "l.db")  # the compact range is rebuilt from stored nodes
+    assert (again.size, again.root) == (size, root)
+    assert list(again.iter_entries(chunk=7))[:2] == [(0, ENCODED[0]), (1, ENCODED[1])]
+
+
+def test_proofs_from_storage_match_the_in_memory_tree(tmp_path: Path) -> None:
+    store = filled(tmp_path / "l.db")
+    for size in (1, 2, 3, 100, 257, 300):
+        for index in range(0, size, max(1, size // 13)):
+            proof = store.inclusion_proof(index, size)
+            assert proof == inclusion_proof(TREE, index, size)
+            verify_inclusion(TREE.leaf_hash(index), index, size, proof, TREE.root(size))
+        for size1 in range(1, size + 1, max(1, size // 11)):
+            proof = store.consistency_proof(size1, size)
+            verify_consistency(size1, size, proof, TREE.root(size1), TREE.root(size))
+    assert store.inclusion_proof(299) == inclusion_proof(TREE, 299, 300)
+    with pytest.raises(ProofError, match="not in a tree of size 300"):
+        store.inclusion_proof(0, 301)
+    with pytest.raises(ProofError, match="index got 300"):
+        store.inclusion_proof(300)
+
+
+class CountingStore(LedgerStore):
+    calls: list[int] = []  # noqa: RUF012  (reset per test)
+
+    def nodes(self, ids: Sequence[NodeID], size: int | None = None) -> list[bytes]:
+        self.calls.append(len(ids))
+        return super().nodes(ids, size)
+
+
+def test_a_proof_reads_few_nodes_in_one_query(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "l.db")
+    store.append_batch(ENTRIES)
+    store.calls = []
+    store.inclusion_proof(137, 300)
+    store.consistency_proof(137, 300)
+    assert len(store.calls) == 2  # one node query per proof
+    assert max(store.calls) <= 2 * (300).bit_length()
+
+
+def test_batch_with_checkpoint_is_atomic(tmp_path: Path) -> None:
+    store = LedgerStore(tmp_path / "l.db")
+    store.append_batch(ENTRIES[:10], note_for=log_note)
+    assert Checkpoint.parse(parse_note(store.latest_checkpoint() or "").text).size == 10
+
+    def failing(size: int, root: bytes) -> str:
+        raise RuntimeError("signer unavailable")
+
+    with pytest.raises(RuntimeError, match="signer unavailable"):
+        store.append_batch(ENTRIES[10:20], note_for=failing)
+    assert (store.size, store.root) == (10, TREE.root(10))
+    with pytest.raises(ProofError, match="want size 20"):
+        store.append_batch(ENTRIES[10:20], note_for=lambda s, r: log_note(s + 1, r))
+    with pytest.raises(ProofError, match="new root"):
+        store.append_batch(ENTRIES[10:20], expect_root=TREE.root(19))
+    fresh = LedgerStore(tmp_path / "l.db")
+    assert (fresh.size, fresh.root) == (10, TREE.root(10))
+    assert store.node_count() == 2 * 10 - 2
+    store.append_batch(ENTRIES[10:20], note_for=log_note)  # the store still works
+    assert store.size == 20
+
+
+def test_checkpoints_are_checked_and_merged(tmp_path: Path) -> None:
+    store = filled(tmp_path / "l.db")
+    store.store_checkpoint(log_note(100, TREE.root(100)))
+    store.store_checkpoint(cosigned_note(100, TREE.root(100), witnesses=2))
+    merged = parse_note(store.checkpoint_note(100) or "")
+    assert len(merged.signatures) == 3  # the log's plus two cosignatures, no duplicates
+    with pytest.raises(ProofError, match="want size 100 root"):
+        store.store_checkpoint(log_note(100, TREE.root(99)))
+    with pytest.raises(ProofError, match="tree size: got 301"):
+        store.store_checkpoint(log_note(301, TREE.root(300)))
+    other = cosigned_note(100, TREE.root(100)).replace(ORIGIN, "other.example/log")
+    with pytest.raises(StoreError, match="different note text"):
+        store.store_checkpoint(other)
+    with pytest.raises(FormatError):
+        store.store_checkpoint("not a note")
+    assert [s for s, _ in store.checkpoints()] == [100]
+
+
+def test_sqlite_settings_and_foreign_databases(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    filled(path, (3,)).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.execute("UPDATE meta SET value = 'other/9' WHERE key = 'schema'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="schema: got 'other/9'"):
+        LedgerStore(path)
+
+
+def test_a_second_writer_is_detected(tmp_path: Path) -> None:
+    one = LedgerStore(tmp_path / "l.db")
+    two = LedgerStore(tmp_path / "l.db")
+    one.append_batch(ENTRIES[:5])
+    with pytest.raises(StoreError, match="another writer"):
+        two.append_batch(ENTRIES[5:6])
+    assert LedgerStore(tmp_path / "l.db").size == 5
