@@ -66,9 +66,7 @@ class DatasetInfo:
             if column.name == name:
                 return column
         known = ", ".join(c.name for c in self.columns if c.policy is not ColumnPolicy.HIDDEN)
-        raise QueryError(
-            f"column: got {name!r}, want a column of {self.qualified_name} ({known})"
-        )
+        raise QueryError(f"column: got {name!r}, want a column of {self.qualified_name} ({known})")
 
     def check_analyst(self, analyst: str) -> None:
         """Raise PolicyError unless ``analyst`` is granted use of this dataset."""

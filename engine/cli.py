@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -33,8 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--parties", type=_parties, required=True, help="comma-separated, >= 3")
     init.add_argument("--analysts", type=_parties, default=[], help="comma-separated")
     init.add_argument("--name", default="federation", help="federation name")
-    init.add_argument("--base-port", type=int, default=7300,
-                      help="party i listens on base+i (gRPC) and base+100+i (MPC)")
+    init.add_argument(
+        "--base-port",
+        type=int,
+        default=7300,
+        help="party i listens on base+i (gRPC) and base+100+i (MPC)",
+    )
 
     party = commands.add_parser("party", help="run a party daemon")
     party_commands = party.add_subparsers(dest="party_command", required=True)
@@ -118,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into a command that stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric import x25519
 
 from engine.cells import KIND_OF, bounds, decode, reconstruct_fraction
 from engine.config import AnalystIdentity, load_identity
@@ -31,7 +32,7 @@ from engine.daemon.peers import CHANNEL_OPTIONS
 from engine.daemon.status import error_from_rpc
 from engine.errors import AuthError, EngineError
 from engine.pki import load_signing_key, read_pem
-from engine.request import new_request, sign
+from engine.request import SignedRequest, new_request, sign
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
 from engine.sealing import new_result_key, open_sealed
@@ -91,7 +92,9 @@ class Result:
         writer = csv.writer(out)
         writer.writerow(self.columns)
         for row in self.rows:
-            writer.writerow(["suppressed" if v is SUPPRESSED else ("" if v is None else v) for v in row])
+            writer.writerow(
+                ["suppressed" if v is SUPPRESSED else ("" if v is None else v) for v in row]
+            )
         return out.getvalue()
 
     def to_table(self) -> str:
@@ -101,8 +104,10 @@ class Result:
         lines.append("  ".join("-" * w for w in widths))
         for row in cells[1:]:
             lines.append("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-        lines.append(f"({len(self.rows)} row{'s' if len(self.rows) != 1 else ''}, "
-                     f"{self.elapsed * 1000:.0f} ms)")
+        lines.append(
+            f"({len(self.rows)} row{'s' if len(self.rows) != 1 else ''}, "
+            f"{self.elapsed * 1000:.0f} ms)"
+        )
         return "\n".join(lines)
 
     def to_dataframe(self) -> Any:
@@ -169,15 +174,27 @@ class Client:
 
     def query(self, sql: str, timeout: float | None = None) -> Result:
         """Run ``sql`` and return its released result; raise EngineError if refused or failed."""
+        signed, private = self.sign(sql)
+        return self.send(signed, private, timeout)
+
+    def sign(self, sql: str) -> tuple[SignedRequest, x25519.X25519PrivateKey]:
+        """Return a signed request for ``sql`` and the private key that opens its result."""
+        private, public = new_result_key()
+        request = new_request(self.identity.name, self.identity.federation.name, sql, public)
+        return sign(request, self._key), private
+
+    def send(
+        self,
+        signed: SignedRequest,
+        private: x25519.X25519PrivateKey,
+        timeout: float | None = None,
+    ) -> Result:
+        """Send an already signed request and open its result with ``private``."""
         began = time.perf_counter()
         federation = self.identity.federation
-        private, public = new_result_key()
-        signed = sign(new_request(self.identity.name, federation.name, sql, public), self._key)
         try:
             reply = self._stub.Query(
-                signed_to_pb(signed),
-                timeout=timeout or federation.query_timeout_seconds + 10,
-                wait_for_ready=True,
+                signed_to_pb(signed), timeout=timeout or federation.query_timeout_seconds + 10
             )
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, self._party) from None
@@ -185,12 +202,16 @@ class Client:
             raise AuthError(f"result: got query id {reply.query_id}, want {signed.query_id}")
         result = decode_result(reply, private, signed.query_id)
         return Result(
-            result.query_id, result.columns, result.rows, result.seconds,
-            time.perf_counter() - began, result.suppressed,
+            result.query_id,
+            result.columns,
+            result.rows,
+            result.seconds,
+            time.perf_counter() - began,
+            result.suppressed,
         )
 
 
-def decode_result(reply: pb.QueryResult, private: Any, query_id: str) -> Result:
+def decode_result(reply: pb.QueryResult, private: x25519.X25519PrivateKey, query_id: str) -> Result:
     """Open every party's sealed shares, recombine and decode the cells of ``reply``."""
     columns = list(reply.columns)
     groups = [label_from_pb(row) for row in reply.groups]
@@ -207,7 +228,9 @@ def decode_result(reply: pb.QueryResult, private: Any, query_id: str) -> Result:
         for name in values:
             by_point = {s.x: getattr(s, name) for s in opened}
             if any(len(v) != cells_expected for v in by_point.values()):
-                raise AuthError(f"result: got share vectors of the wrong length, want {cells_expected}")
+                raise AuthError(
+                    f"result: got share vectors of the wrong length, want {cells_expected}"
+                )
             values[name], bad = recombine(by_point, reply.threshold, modulus)
             if bad:
                 raise AuthError(
@@ -222,7 +245,8 @@ def decode_result(reply: pb.QueryResult, private: Any, query_id: str) -> Result:
         for c, column in enumerate(columns):
             if column.group >= 0:
                 value = label[column.group]
-                row.append(value if not isinstance(value, bytes) else value.decode())
+                assert value is None or isinstance(value, int | float | str | bool)
+                row.append(value)
                 continue
             function = Aggregate(column.function)
             if values["flag"][cell] == 0:
@@ -230,15 +254,21 @@ def decode_result(reply: pb.QueryResult, private: Any, query_id: str) -> Result:
                 suppressed.append((r, c))
             else:
                 row.append(
-                    _cell_value(function, values["num"][cell], values["den"][cell],
-                                column.decimals, modulus)
+                    _cell_value(
+                        function, values["num"][cell], values["den"][cell], column.decimals, modulus
+                    )
                 )
             cell += 1
         rows.append(tuple(row))
     order = [(k.output, k.descending) for k in reply.order_by]
     rows, suppressed = _order_rows(rows, order, reply.limit)
-    return Result(query_id, tuple(c.name for c in columns), tuple(rows), reply.seconds,
-                  suppressed=tuple(suppressed))
+    return Result(
+        query_id,
+        tuple(c.name for c in columns),
+        tuple(rows),
+        reply.seconds,
+        suppressed=tuple(suppressed),
+    )
 
 
 def _cell_value(function: Aggregate, num: int, den: int, decimals: int, modulus: int) -> Cell:
@@ -257,11 +287,13 @@ def _order_rows(
     rows: list[tuple[Cell, ...]], order: Sequence[tuple[int, bool]], limit: int
 ) -> tuple[list[tuple[Cell, ...]], list[tuple[int, int]]]:
     for output, descending in reversed(order):
+
         def key(row: tuple[Cell, ...], output: int = output) -> tuple[int, Any]:
             value = row[output]
             if value is None or value is SUPPRESSED:
                 return (1, 0)
             return (0, value)
+
         present = [r for r in rows if key(r)[0] == 0]
         missing = [r for r in rows if key(r)[0] == 1]
         rows = sorted(present, key=key, reverse=descending) + missing
@@ -271,4 +303,3 @@ def _order_rows(
         (r, c) for r, row in enumerate(rows) for c, v in enumerate(row) if v is SUPPRESSED
     ]
     return rows, suppressed
-

@@ -272,7 +272,10 @@ def load_federation(path: Path) -> Federation:
             f"{path.name}: got {len(parties)} parties, want at least 3 "
             "(add a compute-only party to a federation of two agencies)"
         )
-    for what, names in (("party", [p.name for p in parties]), ("analyst", [a.name for a in analysts])):
+    for what, names in (
+        ("party", [p.name for p in parties]),
+        ("analyst", [a.name for a in analysts]),
+    ):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigError(f"{path.name}: got duplicate {what} name(s) {', '.join(duplicates)}")

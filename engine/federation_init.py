@@ -32,6 +32,7 @@ class DatasetSpec:
     file: str  # relative to the party directory
     columns: dict[str, str | dict[str, object]]
     min_group_size: int = 10
+    analysts: tuple[str, ...] = ("*",)
 
 
 def _toml_value(value: object) -> str:
@@ -57,7 +58,7 @@ def dataset_toml(spec: DatasetSpec) -> str:
         f"name = {_toml_value(spec.name)}",
         f"file = {_toml_value(spec.file)}",
         f"min_group_size = {spec.min_group_size}",
-        'analysts = ["*"]',
+        f"analysts = {_toml_value(list(spec.analysts))}",
         "[dataset.columns]",
     ]
     lines += [f"{col} = {_toml_value(policy)}" for col, policy in spec.columns.items()]
@@ -114,8 +115,9 @@ def create_federation(
     ]
     for index, party in enumerate(parties):
         pdir = directory / party
-        tls = pki.issue(ca, f"{pki.PARTY_PREFIX}{party}", [party, pki.mpc_host_name(index)],
-                        server=True)
+        tls = pki.issue(
+            ca, f"{pki.PARTY_PREFIX}{party}", [party, pki.mpc_host_name(index)], server=True
+        )
         pki.write_private(pdir / "tls.key", tls.key_pem)
         (pdir / "tls.crt").write_bytes(tls.certificate_pem)
         signing = pki.new_signing_key()

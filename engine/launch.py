@@ -48,7 +48,9 @@ def _free(port: int) -> bool:
 class LocalFederation:
     """The daemons of a federation directory, as child processes."""
 
-    def __init__(self, directory: Path, log_dir: Path | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, directory: Path, log_dir: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.directory = directory
         self.federation: Federation = load_federation(directory / "federation.toml")
         self.log_dir = log_dir or directory / "logs"
@@ -61,7 +63,10 @@ class LocalFederation:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -73,6 +78,10 @@ class LocalFederation:
             self.wait_healthy(party.name, timeout)
 
     def start_party(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
+        """Start party ``name`` (not already running here); wait until healthy if asked."""
+        running = self.processes.get(name)
+        if running is not None and running.poll() is None:
+            raise PeerError(f"party {name}: already running (pid {running.pid})")
         config = self.directory / name / "party.toml"
         log = (self.log_dir / f"{name}.log").open("ab")
         env = dict(os.environ if self._env is None else self._env)

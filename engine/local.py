@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -129,7 +130,20 @@ class LocalData:
                     f"dataset {qualified}: got no column(s) {', '.join(missing)} in "
                     f"{dataset.file}, want every declared column (found: {', '.join(present)})"
                 )
-            selected = ", ".join(f'"{c.name}"' for c in wanted)
+            selected_parts = []
+            for column in wanted:
+                declared = present[column.name]
+                if (
+                    column.policy is ColumnPolicy.AGGREGATE
+                    and not _column_type(declared).numeric
+                    and self._all_null(reader, dataset.file, column.name)
+                ):
+                    # An empty (or all-NULL) column has no type to sniff: it is numeric.
+                    present[column.name] = "BIGINT"
+                    selected_parts.append(f'CAST("{column.name}" AS BIGINT) AS "{column.name}"')
+                else:
+                    selected_parts.append(f'"{column.name}"')
+            selected = ", ".join(selected_parts)
             try:
                 self._db.execute(f'DROP TABLE IF EXISTS "{table}"')
                 self._db.execute(
@@ -165,7 +179,13 @@ class LocalData:
         )
         return _Loaded(info, table, (stat.st_mtime_ns, stat.st_size))
 
-    def _reject_non_numeric(self, qualified: str, table: str, column: str, kind: ColumnType) -> None:
+    def _all_null(self, reader: str, file: Path, column: str) -> bool:
+        row = self._db.execute(f'SELECT COUNT("{column}") FROM {reader}', [str(file)]).fetchone()
+        return row is not None and row[0] == 0
+
+    def _reject_non_numeric(
+        self, qualified: str, table: str, column: str, kind: ColumnType
+    ) -> None:
         with self._lock:
             row = self._db.execute(
                 f'SELECT r FROM (SELECT row_number() OVER () AS r, "{column}" AS v FROM "{table}") '
@@ -249,9 +269,7 @@ class LocalData:
                 )
         where = f" WHERE {scan.filter_sql}" if scan.filter_sql else ""
         select_inner = ", ".join(inner) if inner else "1 AS one"
-        sql = (
-            f"SELECT {', '.join(outer)} FROM (SELECT {select_inner} FROM \"{loaded.table}\"{where})"
-        )
+        sql = f'SELECT {", ".join(outer)} FROM (SELECT {select_inner} FROM "{loaded.table}"{where})'
         if groups:
             sql += f" GROUP BY {', '.join(groups)}"
         cursor = self._db.cursor()
@@ -280,4 +298,3 @@ class LocalData:
             label = tuple(_label_value(v) for v in row[:width])
             out[label] = [int(v) if v is not None else 0 for v in row[width:]]
         return out
-

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 import time
-from decimal import Decimal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -46,11 +46,25 @@ class PlaintextOracle:
         for qualified, path in tables.items():
             party, name = qualified.split(".")
             self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{party}"')
-            reader = "read_parquet(?)" if path.suffix == ".parquet" else (
-                "read_csv(?, header = true, sample_size = -1)"
+            reader = (
+                "read_parquet(?)"
+                if path.suffix == ".parquet"
+                else ("read_csv(?, header = true, sample_size = -1)")
             )
-            self._db.execute(f'CREATE TABLE "{party}"."{name}" AS SELECT * FROM {reader}',
-                             [str(path)])
+            self._db.execute(
+                f'CREATE TABLE "{party}"."{name}" AS SELECT * FROM {reader}', [str(path)]
+            )
+            self._type_empty_columns(party, name)
+
+    def _type_empty_columns(self, party: str, name: str) -> None:
+        """Give all-NULL text columns a numeric type, as owners do (nothing to sniff)."""
+        relation = self._db.table(f'"{party}"."{name}"')
+        for column, kind in zip(relation.columns, relation.types, strict=True):
+            if str(kind) != "VARCHAR":
+                continue
+            row = self._db.execute(f'SELECT COUNT("{column}") FROM "{party}"."{name}"').fetchone()
+            if row is not None and row[0] == 0:
+                self._db.execute(f'ALTER TABLE "{party}"."{name}" ALTER "{column}" TYPE BIGINT')
 
     def run(self, sql: str) -> OracleResult:
         """Run ``sql`` and the cell-count version of it; time the first."""

@@ -161,12 +161,11 @@ def build_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> QueryPlan:
             measures.append(Measure(column_name, needs, decimals))
         outputs.append(Output(item.name, None, call.function, index))
     if not any(o.function is not None for o in outputs):
-        raise QueryError("SELECT: got no aggregate, want at least one (jointstat releases "
-                         "aggregates only)")
+        raise QueryError(
+            "SELECT: got no aggregate, want at least one (jointstat releases aggregates only)"
+        )
 
-    scans = tuple(
-        _scan(rb, where, group_names, measure_keys) for rb in branches
-    )
+    scans = tuple(_scan(rb, where, group_names, measure_keys) for rb in branches)
     return QueryPlan(
         scans=scans,
         group_names=tuple(group_names),
@@ -215,8 +214,12 @@ def _check_union(branches: list[_ResolvedBranch]) -> None:
             # SQL matches UNION ALL columns by position and names them after the first branch.
             rb.names.clear()
             rb.names.update(
-                {out: src for (out, _), (_, src) in
-                 zip(first.branch.columns, rb.branch.columns, strict=True)}
+                {
+                    out: src
+                    for (out, _), (_, src) in zip(
+                        first.branch.columns, rb.branch.columns, strict=True
+                    )
+                }
             )
         elif list(rb.names) != first_names:
             raise QueryError(
@@ -253,4 +256,3 @@ def _scan(
         group_columns=tuple(rb.names[g] for g in group_names),
         measure_columns=tuple(None if k is None else rb.names[k] for k in measure_keys),
     )
-

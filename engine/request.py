@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from engine.config import Federation
-from engine.errors import AuthError
+from engine.errors import AuthError, CapacityError
 
 DOMAIN = b"jointstat/query-request/v1\n"
 MAX_REQUEST_BYTES = 80 * 1024
@@ -93,7 +93,7 @@ def sign(request: QueryRequest, key: ed25519.Ed25519PrivateKey) -> SignedRequest
 def parse(body: bytes) -> QueryRequest:
     """Parse canonical request bytes; raise AuthError if they are not canonical."""
     if len(body) > MAX_REQUEST_BYTES:
-        raise AuthError(f"request: got {len(body)} bytes, want at most {MAX_REQUEST_BYTES}")
+        raise CapacityError(f"request: got {len(body)} bytes, want at most {MAX_REQUEST_BYTES}")
     if not body.startswith(DOMAIN):
         raise AuthError("request: got an unknown format, want jointstat/query-request/v1")
     try:
@@ -139,9 +139,7 @@ def verify(
     """
     request = parse(signed.body)
     if request.federation != federation.name:
-        raise AuthError(
-            f"request.federation: got {request.federation!r}, want {federation.name!r}"
-        )
+        raise AuthError(f"request.federation: got {request.federation!r}, want {federation.name!r}")
     analyst = federation.analyst(request.analyst)
     if analyst is None:
         raise AuthError(f"analyst: got {request.analyst!r}, want a registered analyst")

@@ -79,7 +79,9 @@ def seal(result_key: bytes, query_id: str, party: str, shares: Shares) -> Sealed
     shared = ephemeral.exchange(x25519.X25519PublicKey.from_public_bytes(result_key))
     aad = f"{query_id}|{party}".encode()
     cipher = ChaCha20Poly1305(_key(shared, query_id, party))
-    return SealedShares(party, _raw(ephemeral.public_key()), cipher.encrypt(_NONCE, shares.to_bytes(), aad))
+    return SealedShares(
+        party, _raw(ephemeral.public_key()), cipher.encrypt(_NONCE, shares.to_bytes(), aad)
+    )
 
 
 def open_sealed(private: x25519.X25519PrivateKey, query_id: str, sealed: SealedShares) -> Shares:

@@ -37,8 +37,12 @@ class Coordinator:
         if self._sequencer is not None:
             outcome = await self._sequencer.submit(signed)
             return outcome_to_pb(
-                outcome.query_id, outcome.plan, outcome.groups, outcome.shares,
-                outcome.threshold, outcome.seconds,
+                outcome.query_id,
+                outcome.plan,
+                outcome.groups,
+                outcome.shares,
+                outcome.threshold,
+                outcome.seconds,
             )
         timeout = federation.query_timeout_seconds + 5
         message = signed_to_pb(signed)

@@ -72,8 +72,9 @@ class Party:
         self.config = config
         self.data = data
         self.session = session
-        self.nonces = NonceStore(config.state_dir / "nonces.sqlite",
-                                 config.federation.max_request_age_seconds)
+        self.nonces = NonceStore(
+            config.state_dir / "nonces.sqlite", config.federation.max_request_age_seconds
+        )
         self._peer_catalogs: dict[str, tuple[float, tuple[DatasetInfo, ...]]] = {}
         self._plans: OrderedDict[tuple[str, str, str], QueryPlan] = OrderedDict()
         self._batches: dict[str, _Batch] = {}
@@ -202,7 +203,9 @@ class Party:
             groups_sorted = list(groups)
             own = set().union(*approved.partials) if approved.partials else set()
             if not own <= set(groups_sorted):
-                raise PeerError(f"query {query_id}: the agreed groups miss labels of {self.config.name}")
+                raise PeerError(
+                    f"query {query_id}: the agreed groups miss labels of {self.config.name}"
+                )
             items.append((approved.plan, groups_sorted))
             approved_list.append((query_id, approved))
         job, slots = layout(batch_id, items)
@@ -211,13 +214,20 @@ class Party:
             inputs.extend(local_inputs(slot, approved.partials))
         if job.input_length == 0 or len(job.cells) == 0:
             return [self._seal(a, 0, (), (), (), 0) for _, a in approved_list]
+        log.info("batch %s: MPC job of %d cells started", batch_id, len(job.cells))
         result = await self.session.run(job, inputs, timeout)
         sealed = []
         for slot, (_, approved) in zip(slots, approved_list, strict=True):
             lo, hi = slot.cell_offset, slot.cell_offset + slot.cell_count
             sealed.append(
-                self._seal(approved, result.x, result.num[lo:hi], result.den[lo:hi],
-                           result.flag[lo:hi], result.modulus)
+                self._seal(
+                    approved,
+                    result.x,
+                    result.num[lo:hi],
+                    result.den[lo:hi],
+                    result.flag[lo:hi],
+                    result.modulus,
+                )
             )
         return sealed
 
@@ -235,7 +245,9 @@ class Party:
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for batch_id in [b for b, s in self._batches.items() if now - s.created > BATCH_STATE_TTL_SECONDS]:
+        for batch_id in [
+            b for b, s in self._batches.items() if now - s.created > BATCH_STATE_TTL_SECONDS
+        ]:
             del self._batches[batch_id]
 
     def close(self) -> None:

@@ -61,9 +61,7 @@ class Peers:
     def stub(self, party: str) -> pb_grpc.FederationStub:
         return self._stubs[party]
 
-    async def call(
-        self, party: str, method: Callable[[pb_grpc.FederationStub], Awaitable[T]]
-    ) -> T:
+    async def call(self, party: str, method: Callable[[pb_grpc.FederationStub], Awaitable[T]]) -> T:
         """Call ``method(stub)`` on ``party``; translate failures into EngineError."""
         try:
             return await method(self._stubs[party])

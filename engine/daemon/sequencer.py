@@ -12,6 +12,7 @@ any step fails with that step's error; the others in the batch go on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import secrets
@@ -82,10 +83,8 @@ class Sequencer:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def submit(self, signed: SignedRequest) -> QueryOutcome:
         """Order one signed query into a batch and return its outcome.
@@ -153,7 +152,7 @@ class Sequencer:
         live = []
         for index, pending in enumerate(batch):
             refusal = None
-            for name, reply in zip(self._names(), replies, strict=True):
+            for reply in replies:
                 decision = reply.decisions[index]
                 if not decision.approved:
                     refusal = error_of(decision.refusal.code, decision.refusal.message)
@@ -186,7 +185,7 @@ class Sequencer:
             if failure is not None:
                 pending.future.set_exception(failure)
                 continue
-            groups = merge_labels(per_party) if pending.plan.group_names else [()]
+            groups: list[Label] = merge_labels(per_party) if pending.plan.group_names else [()]
             ready.append((pending, groups))
         if not ready:
             return
@@ -200,8 +199,7 @@ class Sequencer:
             batch_id=batch_id,
             epoch=self._epoch,
             queries=[
-                pb.QueryDomain(query_id=p.signed.query_id, groups=labels_to_pb(g))
-                for p, g in ready
+                pb.QueryDomain(query_id=p.signed.query_id, groups=labels_to_pb(g)) for p, g in ready
             ],
         )
         try:
@@ -217,7 +215,11 @@ class Sequencer:
             shares = tuple(sealed_from_pb(reply.shares[index]) for reply in executed)
             pending.future.set_result(
                 QueryOutcome(
-                    pending.signed.query_id, pending.plan, tuple(groups), shares, threshold,
+                    pending.signed.query_id,
+                    pending.plan,
+                    tuple(groups),
+                    shares,
+                    threshold,
                     seconds,
                 )
             )

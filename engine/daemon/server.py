@@ -71,8 +71,12 @@ class Daemon:
         check_port_free(me.mpc_host, me.mpc_port, "MPC address")
         load_signing_key(config.signing_key)  # fail now, not at the first query
         credentials = grpc.ssl_server_credentials(
-            [(read_pem(config.tls_key, "party TLS key"),
-              read_pem(config.tls_certificate, "party TLS certificate"))],
+            [
+                (
+                    read_pem(config.tls_key, "party TLS key"),
+                    read_pem(config.tls_certificate, "party TLS certificate"),
+                )
+            ],
             root_certificates=read_pem(config.federation.ca_certificate, "federation CA"),
             require_client_auth=True,
         )
@@ -112,8 +116,12 @@ class Daemon:
         datasets = ", ".join(d.name for d in config.datasets) or "none (compute-only)"
         log.info(
             "party %s ready on %s (MPC %s:%d, sequencer %s, datasets: %s)",
-            config.name, me.address, me.mpc_host, me.mpc_port,
-            "yes" if self.sequencer else config.federation.sequencer, datasets,
+            config.name,
+            me.address,
+            me.mpc_host,
+            me.mpc_port,
+            "yes" if self.sequencer else config.federation.sequencer,
+            datasets,
         )
 
     async def stop(self) -> None:

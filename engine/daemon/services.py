@@ -54,7 +54,7 @@ async def _guard(context: grpc.aio.ServicerContext, body: Callable[[], Awaitable
         await abort_with(context, exc)
 
 
-class AnalystService(pb_grpc.AnalystServicer):  # type: ignore[misc]
+class AnalystService(pb_grpc.AnalystServicer):
     """Queries and catalog listing for analysts."""
 
     def __init__(self, coordinator: Coordinator, party: Party) -> None:
@@ -77,7 +77,7 @@ class AnalystService(pb_grpc.AnalystServicer):  # type: ignore[misc]
         return await _guard(context, body)
 
 
-class FederationService(pb_grpc.FederationServicer):  # type: ignore[misc]
+class FederationService(pb_grpc.FederationServicer):
     """The party-to-party protocol driven by the sequencer."""
 
     def __init__(self, config: PartyConfig, party: Party, sequencer: Sequencer | None) -> None:
@@ -116,8 +116,12 @@ class FederationService(pb_grpc.FederationServicer):  # type: ignore[misc]
                 )
             outcome = await self._sequencer.submit(signed_from_pb(request))
             return outcome_to_pb(
-                outcome.query_id, outcome.plan, outcome.groups, outcome.shares,
-                outcome.threshold, outcome.seconds,
+                outcome.query_id,
+                outcome.plan,
+                outcome.groups,
+                outcome.shares,
+                outcome.threshold,
+                outcome.seconds,
             )
 
         return await _guard(context, body)

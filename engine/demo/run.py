@@ -37,33 +37,39 @@ QUERIES = (
         "People born before 1960, per district (registry only)",
         "SELECT district, COUNT(*) AS people FROM registry.people WHERE birth_year < 1960 "
         "GROUP BY district ORDER BY district",
-        (0,), (1,),
+        (0,),
+        (1,),
     ),
     DemoQuery(
         "Income per sector (tax bureau)",
         "SELECT sector, COUNT(*) AS taxpayers, AVG(income) AS mean_income, "
         "STDDEV_SAMP(income) AS sd_income FROM tax.income GROUP BY sector ORDER BY sector",
-        (0,), (1,),
+        (0,),
+        (1,),
     ),
     DemoQuery(
         "Pensions and medical claims of pensioners, per region (social security)",
         "SELECT region, SUM(pension) AS pensions, AVG(medical_claims) AS mean_claims, "
         "VAR_POP(medical_claims) AS var_claims FROM social.benefits WHERE pension > 0 "
         "GROUP BY region ORDER BY region",
-        (0,), (),
+        (0,),
+        (),
     ),
     DemoQuery(
         "Household survey across regions run by two agencies (UNION ALL)",
         "SELECT region, COUNT(*) AS households, SUM(household_size) AS persons, "
         "AVG(monthly_spending) AS mean_spending FROM (SELECT * FROM registry.survey "
         "UNION ALL SELECT * FROM social.survey) AS s GROUP BY region ORDER BY region",
-        (0,), (1, 2), 5,
+        (0,),
+        (1, 2),
+        5,
     ),
     DemoQuery(
         "One small cell: public-sector taxpayers in the North earning over 140,000",
         "SELECT COUNT(*) AS n, AVG(income) AS mean_income FROM tax.income "
         "WHERE region = 'North' AND sector = 'public' AND income > 140000",
-        (), (0,),
+        (),
+        (0,),
     ),
 )
 
@@ -79,15 +85,18 @@ def run_demo(citizens: int, directory: Path | None, base_port: int, seed: int) -
     print(f"jointstat demo: {citizens:,} citizens, 3 agencies, federation in {root}")
     began = time.perf_counter()
     data = generate(root, citizens, seed)
-    create_federation(root, list(PARTIES), ["alice"], name="demo", base_port=base_port,
-                      datasets=data.datasets)
+    create_federation(
+        root, list(PARTIES), ["alice"], name="demo", base_port=base_port, datasets=data.datasets
+    )
     print(f"  generated data and keys in {time.perf_counter() - began:.1f} s")
     oracle = PlaintextOracle(data.files)
     failures = 0
     try:
         with LocalFederation(root) as federation:
-            print(f"  started {len(federation.processes)} party daemons "
-                  f"(logs in {federation.log_dir})\n")
+            print(
+                f"  started {len(federation.processes)} party daemons "
+                f"(logs in {federation.log_dir})\n"
+            )
             with Client(root / "analysts" / "alice") as client:
                 for number, query in enumerate(QUERIES, 1):
                     failures += _show(number, query, client, oracle)
@@ -111,8 +120,10 @@ def _show(number: int, query: DemoQuery, client: Client, oracle: PlaintextOracle
     print(_indent(result.to_table()))
     print("  DuckDB over the pooled plaintext:")
     rows = [tuple(_fmt(v) for v in row) for row in reference.rows]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
-              for i, c in enumerate(result.columns)]
+    widths = [
+        max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
+        for i, c in enumerate(result.columns)
+    ]
     print(_indent("  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True))))
     for row in rows:
         print(_indent("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True))))
@@ -121,8 +132,10 @@ def _show(number: int, query: DemoQuery, client: Client, oracle: PlaintextOracle
     if problems:
         print("    MISMATCH: " + "; ".join(problems[:5]) + "\n")
         return 1
-    print(f"    match: yes (secure {result.elapsed * 1000:.0f} ms vs plaintext "
-          f"{reference.seconds * 1000:.1f} ms)\n")
+    print(
+        f"    match: yes (secure {result.elapsed * 1000:.0f} ms vs plaintext "
+        f"{reference.seconds * 1000:.1f} ms)\n"
+    )
     return 0
 
 

@@ -24,8 +24,16 @@ from engine.federation_init import DatasetSpec
 REGIONS = ("North", "East", "South", "West", "Central")
 DISTRICTS = tuple(f"{region}-{k}" for region in REGIONS for k in range(1, 5))
 SECTORS = (
-    "agriculture", "construction", "education", "finance", "health", "ict",
-    "manufacturing", "public", "retail", "transport",
+    "agriculture",
+    "construction",
+    "education",
+    "finance",
+    "health",
+    "ict",
+    "manufacturing",
+    "public",
+    "retail",
+    "transport",
 )
 PARTIES = ("registry", "tax", "social")
 
@@ -43,7 +51,9 @@ def _write_csv(path: Path, header: list[str], columns: list[np.ndarray], fmt: li
     with path.open("w") as out:
         out.write(",".join(header) + "\n")
         rows = zip(*columns, strict=True)
-        out.writelines(",".join(f % v for f, v in zip(fmt, row, strict=True)) + "\n" for row in rows)
+        out.writelines(
+            ",".join(f % v for f, v in zip(fmt, row, strict=True)) + "\n" for row in rows
+        )
 
 
 def generate(directory: Path, citizens: int, seed: int = 7) -> DemoData:
@@ -59,7 +69,9 @@ def generate(directory: Path, citizens: int, seed: int = 7) -> DemoData:
     age = 2026 - birth
     working = (age >= 18) & (age < 67) & (rng.random(citizens) < 0.86)
     sector_probs = np.array([3, 7, 9, 4, 11, 6, 14, 12, 13, 6], dtype=float)
-    sector = np.array(SECTORS)[rng.choice(len(SECTORS), citizens, p=sector_probs / sector_probs.sum())]
+    sector = np.array(SECTORS)[
+        rng.choice(len(SECTORS), citizens, p=sector_probs / sector_probs.sum())
+    ]
     base = rng.lognormal(10.35, 0.55, citizens) * np.where(sector == "finance", 1.5, 1.0)
     income = np.round(base * (1 + (age - 18) / 120), 2)
 
@@ -82,19 +94,32 @@ def generate(directory: Path, citizens: int, seed: int = 7) -> DemoData:
         "registry.survey": directory / "registry" / "data" / "survey.csv",
         "social.survey": directory / "social" / "data" / "survey.csv",
     }
-    _write_csv(files["registry.people"], ["citizen_id", "birth_year", "district", "sex"],
-               [ids, birth, district, sex], ["%d", "%d", "%s", "%s"])
-    _write_csv(files["tax.income"], ["citizen_id", "income", "sector", "region"],
-               [ids[working], income[working], sector[working], region[working]],
-               ["%d", "%.2f", "%s", "%s"])
-    _write_csv(files["social.benefits"], ["citizen_id", "pension", "medical_claims", "region"],
-               [ids[benefits], pension[benefits], claims[benefits], region[benefits]],
-               ["%d", "%.2f", "%.2f", "%s"])
+    _write_csv(
+        files["registry.people"],
+        ["citizen_id", "birth_year", "district", "sex"],
+        [ids, birth, district, sex],
+        ["%d", "%d", "%s", "%s"],
+    )
+    _write_csv(
+        files["tax.income"],
+        ["citizen_id", "income", "sector", "region"],
+        [ids[working], income[working], sector[working], region[working]],
+        ["%d", "%.2f", "%s", "%s"],
+    )
+    _write_csv(
+        files["social.benefits"],
+        ["citizen_id", "pension", "medical_claims", "region"],
+        [ids[benefits], pension[benefits], claims[benefits], region[benefits]],
+        ["%d", "%.2f", "%.2f", "%s"],
+    )
     north_east = np.isin(h_region, ["North", "East"])
     for key, rows in (("registry.survey", north_east), ("social.survey", ~north_east)):
-        _write_csv(files[key], ["household_id", "region", "household_size", "monthly_spending"],
-                   [h_ids[rows], h_region[rows], h_size[rows], spending[rows]],
-                   ["%d", "%s", "%d", "%.2f"])
+        _write_csv(
+            files[key],
+            ["household_id", "region", "household_size", "monthly_spending"],
+            [h_ids[rows], h_region[rows], h_size[rows], spending[rows]],
+            ["%d", "%s", "%d", "%.2f"],
+        )
 
     survey_columns: dict[str, str | dict[str, object]] = {
         "household_id": "hidden",
@@ -104,26 +129,41 @@ def generate(directory: Path, citizens: int, seed: int = 7) -> DemoData:
     }
     datasets = {
         "registry": [
-            DatasetSpec("people", "data/people.csv", {
-                "citizen_id": "join_key", "birth_year": "group_by",
-                "district": "group_by", "sex": "group_by",
-            }),
+            DatasetSpec(
+                "people",
+                "data/people.csv",
+                {
+                    "citizen_id": "join_key",
+                    "birth_year": "group_by",
+                    "district": "group_by",
+                    "sex": "group_by",
+                },
+            ),
             DatasetSpec("survey", "data/survey.csv", survey_columns, min_group_size=5),
         ],
         "tax": [
-            DatasetSpec("income", "data/income.csv", {
-                "citizen_id": "join_key",
-                "income": {"policy": "aggregate", "decimals": 2},
-                "sector": "group_by", "region": "group_by",
-            }),
+            DatasetSpec(
+                "income",
+                "data/income.csv",
+                {
+                    "citizen_id": "join_key",
+                    "income": {"policy": "aggregate", "decimals": 2},
+                    "sector": "group_by",
+                    "region": "group_by",
+                },
+            ),
         ],
         "social": [
-            DatasetSpec("benefits", "data/benefits.csv", {
-                "citizen_id": "join_key",
-                "pension": {"policy": "aggregate", "decimals": 2},
-                "medical_claims": {"policy": "aggregate", "decimals": 2},
-                "region": "group_by",
-            }),
+            DatasetSpec(
+                "benefits",
+                "data/benefits.csv",
+                {
+                    "citizen_id": "join_key",
+                    "pension": {"policy": "aggregate", "decimals": 2},
+                    "medical_claims": {"policy": "aggregate", "decimals": 2},
+                    "region": "group_by",
+                },
+            ),
             DatasetSpec("survey", "data/survey.csv", survey_columns, min_group_size=5),
         ],
     }

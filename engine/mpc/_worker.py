@@ -89,7 +89,7 @@ def main() -> None:
         argv.append("--ssl")
     argv.append("--no-log")
     sys.argv = argv
-    ssl.create_default_context = _federation_context  # type: ignore[assignment]
+    ssl.create_default_context = _federation_context
 
     from mpyc import asyncoro
 

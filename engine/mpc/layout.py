@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.cells import KIND_OF, field_bits
+from engine.cells import KIND_OF, CellKind, field_bits
 from engine.errors import CapacityError
 from engine.local import Label
 from engine.mpc.job import CellProgram, MpcJob
@@ -32,12 +32,14 @@ class QuerySlot:
     cell_count: int
 
 
-def layout(job_id: str, items: Sequence[tuple[QueryPlan, Sequence[Label]]]) -> tuple[MpcJob, list[QuerySlot]]:
+def layout(
+    job_id: str, items: Sequence[tuple[QueryPlan, Sequence[Label]]]
+) -> tuple[MpcJob, list[QuerySlot]]:
     """Return the job and the per-query slots for ``items`` (plan, agreed groups).
 
     Raises CapacityError when the batch would release more than MAX_CELLS_PER_JOB cells.
     """
-    kinds: list = []
+    kinds: list[CellKind] = []
     n_index: list[int] = []
     s_index: list[int] = []
     q_index: list[int] = []
@@ -55,8 +57,12 @@ def layout(job_id: str, items: Sequence[tuple[QueryPlan, Sequence[Label]]]) -> t
                 n_index.append(offset + plan.component_index(g, output.measure, "n"))
                 has_s = "s" in measure.components
                 has_q = "q" in measure.components
-                s_index.append(offset + plan.component_index(g, output.measure, "s") if has_s else -1)
-                q_index.append(offset + plan.component_index(g, output.measure, "q") if has_q else -1)
+                s_index.append(
+                    offset + plan.component_index(g, output.measure, "s") if has_s else -1
+                )
+                q_index.append(
+                    offset + plan.component_index(g, output.measure, "q") if has_q else -1
+                )
                 min_size.append(plan.min_group_size)
         length = len(groups) * plan.components_per_group
         slots.append(
@@ -68,7 +74,9 @@ def layout(job_id: str, items: Sequence[tuple[QueryPlan, Sequence[Label]]]) -> t
             f"batch: got {len(kinds)} result cells, want at most {MAX_CELLS_PER_JOB} "
             "(fewer groups or aggregates)"
         )
-    program = CellProgram(tuple(kinds), tuple(n_index), tuple(s_index), tuple(q_index), tuple(min_size))
+    program = CellProgram(
+        tuple(kinds), tuple(n_index), tuple(s_index), tuple(q_index), tuple(min_size)
+    )
     return MpcJob(job_id, field_bits(set(kinds)), offset, program), slots
 
 

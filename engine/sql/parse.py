@@ -29,7 +29,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from engine.errors import QueryError, UnsupportedError
+from engine.errors import CapacityError, QueryError, UnsupportedError
 
 MAX_SQL_BYTES = 64 * 1024
 MAX_UNION_BRANCHES = 64
@@ -154,7 +154,7 @@ class ParsedQuery:
     limit: int | None
 
 
-def _name(node: exp.Expression) -> str:
+def _name(node: exp.Expr) -> str:
     return node.sql(dialect="duckdb")
 
 
@@ -186,7 +186,7 @@ def parse_query(sql: str) -> ParsedQuery:
     grammar in this module's docstring.
     """
     if len(sql.encode()) > MAX_SQL_BYTES:
-        raise QueryError(f"SQL: got {len(sql.encode())} bytes, want at most {MAX_SQL_BYTES}")
+        raise CapacityError(f"SQL: got {len(sql.encode())} bytes, want at most {MAX_SQL_BYTES}")
     try:
         statements = sqlglot.parse(sql, dialect="duckdb")
     except (ParseError, TokenError) as exc:
@@ -195,6 +195,7 @@ def parse_query(sql: str) -> ParsedQuery:
     if len(statements) != 1:
         raise QueryError(f"SQL: got {len(statements)} statements, want exactly one SELECT")
     root = statements[0]
+    assert root is not None
     if isinstance(root, exp.Union | exp.Intersect | exp.Except):
         raise UnsupportedError(
             "not supported yet: a set operation at the top level; put UNION ALL in FROM"
@@ -237,7 +238,8 @@ def _from(select: exp.Select) -> exp.Expression:
         raise QueryError("FROM: got none, want FROM party.dataset")
     if not isinstance(node, exp.From):
         raise QueryError(f"FROM: got {node.key}, want a table")
-    return node.this
+    source: exp.Expression = node.this
+    return source
 
 
 def _table(node: exp.Expression, where: str) -> TableRef:
@@ -249,9 +251,7 @@ def _table(node: exp.Expression, where: str) -> TableRef:
         raise UnsupportedError(f"not supported yet: JOIN {where}")
     party = node.args.get("db")
     if party is None:
-        raise QueryError(
-            f"table {node.name!r}: got no party, want party.dataset (e.g. tax.income)"
-        )
+        raise QueryError(f"table {node.name!r}: got no party, want party.dataset (e.g. tax.income)")
     return TableRef(party.name, node.name)
 
 

@@ -70,7 +70,7 @@ def check_safe(predicate: exp.Expression, where: str) -> None:
             if isinstance(node, exp.Anonymous):
                 label = f"function {node.name.upper()}()"
             elif isinstance(node, exp.Func):
-                label = f"function {node.key.upper()}()"
+                label = f"function {node.sql_name().upper()}()"
             raise UnsupportedError(f"not supported yet: {label} in {where}")
         if isinstance(node, exp.Column) and node.is_star:
             raise UnsupportedError(f"not supported: * in {where}")
@@ -90,7 +90,7 @@ def _plain_type(datatype: exp.DataType) -> bool:
     }
 
 
-def conjuncts(predicate: exp.Expression | None) -> list[exp.Expression]:
+def conjuncts(predicate: exp.Expr | None) -> list[exp.Expr]:
     """Split a predicate into its top-level AND terms (parentheses removed)."""
     if predicate is None:
         return []
