@@ -13,9 +13,13 @@ HERE = Path(__file__).parent
 VECTORS_PATH = HERE / "data" / "merkle_vectors.json"
 
 # Helper modules (ledger_oracle, ledger_fixtures) sit beside the tests; make them importable
-# whatever pytest import mode is configured.
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+# whatever pytest import mode is configured. The repository root goes first so that `ledger`
+# is always this checkout's regular package, even where an editable install was made before
+# ledger/__init__.py existed (its finder then maps `ledger` to a namespace package).
+for _path in (HERE, HERE.parent.parent):
+    if str(_path) in sys.path:
+        sys.path.remove(str(_path))
+    sys.path.insert(0, str(_path))
 
 
 @pytest.fixture(scope="session")
