@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 Label = tuple[object, ...]
 
+_MAX_SCALED = "9.2e18"  # just below 2**63: the scaled value must fit a BIGINT
+_RANGE_MARK = "jointstat: scaled value out of range"
+
 _TYPES = {
     "TINYINT": ColumnType.INTEGER,
     "SMALLINT": ColumnType.INTEGER,
@@ -258,7 +261,12 @@ class LocalData:
                 outer.append("COUNT(*)")
                 continue
             scale = 10**measure.decimals
-            inner.append(f'CAST(ROUND("{column}" * {scale}) AS BIGINT) AS v{i}')
+            scaled = f'ROUND("{column}" * {scale})'
+            inner.append(
+                f'CASE WHEN "{column}" IS NULL THEN NULL '
+                f"WHEN ABS({scaled}) < {_MAX_SCALED} THEN CAST({scaled} AS BIGINT) "
+                f"ELSE error('{_RANGE_MARK}') END AS v{i}"
+            )
             for component in measure.components:
                 outer.append(
                     {
@@ -275,6 +283,16 @@ class LocalData:
         cursor = self._db.cursor()
         try:
             rows = cursor.execute(sql).fetchall()
+        except duckdb.InvalidInputException as exc:
+            if _RANGE_MARK not in str(exc):
+                raise QueryError(
+                    f"WHERE on {qualified}: the owner could not evaluate the filter "
+                    f"({type(exc).__name__}); want a predicate over the dataset's columns"
+                ) from None
+            raise CapacityError(
+                f"scan of {qualified}: a value times 10^decimals is out of range; want "
+                "|value·10^decimals| < 9.2e18 (fewer decimals?)"
+            ) from None
         except duckdb.OutOfRangeException:
             raise CapacityError(
                 f"scan of {qualified}: a scaled value or a sum is out of range; want "

@@ -1,0 +1,86 @@
+"""An owner's local data: loading, published schema, scans, and errors without values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.catalog import ColumnType
+from engine.config import load_party
+from engine.errors import CapacityError, DataError
+from engine.federation_init import DatasetSpec, create_federation
+from engine.local import LocalData
+from engine.plan import Measure, Scan
+
+COLUMNS: dict[str, str | dict[str, object]] = {
+    "g": "group_by",
+    "x": {"policy": "aggregate", "decimals": 2},
+    "n": "aggregate",
+    "h": "hidden",
+}
+
+
+def _party(tmp_path: Path, csv: str) -> LocalData:
+    (tmp_path / "p" / "data").mkdir(parents=True)
+    (tmp_path / "p" / "data" / "t.csv").write_text(csv)
+    create_federation(
+        tmp_path,
+        ["p", "q", "r"],
+        [],
+        base_port=24000,
+        datasets={"p": [DatasetSpec("t", "data/t.csv", COLUMNS)]},
+    )
+    return LocalData(load_party(tmp_path / "p" / "party.toml"))
+
+
+def test_scan_returns_exact_integer_components(tmp_path: Path) -> None:
+    data = _party(tmp_path, "g,x,n,h\na,1.25,3,9\na,-2.5,,9\nb,,7,9\n,0.01,1,9\n")
+    (info,) = data.catalog()
+    assert [(c.name, c.type) for c in info.columns][:3] == [
+        ("g", ColumnType.TEXT),
+        ("x", ColumnType.FLOAT),
+        ("n", ColumnType.INTEGER),
+    ]
+    measures = (
+        Measure(None, ("n",), 0),
+        Measure("x", ("n", "s", "q"), 2),
+        Measure("n", ("n", "s"), 0),
+    )
+    scan = Scan("p", "t", None, ("g",), (None, "x", "n"))
+    out = data.scan(scan, measures)
+    assert out == {
+        ("a",): [2, 2, 125 - 250, 125**2 + 250**2, 1, 3],
+        ("b",): [1, 0, 0, 0, 1, 7],
+        (None,): [1, 1, 1, 1, 1, 1],
+    }
+    filtered = data.scan(Scan("p", "t", '"x" > 0', (), (None,)), measures[:1])
+    assert filtered == {(): [2]}
+
+
+def test_non_numeric_aggregate_column_names_the_row_not_the_value(tmp_path: Path) -> None:
+    data = _party(tmp_path, "g,x,n,h\na,1,1,1\na,SECRET-VALUE,2,1\n")
+    (info,) = data.catalog()
+    assert not info.available
+    assert "row 2" in info.problem and "SECRET-VALUE" not in info.problem
+    with pytest.raises(DataError, match="unavailable"):
+        data.scan(Scan("p", "t", None, (), (None,)), (Measure(None, ("n",), 0),))
+
+
+def test_missing_file_then_appearing_file_is_reloaded(tmp_path: Path) -> None:
+    data = _party(tmp_path, "g,x,n,h\na,1,1,1\n")
+    path = tmp_path / "p" / "data" / "t.csv"
+    path.unlink()
+    data.refresh()
+    assert "no data file" in data.catalog()[0].problem
+    path.write_text("g,x,n,h\nz,2,2,2\nz,3,3,3\n")
+    data.refresh()
+    assert data.scan(Scan("p", "t", None, ("g",), (None,)), (Measure(None, ("n",), 0),)) == {
+        ("z",): [2]
+    }
+
+
+def test_values_beyond_the_fixed_point_range_are_a_capacity_error(tmp_path: Path) -> None:
+    data = _party(tmp_path, "g,x,n,h\na,1e30,1,1\n")
+    with pytest.raises(CapacityError, match="out of range"):
+        data.scan(Scan("p", "t", None, (), ("x",)), (Measure("x", ("n", "s"), 2),))
