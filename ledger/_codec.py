@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from ledger.errors import FormatError
 from ledger.keyring import check_name
 
 MAX_REASON_BYTES = 4096
+_FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # control characters but tab, newline
 MAX_REQUEST_BYTES = 1 << 20
 
 
 def check_text(value: str, what: str) -> bytes:
     """Return the UTF-8 of a reason text; no control characters but tab and newline."""
-    if any((ord(ch) < 0x20 and ch not in "\t\n") or ord(ch) == 0x7F for ch in value):
+    if _FORBIDDEN.search(value):
         raise FormatError(f"{what}: got a control character, want none but tab and newline")
     try:
         raw = value.encode()

@@ -19,9 +19,9 @@ from typing import Protocol
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entries import Entry, verify_entry
-from ledger.errors import ConflictError, LedgerError, QuorumError, StoreError
+from ledger.errors import ConflictError, LedgerError, QuorumError, SignatureError, StoreError
 from ledger.keyring import KeyRing
-from ledger.note import Signer, open_note, parse_note, parse_signature_line
+from ledger.note import Note, NoteSignature, Signer, parse_note, parse_signature_line
 from ledger.quorum import Quorum
 from ledger.receipt import Receipt
 from ledger.store import LedgerStore
@@ -120,33 +120,50 @@ class Sequencer:
         witness's cosignature does not verify).
         """
         stored = parse_note(self.checkpoint_note(size))
-        sigs = [parse_signature_line(line) for line in lines.splitlines() if line]
-        known = {(w.name, w.key_id) for w in self.quorum.witnesses}
-        ours = [s for s in sigs if (s.name, s.key_id) in known]
-        candidate = stored.with_signatures(*ours).format()
-        open_note(candidate, [self.quorum.log, *self.quorum.witnesses])  # raises if one fails
-        self.store.store_checkpoint(candidate)
+        ours = self._checked(stored, lines)
+        if ours:
+            self.store.store_checkpoint(stored.with_signatures(*ours).format())
         return self._status(self.checkpoint_note(size), {})
 
     def collect(self, cosigners: Sequence[Cosigner], size: int | None = None) -> Cosigned:
         """Ask each cosigner to cosign checkpoint `size` (default: latest) and store results.
 
         Each cosigner gets a consistency proof from the size it last cosigned (learned from
-        ConflictError when unknown). Failures are reported per cosigner, not raised.
+        ConflictError when unknown). Failures are reported per cosigner, not raised. The
+        verified cosignatures are stored together, in one transaction.
         """
-        note = self.checkpoint_note(size)
-        checkpoint = Checkpoint.parse(parse_note(note).text)
+        note = parse_note(self.checkpoint_note(size))
+        checkpoint = Checkpoint.parse(note.text)
         failures: dict[str, LedgerError] = {}
+        gathered: list[NoteSignature] = []
         for cosigner in cosigners:
             try:
-                lines = self._ask(cosigner, note, checkpoint.size)
-                self.add_cosignatures(checkpoint.size, lines)
+                gathered += self._checked(note, self._ask(cosigner, note.format(), checkpoint.size))
             except LedgerError as e:
                 log.warning(
                     "cosigner %s refused checkpoint %d: %s", cosigner.name, checkpoint.size, e
                 )
                 failures[cosigner.name] = e
+        if gathered:
+            self.store.store_checkpoint(note.with_signatures(*gathered).format())
         return self._status(self.checkpoint_note(checkpoint.size), failures)
+
+    def _checked(self, note: Note, lines: str) -> list[NoteSignature]:
+        """Return the known witnesses' signatures among lines, each verified on note."""
+        known = {(w.name, w.key_id): w for w in self.quorum.witnesses}
+        text = note.text.encode()
+        out = []
+        for line in lines.splitlines():
+            sig = parse_signature_line(line)
+            witness = known.get((sig.name, sig.key_id))
+            if witness is None:
+                continue
+            if not witness.verify(text, sig.signature):
+                raise SignatureError(
+                    f"cosignature by {sig.name}+{sig.key_id.hex()}: does not verify"
+                )
+            out.append(sig)
+        return out
 
     def _ask(self, cosigner: Cosigner, note: str, size: int) -> str:
         old = min(self._witness_sizes.get(cosigner.name, 0), size)

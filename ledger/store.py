@@ -60,6 +60,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT 
 """
 
 
+# Node lookups are an OR of primary-key equalities, which SQLite answers with one index
+# search per node. (A row-value "IN (VALUES ...)" scans the whole table: 40 ms at 4e5 nodes.)
+_NODES_PER_QUERY = 128
+
+
+def nodes_query(count: int) -> str:
+    """Return the SQL that fetches `count` nodes by (level, idx), one PK search each."""
+    terms = " OR ".join(["(level = ? AND idx = ?)"] * count)
+    return f"SELECT level, idx, CAST(hash AS BLOB) FROM nodes WHERE {terms}"
+
+
 class AppendResult(NamedTuple):
     """Where a batch landed: its first index, the new tree size and root."""
 
@@ -256,14 +267,12 @@ class LedgerStore:
         if not ids:
             return []
         wanted = sorted(set(ids))
-        values = ",".join("(?, ?)" for _ in wanted)
-        params = [x for node in wanted for x in node]
+        rows = []
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT level, idx, CAST(hash AS BLOB) FROM nodes "
-                f"WHERE (level, idx) IN (VALUES {values})",
-                params,
-            ).fetchall()
+            for start in range(0, len(wanted), _NODES_PER_QUERY):
+                chunk = wanted[start : start + _NODES_PER_QUERY]
+                params = [x for node in chunk for x in node]
+                rows += self._conn.execute(nodes_query(len(chunk)), params).fetchall()
         found = {(int(lvl), int(idx)): bytes(h) for lvl, idx, h in rows}
         missing = [node for node in wanted if node not in found]
         if missing:

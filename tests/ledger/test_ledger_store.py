@@ -15,7 +15,7 @@ from ledger.errors import FormatError, ProofError, StoreError
 from ledger.merkle import EMPTY_ROOT, MerkleTree, NodeID
 from ledger.note import parse_note
 from ledger.proof import inclusion_proof, verify_consistency, verify_inclusion
-from ledger.store import LedgerStore
+from ledger.store import LedgerStore, nodes_query
 
 ENTRIES = sample_entries(300)
 ENCODED = [encode_entry(e) for e in ENTRIES]
@@ -152,3 +152,15 @@ def test_a_second_writer_is_detected(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="another writer"):
         two.append_batch(ENTRIES[5:6])
     assert LedgerStore(tmp_path / "l.db").size == 5
+
+
+def test_node_lookups_use_the_primary_key(tmp_path: Path) -> None:
+    """Regression: a row-value IN (VALUES ...) query scanned the whole nodes table."""
+    store = filled(tmp_path / "l.db", (300,))
+    plan = store._conn.execute(
+        "EXPLAIN QUERY PLAN " + nodes_query(3), [0, 1, 1, 2, 3, 4]
+    ).fetchall()
+    details = " | ".join(str(row[-1]) for row in plan)
+    assert "SEARCH nodes USING PRIMARY KEY" in details and "SCAN nodes" not in details
+    many = [(0, i) for i in range(300)]  # more than one query's worth of nodes
+    assert store.nodes(many) == TREE.nodes(many)
