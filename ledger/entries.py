@@ -294,7 +294,9 @@ class QueryAborted:
 
 
 Entry = DatasetRegistered | QueryRequested | QueryDecided | ResultCommitted | QueryAborted
-E = TypeVar("E", DatasetRegistered, QueryRequested, QueryDecided, ResultCommitted, QueryAborted)
+EntryT = TypeVar(
+    "EntryT", DatasetRegistered, QueryRequested, QueryDecided, ResultCommitted, QueryAborted
+)
 
 _READERS: dict[int, Callable[[_Reader], Entry]] = {
     cls.KIND: cls._read
@@ -350,7 +352,7 @@ def decode_entry(data: bytes) -> Entry:
     return entry
 
 
-def sign_entry(entry: E, author: str, private_key: Ed25519PrivateKey | bytes) -> E:
+def sign_entry(entry: EntryT, author: str, private_key: Ed25519PrivateKey | bytes) -> EntryT:
     """Return the entry with `author`'s signature added.
 
     Requires author to be one of the entry's named authors (any party for ResultCommitted).

@@ -14,7 +14,8 @@ Schema (version "jointstat-ledger/1"):
     checkpoints(size INTEGER PRIMARY KEY, note TEXT)       signed notes with cosignatures
     meta(key TEXT PRIMARY KEY, value TEXT)                 schema version
 
-One process writes; readers in other processes see committed batches only. Methods are
+One process writes; readers in other processes see committed batches only (`refresh`
+picks up batches appended since the store was opened). Methods are
 safe to call from several threads of the writing process. Values are read back with
 CAST(... AS BLOB), so a row rewritten as TEXT by hand is reported by `verify`, not crashed on.
 """
@@ -111,6 +112,11 @@ class LedgerStore:
         except ProofError as e:
             raise StoreError(f"store of size {size}: tree nodes missing ({e})") from None
         return CompactRange(size, hashes)
+
+    def refresh(self) -> None:
+        """Reload size and root from disk, after another process appended to the store."""
+        with self._lock:
+            self._range = self._load_range()
 
     # --- writing --------------------------------------------------------------------------
 

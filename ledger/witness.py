@@ -21,6 +21,7 @@ proof that fails to verify is kept too, as it may be.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,6 +87,7 @@ class Witness:
         self._tofu = trust_on_first_use
         self._conn = connect(db_path)
         self._conn.executescript(_DDL)
+        self._lock = threading.Lock()  # one connection, shared by the caller's threads
 
     @property
     def name(self) -> str:
@@ -98,10 +100,12 @@ class Witness:
 
     def latest(self) -> Checkpoint | None:
         """Return the latest checkpoint this witness cosigned (or started from)."""
-        row = self._state()
+        with self._lock:
+            row = self._state()
         return None if row is None else Checkpoint.parse(_note_text(row[2]))
 
     def _state(self) -> tuple[int, bytes, str] | None:
+        """Return (size, root, note) of the latest cosigned checkpoint; caller holds the lock."""
         row = self._conn.execute(
             "SELECT size, root, note FROM witness_state WHERE origin = ?", (self.origin,)
         ).fetchone()
@@ -114,7 +118,7 @@ class Witness:
         has a different state.
         """
         checkpoint, _ = open_checkpoint(note, [self._log], self.origin)
-        with transaction(self._conn):
+        with self._lock, transaction(self._conn):
             state = self._state()
             if state is not None and (state[0], state[1]) != (checkpoint.size, checkpoint.root):
                 raise WitnessError(
@@ -133,11 +137,11 @@ class Witness:
         if len(proof) > MAX_PROOF_LINES:
             raise WitnessError(f"consistency proof: got {len(proof)} hashes, want <= 63")
         evidence: int | None = None
-        with transaction(self._conn):
+        with self._lock, transaction(self._conn):
             state = self._state()
             if state is None and not self._tofu:
                 raise WitnessError("witness: no starting checkpoint, and trust on first use is off")
-            latest_size, latest_root, latest_note = state or (0, b"", "")
+            latest_size, _, latest_note = state or (0, b"", "")
             if checkpoint.size < latest_size:
                 raise WitnessError(
                     f"checkpoint size: got {checkpoint.size}, want >= {latest_size} "
@@ -149,7 +153,7 @@ class Witness:
                 raise ConflictError(
                     f"old size: got {old_size}, want {latest_size} (latest cosigned)", latest_size
                 )
-            reason = self._inconsistency(checkpoint, proof, latest_size, latest_root)
+            reason = self._inconsistency(checkpoint, proof, state)
             if reason is not None:
                 evidence = self._record(reason, latest_note, note, old_size, proof)
             elif state is None or checkpoint.size > latest_size:
@@ -159,22 +163,26 @@ class Witness:
         return self._signer.cosign(checkpoint.text()).line()
 
     def _inconsistency(
-        self, checkpoint: Checkpoint, proof: Sequence[bytes], size: int, root: bytes
+        self, checkpoint: Checkpoint, proof: Sequence[bytes], state: tuple[int, bytes, str] | None
     ) -> str | None:
-        """Return why checkpoint does not extend (size, root), or None if it does."""
-        if size == 0:
-            if proof:
-                raise WitnessError(
-                    f"consistency proof from size 0: got {len(proof)} hashes, want 0"
-                )
-            return None
-        if checkpoint.size == size:
+        """Return why checkpoint does not extend the latest cosigned one, or None if it does.
+
+        Raises WitnessError for a proof where none belongs.
+        """
+        size, root = (0, b"") if state is None else state[:2]
+        if state is not None and checkpoint.size == size:
             if proof:
                 raise WitnessError(
                     f"consistency proof at equal sizes: got {len(proof)} hashes, want 0"
                 )
             if checkpoint.root != root:
                 return f"checkpoint {size}: two different roots signed for one size"
+            return None
+        if size == 0:  # first checkpoint, or the empty tree: every tree extends it
+            if proof:
+                raise WitnessError(
+                    f"consistency proof from size 0: got {len(proof)} hashes, want 0"
+                )
             return None
         try:
             verify_consistency(size, checkpoint.size, proof, root, checkpoint.root)
@@ -200,10 +208,11 @@ class Witness:
 
     def fork_evidence(self) -> list[ForkEvidence]:
         """Return every inconsistency this witness recorded, oldest first."""
-        rows = self._conn.execute(
-            "SELECT id, origin, recorded_at, reason, cosigned_note, offered_note, old_size, proof "
-            "FROM fork_evidence ORDER BY id"
-        ).fetchall()
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, origin, recorded_at, reason, cosigned_note, offered_note, old_size, "
+                "proof FROM fork_evidence ORDER BY id"
+            ).fetchall()
         out = []
         for r in rows:
             proof = tuple(b64decode_hash(x, "evidence proof") for x in str(r[7]).splitlines())
@@ -217,7 +226,8 @@ class Witness:
 
     def close(self) -> None:
         """Close the database connection."""
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
 
 def _proof_text(proof: Sequence[bytes]) -> str:

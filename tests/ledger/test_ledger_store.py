@@ -164,3 +164,13 @@ def test_node_lookups_use_the_primary_key(tmp_path: Path) -> None:
     assert "SEARCH nodes USING PRIMARY KEY" in details and "SCAN nodes" not in details
     many = [(0, i) for i in range(300)]  # more than one query's worth of nodes
     assert store.nodes(many) == TREE.nodes(many)
+
+
+def test_a_reader_refreshes_after_another_process_appends(tmp_path: Path) -> None:
+    writer = LedgerStore(tmp_path / "l.db")
+    writer.append_batch(ENTRIES[:10])
+    reader = LedgerStore(tmp_path / "l.db")
+    writer.append_batch(ENTRIES[10:25])
+    assert reader.size == 10  # its own view until refreshed
+    reader.refresh()
+    assert (reader.size, reader.root) == (25, TREE.root(25))

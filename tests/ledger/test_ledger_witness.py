@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,30 @@ def test_two_connections_share_state_atomically(tmp_path: Path) -> None:
     cosign(two, 10, 25)
     with pytest.raises(WitnessError, match="rollback refused"):
         cosign(one, 10, 15)
+
+
+def test_the_empty_tree_is_a_checkpoint_like_any_other(tmp_path: Path) -> None:
+    witness = make(tmp_path / "w.db")
+    cosign(witness, 0, 0)
+    with pytest.raises(ForkError, match="two different roots"):
+        witness.cosign(log_note(0, HONEST.root(1)), 0, [])
+    cosign(witness, 0, 9)  # every tree extends the empty one: no proof needed
+
+
+def test_concurrent_requests_from_threads_are_serialised(tmp_path: Path) -> None:
+    witness = make(tmp_path / "w.db")
+    outcomes: list[str] = []
+
+    def request() -> None:
+        try:
+            cosign(witness, 0, 10)
+            outcomes.append("cosigned")
+        except ConflictError as e:
+            outcomes.append(f"conflict {e.latest_size}")
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["conflict 10"] * 7 + ["cosigned"]
