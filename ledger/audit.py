@@ -65,8 +65,8 @@ class _Audit:
         self.store = store
         self.keyring = keyring
         self.rng = CompactRange()
-        self.checkpoints = store.checkpoints()
-        self.pending = list(reversed(self.checkpoints))  # smallest last, popped as we grow
+        self.sizes = store.checkpoint_sizes()
+        self.pending = list(reversed(self.sizes))  # smallest last, popped as we grow
         self.signed_size = 0  # entries below this size matched a checkpoint's root
 
     def run(self) -> None:
@@ -85,7 +85,7 @@ class _Audit:
         if self.store.node_count() != want:
             raise _Problem(size, f"stored tree nodes: got {self.store.node_count()}, want {want}")
         if self.pending:
-            extra = self.pending[-1][0]
+            extra = self.pending[-1]
             raise _Problem(size, f"checkpoint {extra}: beyond the log of {size} entries")
 
     def check_chunk(self, rows: list[tuple[int, bytes]]) -> None:
@@ -115,8 +115,9 @@ class _Audit:
             self.check_checkpoints()
 
     def check_checkpoints(self) -> None:
-        while self.pending and self.pending[-1][0] == self.rng.size:
-            size, note = self.pending.pop()
+        while self.pending and self.pending[-1] == self.rng.size:
+            size = self.pending.pop()
+            note = self.store.checkpoint_note(size) or ""
             since = self.signed_size
             try:
                 checkpoint = Checkpoint.parse(parse_note(note).text)
@@ -140,7 +141,7 @@ class _Audit:
         Opens checkpoints newest first until one meets the quorum. Raises _Problem when a
         known signature fails or the latest checkpoint lacks the log's signature.
         """
-        for size, note in reversed(self.checkpoints):
+        for size, note in self.store.iter_checkpoints(newest_first=True):
             try:
                 quorum.verify(note)
                 return size
@@ -157,7 +158,7 @@ def verify_store(store: LedgerStore, keyring: KeyRing, quorum: Quorum) -> Verify
     Never raises LedgerError: every problem goes into the report.
     """
     audit = _Audit(store, keyring)
-    latest = audit.checkpoints[-1][0] if audit.checkpoints else None
+    latest = audit.sizes[-1] if audit.sizes else None
     cosigned = None
     problem: _Problem | None = None
     try:

@@ -183,7 +183,7 @@ class Sequencer:
 
     def latest_cosigned(self) -> str | None:
         """Return the largest stored checkpoint note that meets the quorum, if any."""
-        for _, note in self.store.checkpoints(newest_first=True):
+        for _, note in self.store.iter_checkpoints(newest_first=True):
             try:
                 self.quorum.verify(note)
                 return note

@@ -327,12 +327,30 @@ class LedgerStore:
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def checkpoints(self, newest_first: bool = False) -> list[tuple[int, str]]:
-        """Return every stored (size, note), by size."""
-        order = "DESC" if newest_first else "ASC"
+    def checkpoint_sizes(self) -> list[int]:
+        """Return the sizes of every stored checkpoint, ascending."""
         with self._lock:
-            rows = self._conn.execute(f"SELECT size, note FROM checkpoints ORDER BY size {order}")
-            return [(int(s), str(n)) for s, n in rows.fetchall()]
+            rows = self._conn.execute("SELECT size FROM checkpoints ORDER BY size").fetchall()
+        return [int(r[0]) for r in rows]
+
+    def iter_checkpoints(self, newest_first: bool = False) -> Iterator[tuple[int, str]]:
+        """Yield every stored (size, note) by size, reading a few notes at a time."""
+        last = None
+        while True:
+            if newest_first:
+                where, order = ("" if last is None else "WHERE size < ?"), "DESC"
+            else:
+                where, order = ("" if last is None else "WHERE size > ?"), "ASC"
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT size, note FROM checkpoints {where} ORDER BY size {order} LIMIT 64",
+                    () if last is None else (last,),
+                ).fetchall()
+            if not rows:
+                return
+            for size, note in rows:
+                yield int(size), str(note)
+            last = int(rows[-1][0])
 
     def verify(self, keyring: KeyRing, quorum: Quorum) -> VerifyReport:
         """Recompute everything from the stored entries; see `ledger.audit.verify_store`."""

@@ -130,7 +130,10 @@ def test_checkpoints_are_checked_and_merged(tmp_path: Path) -> None:
         store.store_checkpoint(other)
     with pytest.raises(FormatError):
         store.store_checkpoint("not a note")
-    assert [s for s, _ in store.checkpoints()] == [100]
+    assert store.checkpoint_sizes() == [100]
+    store.store_checkpoint(log_note(7, TREE.root(7)))
+    assert [s for s, _ in store.iter_checkpoints()] == [7, 100]
+    assert [s for s, _ in store.iter_checkpoints(newest_first=True)] == [100, 7]
 
 
 def test_sqlite_settings_and_foreign_databases(tmp_path: Path) -> None:
@@ -174,3 +177,12 @@ def test_a_reader_refreshes_after_another_process_appends(tmp_path: Path) -> Non
     assert reader.size == 10  # its own view until refreshed
     reader.refresh()
     assert (reader.size, reader.root) == (25, TREE.root(25))
+
+
+def test_many_checkpoints_are_read_in_chunks(tmp_path: Path) -> None:
+    store = LedgerStore(tmp_path / "l.db")
+    for i in range(150):  # more than two reads' worth
+        store.append_batch([ENTRIES[i]], note_for=log_note)
+    assert [s for s, _ in store.iter_checkpoints()] == list(range(1, 151))
+    assert [s for s, _ in store.iter_checkpoints(newest_first=True)] == list(range(150, 0, -1))
+    assert store.checkpoint_sizes() == list(range(1, 151))
