@@ -1,0 +1,245 @@
+"""The rounds of the join for one spoke, and the hub's input (see :mod:`engine.mpc._join`).
+
+Every party runs :func:`align_spoke` for every spoke and :func:`hub_input` once, with its
+own role; each makes the same exchanges in the same order, most of them empty for it.
+Parties outside {hub, owner, helper} only receive shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.mpc._join_links import (
+    decode_field,
+    decode_permutation,
+    encode_field,
+    encode_permutation,
+    exchange,
+)
+from engine.mpc._join_prf import (
+    FieldVector,
+    IndexVector,
+    PairKey,
+    Pseudonymizer,
+    Purpose,
+    field_width,
+    keyed_field_vector,
+    keyed_permutation,
+)
+from engine.mpc._join_shamir import add, deal
+from engine.mpc._join_tables import HUB_DOMAIN, OTHER_DOMAIN, PaddedTable, match_pseudonyms
+
+
+@dataclass(frozen=True)
+class SpokeRun:
+    """The public description of one spoke of a call, and this party's index ``me``."""
+
+    index: int
+    parties: int
+    me: int
+    hub: int
+    owner: int
+    helper: int
+    hub_width: int
+    width: int
+    length: int
+    dummies: int
+    modulus: int
+
+    @property
+    def bystanders(self) -> list[int]:
+        """Return the parties with no role in this spoke (they only receive shares)."""
+        return [i for i in range(self.parties) if i not in (self.hub, self.owner, self.helper)]
+
+    def stream(self, key: PairKey, purpose: Purpose, column: int) -> FieldVector:
+        """Return the N-element keyed stream (purpose, this spoke, column) under ``key``."""
+        return keyed_field_vector(key, purpose, self.index, column, self.length, self.modulus)
+
+
+async def hub_input(
+    mpc: object, run: SpokeRun, keys: dict[int, PairKey], table: PaddedTable | None
+) -> list[FieldVector]:
+    """Deal the hub's columns (shuffled order) to all parties; return this party's shares.
+
+    The hub's partner, whose shares are a stream it shares with the hub, is the helper of
+    ``run`` (the first spoke); everyone else receives N elements per column.
+    """
+    hub, partner, length, modulus = run.hub, run.helper, run.length, run.modulus
+    recipients = [i for i in range(run.parties) if i not in (hub, partner)]
+    outgoing: dict[int, bytes] = {}
+    own: list[FieldVector] = []
+    if run.me == hub:
+        assert table is not None
+        dealt = [
+            deal(
+                column,
+                partner,
+                keyed_field_vector(keys[partner], Purpose.HUB_INPUT, 0, j, length, modulus),
+                [*recipients, hub],
+                modulus,
+            )
+            for j, column in enumerate(table.columns)
+        ]
+        width = field_width(modulus)
+        outgoing = {r: encode_field([d[r] for d in dealt], width) for r in recipients}
+        own = [d[hub] for d in dealt]
+    sources = [hub] if run.me in recipients else []
+    received = await (await exchange(mpc, outgoing, sources))
+    if run.me == hub:
+        return own
+    if run.me == partner:
+        return [
+            keyed_field_vector(keys[hub], Purpose.HUB_INPUT, 0, j, length, modulus)
+            for j in range(run.hub_width)
+        ]
+    return decode_field(received[hub], run.hub_width, length, modulus, "hub columns")
+
+
+async def align_spoke(
+    mpc: object,
+    run: SpokeRun,
+    keys: dict[int, PairKey],
+    table: PaddedTable | None,
+    partial: int,
+) -> tuple[list[FieldVector], FieldVector, int | None]:
+    """Run one spoke; return this party's shares of its aligned columns and of w.
+
+    ``table`` is the hub's table at the hub, the owner's at the owner (None elsewhere);
+    ``partial`` is how many of the partner's dummies that owner holds. The third value is
+    the noisy match count at the helper, None elsewhere.
+    """
+    me, hub, owner, helper = run.me, run.hub, run.owner, run.helper
+    length, modulus, width = run.length, run.modulus, run.width
+    size = field_width(modulus)
+    dealt_to = [hub, *run.bystanders]  # receivers of the helper's sharings
+    rho: IndexVector | None = None
+    if me in (hub, helper):
+        rho = keyed_permutation(
+            keys[helper if me == hub else hub], Purpose.ROW_ORDER, run.index, length
+        )
+
+    # Step 1: pseudonyms to the helper.
+    outgoing: dict[int, bytes] = {}
+    if me == hub:
+        assert table is not None
+        pseudonymizer = Pseudonymizer(keys[owner].pseudonym)
+        outgoing = {helper: table.pseudonyms(pseudonymizer, HUB_DOMAIN, run.dummies, partial)}
+    elif me == owner:
+        assert table is not None
+        pseudonymizer = Pseudonymizer(keys[hub].pseudonym)
+        outgoing = {helper: table.pseudonyms(pseudonymizer, OTHER_DOMAIN, run.dummies, partial)}
+    pseudonyms = await exchange(mpc, outgoing, [hub, owner] if me == helper else [])
+
+    # Step 4, hub's half (it depends on nothing the others send): deal a's masked part.
+    outgoing, hub_part = {}, []
+    if me == hub:
+        assert rho is not None
+        parts = [
+            (run.stream(keys[owner], Purpose.SPLIT, j) + run.stream(keys[helper], Purpose.MASK, j))
+            % modulus
+            for j in range(width)
+        ]
+        dealt = [
+            deal(
+                part[rho],
+                owner,
+                run.stream(keys[owner], Purpose.DEAL_HUB, j),
+                [hub, helper, *run.bystanders],
+                modulus,
+            )
+            for j, part in enumerate(parts)
+        ]
+        outgoing = {r: encode_field([d[r] for d in dealt], size) for r in [helper, *run.bystanders]}
+        hub_part = [d[hub] for d in dealt]
+    from_hub = await exchange(mpc, outgoing, [hub] if me in (helper, *run.bystanders) else [])
+
+    # Steps 2 and 3 at the helper: match, send τ = ψ ∘ ρ⁻¹ to the owner, deal w.
+    order_out: dict[int, bytes] = {}
+    matched_out: dict[int, bytes] = {}
+    matched_share: FieldVector | None = None
+    count: int | None = None
+    if me == helper:
+        assert rho is not None
+        got = await pseudonyms
+        matching = match_pseudonyms(got[hub], got[owner], length)
+        count = matching.count
+        inverse = np.empty(length, dtype=np.int64)
+        inverse[rho] = np.arange(length, dtype=np.int64)
+        order_out = {owner: encode_permutation(matching.pairing[inverse])}
+        stream = run.stream(keys[owner], Purpose.MATCHED, 0)
+        dealt_w = deal(matching.matched, owner, stream, [helper, *dealt_to], modulus)
+        matched_out = {r: encode_field([dealt_w[r]], size) for r in dealt_to}
+        matched_share = dealt_w[helper]
+    else:
+        await pseudonyms
+    order = await exchange(mpc, order_out, [helper] if me == owner else [])
+    matched = await exchange(mpc, matched_out, [helper] if me in dealt_to else [])
+
+    # Step 3 at the owner: permute the plaintext by τ, split it, send h its part.
+    split_out: dict[int, bytes] = {}
+    if me == owner:
+        assert table is not None
+        tau = decode_permutation((await order)[helper], length, "row order τ")
+        split_out = {
+            helper: encode_field(
+                [
+                    (column[tau] - run.stream(keys[hub], Purpose.SPLIT, j)) % modulus
+                    for j, column in enumerate(table.columns)
+                ],
+                size,
+            )
+        }
+    else:
+        await order
+    split = await exchange(mpc, split_out, [owner] if me == helper else [])
+
+    # Step 4, helper's half: unmask, permute by ρ, deal.
+    outgoing, helper_part = {}, []
+    if me == helper:
+        assert rho is not None
+        received = decode_field((await split)[owner], width, length, modulus, "owner's part")
+        dealt = [
+            deal(
+                ((part - run.stream(keys[hub], Purpose.MASK, j)) % modulus)[rho],
+                owner,
+                run.stream(keys[owner], Purpose.DEAL_HELPER, j),
+                [helper, *dealt_to],
+                modulus,
+            )
+            for j, part in enumerate(received)
+        ]
+        outgoing = {r: encode_field([d[r] for d in dealt], size) for r in dealt_to}
+        helper_part = [d[helper] for d in dealt]
+    else:
+        await split
+    from_helper = await exchange(mpc, outgoing, [helper] if me in dealt_to else [])
+
+    # This party's shares.
+    received_hub = await from_hub
+    received_helper = await from_helper
+    received_matched = await matched
+    if me == owner:
+        columns = [
+            add(
+                run.stream(keys[hub], Purpose.DEAL_HUB, j),
+                run.stream(keys[helper], Purpose.DEAL_HELPER, j),
+                modulus,
+            )
+            for j in range(width)
+        ]
+        return columns, run.stream(keys[helper], Purpose.MATCHED, 0), None
+    if me == helper:
+        assert matched_share is not None
+        hub_half = decode_field(received_hub[hub], width, length, modulus, "hub's part")
+        columns = [add(a, b, modulus) for a, b in zip(hub_half, helper_part, strict=True)]
+        return columns, matched_share, count
+    helper_half = decode_field(received_helper[helper], width, length, modulus, "helper's part")
+    (matched_vector,) = decode_field(received_matched[helper], 1, length, modulus, "w")
+    if me == hub:
+        first = hub_part
+    else:
+        first = decode_field(received_hub[hub], width, length, modulus, "hub's part")
+    columns = [add(a, b, modulus) for a, b in zip(first, helper_half, strict=True)]
+    return columns, matched_vector, None
