@@ -1,0 +1,184 @@
+"""One party of the join tests, run as a process: ``python join_party.py SPEC.json INDEX``.
+
+It plays the MPC worker's part: it imports MPyC (nothing else in ``engine/`` may), links
+with the other parties on 127.0.0.1 over plain TCP, runs every scenario of the spec with
+:mod:`engine.mpc._join`, computes on the joined shares the aggregates the engine will
+compute, opens them, and writes ``result_<INDEX>.json`` (opened values, the helper's noisy
+count, whether any share vector looked like plaintext) and ``received_<INDEX>.bin`` (every
+byte it received from its peers) into the spec's directory.
+
+The tables are generated from each scenario's seed by :func:`scenario_tables`, which the
+test also calls to compute the expected values in plain Python. Importing this module does
+not import MPyC.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Table:
+    """One owner's side: unique keys and payload columns (lists of ints)."""
+
+    keys: list[bytes]
+    columns: list[list[int]]
+
+
+def scenario_tables(scenario: dict[str, Any]) -> list[Table]:
+    """Return the scenario's tables: [hub, other] for a pair, [hub, b, c] for a star.
+
+    Hub columns: filter bit, a value, then one-hot group columns. Other columns: filter
+    bit, a value, a second value. ``sizes`` are the rows per table and ``overlaps`` the
+    number of the hub's keys each other table also holds.
+    """
+    rng = random.Random(scenario["seed"])
+    sizes, overlaps = scenario["sizes"], scenario["overlaps"]
+    low, high, groups = scenario["low"], scenario["high"], scenario["groups"]
+    universe = rng.sample(range(10**9), sum(sizes))
+    hub_keys = [_key(i) for i in universe[: sizes[0]]]
+    fresh = iter(universe[sizes[0] :])
+    tables = []
+    group_of = [rng.randrange(groups) for _ in hub_keys]
+    hub_columns = [
+        [int(rng.random() < 0.8) for _ in hub_keys],
+        [rng.randint(low, high) for _ in hub_keys],
+    ] + [[int(g == k) for g in group_of] for k in range(groups)]
+    tables.append(Table(hub_keys, hub_columns))
+    for size, overlap in zip(sizes[1:], overlaps, strict=True):
+        keys = rng.sample(hub_keys, overlap) + [_key(next(fresh)) for _ in range(size - overlap)]
+        rng.shuffle(keys)
+        columns = [
+            [int(rng.random() < 0.7) for _ in keys],
+            [rng.randint(low, high) for _ in keys],
+            [rng.randint(low, high) for _ in keys],
+        ]
+        tables.append(Table(keys, columns))
+    return tables
+
+
+def _key(i: int) -> bytes:
+    return f"citizen-{i:09d}".encode()
+
+
+def main() -> None:
+    spec_path, index = Path(sys.argv[1]), int(sys.argv[2])
+    spec = json.loads(spec_path.read_text())
+    sys.argv = [sys.argv[0], "-I", str(index), "-T", "1", "--no-log"]
+    for port in spec["ports"]:
+        sys.argv += ["-P", f"127.0.0.1:{port}"]
+
+    from mpyc import asyncoro
+    from mpyc.runtime import mpc
+
+    received: list[bytes] = []
+    data_received = asyncoro.MessageExchanger.data_received
+
+    def recording(self: Any, data: bytes) -> None:
+        received.append(bytes(data))
+        data_received(self, data)
+
+    asyncoro.MessageExchanger.data_received = recording
+    create_server = mpc._loop.create_server
+
+    async def loopback_server(factory: Any, host: Any = None, *args: Any, **kw: Any) -> Any:
+        return await create_server(factory, host or "127.0.0.1", *args, **kw)
+
+    mpc._loop.create_server = loopback_server  # MPyC would bind every interface
+    results = mpc.run(_run_all(mpc, spec["scenarios"]))
+    directory = spec_path.parent
+    (directory / f"result_{index}.json").write_text(json.dumps(results))
+    (directory / f"received_{index}.bin").write_bytes(b"".join(received))
+
+
+async def _run_all(mpc: Any, scenarios: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    from engine.errors import EngineError
+
+    await mpc.start()
+    results: dict[str, Any] = {}
+    for scenario in scenarios:
+        try:
+            results[scenario["name"]] = await _run(mpc, scenario)
+        except EngineError as exc:
+            results[scenario["name"]] = {"error": type(exc).__name__}
+    await mpc.shutdown()
+    return results
+
+
+async def _run(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
+    from engine.mpc._join import JoinNoise, JoinSide, Spoke, star_join
+
+    secint = mpc.SecInt(scenario["bits"])
+    roles = scenario["roles"]  # [hub, owner of table 1, ...]
+    helpers = scenario["helpers"]
+    tables = scenario_tables(scenario)
+    if scenario.get("duplicate_hub_key") and mpc.pid == roles[0]:
+        hub = tables[0]
+        tables[0] = Table(hub.keys[:-1] + hub.keys[:1], hub.columns)
+    mine = [t for t, party in zip(tables, roles, strict=True) if party == mpc.pid]
+    my_side = JoinSide(mine[0].keys, mine[0].columns) if mine else None
+    length = scenario["length"] + scenario.get("length_skew", {}).get(str(mpc.pid), 0)
+    noise = JoinNoise(scenario["dummies"], Fraction(*scenario["epsilon"]))
+    spokes = [
+        Spoke(owner=o, helper=h, width=len(t.columns))
+        for o, h, t in zip(roles[1:], helpers, tables[1:], strict=True)
+    ]
+    star = await star_join(
+        mpc,
+        secint,
+        hub=roles[0],
+        hub_width=len(tables[0].columns),
+        spokes=spokes,
+        my_side=my_side,
+        padded_length=length,
+        noise=noise,
+    )
+    arrays = star.hub_columns + [a for s in star.spokes for a in [*s.columns, s.matched]]
+    return {
+        "opened": await mpc.output(_aggregates(star)),
+        "noisy": [s.noisy_match_count for s in star.spokes],
+        "plain_looking": sum([await _looks_plain(mpc, a) for a in arrays]),
+        "length": len(star.spokes[0].matched),
+    }
+
+
+def _aggregates(star: Any) -> list[Any]:
+    """Return the sums the engine would compute; see ``expected`` in the test."""
+    hub = star.hub_columns
+    f_a, a1, groups = hub[0], hub[1], hub[2:]
+    out = []
+    if len(star.spokes) == 1:
+        (spoke,) = star.spokes
+        w, (f_b, v, b2) = spoke.matched, spoke.columns
+        wf = w * f_a * f_b
+        wfv = wf * v
+        out += [wf.sum(), wfv.sum(), (w * a1 * b2).sum(), (w * f_a).sum(), ((1 - w) * f_a).sum()]
+        out += [(wfv * g).sum() for g in groups] + [(wf * g).sum() for g in groups]
+        out += [w.sum()]
+    else:
+        (w1, (f_b, v_b, _)), (w2, (f_c, v_c, _)) = [(s.matched, s.columns) for s in star.spokes]
+        both = w1 * w2 * f_a * f_b * f_c
+        out += [both.sum(), (both * v_b).sum(), (both * v_c).sum()]
+        out += [(w1 * f_a * f_b * v_b).sum(), (w2 * f_a * f_c * v_c).sum(), (w1 * a1 * v_b).sum()]
+        out += [(both * v_c * g).sum() for g in groups]
+        out += [w1.sum(), w2.sum()]
+    return out
+
+
+async def _looks_plain(mpc: Any, array: Any) -> bool:
+    """Return True if this party's share vector is small integers (a plaintext leak)."""
+    shares = (await mpc.gather(array)).value
+    modulus = array.sectype.field.order
+    centered = [min(int(s), modulus - int(s)) for s in shares]
+    return bool(centered) and max(centered) < 1 << 40
+
+
+if __name__ == "__main__":
+    main()
