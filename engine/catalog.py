@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from engine.config import ColumnPolicy
 from engine.errors import PolicyError, QueryError
@@ -112,5 +113,9 @@ class Catalog:
 
     def digest(self) -> str:
         """Return a hex SHA-256 identifying this exact catalog."""
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
         parts = sorted(d.schema_digest() for d in self.datasets)
         return hashlib.sha256("".join(parts).encode()).hexdigest()

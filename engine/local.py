@@ -86,6 +86,7 @@ class LocalData:
         self._lock = threading.Lock()
         self._loaded: dict[str, _Loaded] = {}
         self._problems: dict[str, str] = {}
+        self.version = 0  # incremented whenever a dataset is (re)loaded or fails to load
         for dataset in config.datasets:
             self._load(dataset)
 
@@ -93,6 +94,7 @@ class LocalData:
 
     def _load(self, dataset: DatasetConfig) -> None:
         """Load (or reload) one dataset; on failure record the problem and keep serving."""
+        self.version += 1
         try:
             self._loaded[dataset.name] = self._read(dataset)
             self._problems.pop(dataset.name, None)

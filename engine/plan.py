@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 from engine.sql.parse import Aggregate
 
@@ -98,5 +99,9 @@ class QueryPlan:
 
     def digest(self) -> str:
         """Return a hex SHA-256 of the canonical plan: equal plans have equal digests."""
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
         body = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(body.encode()).hexdigest()

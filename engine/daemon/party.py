@@ -32,6 +32,7 @@ from engine.sealing import SealedShares, Shares, seal
 log = logging.getLogger(__name__)
 
 CATALOG_TTL_SECONDS = 30.0
+DATA_CHECK_SECONDS = 1.0  # how often a party looks for changed data files
 PLAN_CACHE_SIZE = 1024
 BATCH_STATE_TTL_SECONDS = 600.0
 
@@ -41,7 +42,7 @@ class _Approved:
     query_id: str
     request: QueryRequest
     plan: QueryPlan
-    partials: list[dict[Label, list[int]]] = field(default_factory=list)
+    partials: list[dict[Label, list[int]]] | None = None  # set by collect or execute
 
 
 @dataclass
@@ -79,14 +80,25 @@ class Party:
         self._plans: OrderedDict[tuple[str, str, str], QueryPlan] = OrderedDict()
         self._batches: dict[str, _Batch] = {}
         self._fetch_catalog = fetch_catalog
+        self._catalog: tuple[int, Catalog] | None = None
+        self._data_checked = 0.0
 
     # ------------------------------------------------------------------ catalog
 
     async def catalog(self, *, refresh: bool = False) -> Catalog:
         """Return the federation catalog: own datasets live, peers' cached for a while."""
-        await asyncio.to_thread(self.data.refresh)
-        datasets = list(self.data.catalog())
         now = time.monotonic()
+        if refresh or now - self._data_checked > DATA_CHECK_SECONDS:
+            await asyncio.to_thread(self.data.refresh)
+            self._data_checked = now
+        stale = refresh or any(
+            now - self._peer_catalogs.get(p.name, (-1e9, ()))[0] > CATALOG_TTL_SECONDS
+            for p in self.config.federation.parties
+            if p.name != self.config.name
+        )
+        if not stale and self._catalog is not None and self._catalog[0] == self.data.version:
+            return self._catalog[1]
+        datasets = list(self.data.catalog())
         for party in self.config.federation.parties:
             if party.name == self.config.name:
                 continue
@@ -101,7 +113,9 @@ class Party:
                     if cached is None:
                         continue
             datasets.extend(cached[1])
-        return Catalog(tuple(datasets))
+        catalog = Catalog(tuple(datasets))
+        self._catalog = (self.data.version, catalog)
+        return catalog
 
     async def plan(self, sql: str, analyst: str, *, refresh: bool = False) -> QueryPlan:
         """Plan ``sql`` for ``analyst`` against the current catalog (cached by digest)."""
@@ -183,12 +197,27 @@ class Party:
     # ------------------------------------------------------------------ execute
 
     async def execute(
-        self, batch_id: str, epoch: int, domains: list[tuple[str, list[Label]]], timeout: float
-    ) -> list[SealedShares]:
-        """Run the batch's MPC job; return this party's sealed shares per query."""
-        batch = self._batches.pop(batch_id, None)
-        if batch is None:
-            raise PeerError(f"batch {batch_id}: unknown at {self.config.name}, want collect first")
+        self,
+        job_id: str,
+        batch_ids: list[str],
+        epoch: int,
+        domains: list[tuple[str, list[Label]]],
+        timeout: float,
+    ) -> list[tuple[SealedShares, EngineError | None]]:
+        """Run one MPC job over prepared batches; return sealed shares and failure per query.
+
+        Scans of queries that skipped Collect run here; if one fails, this party inputs
+        zeros for that query and reports the failure, and the sequencer releases nothing
+        for it (the job's layout is agreed, so the other queries go on).
+        """
+        queries: dict[str, _Approved] = {}
+        for batch_id in batch_ids:
+            batch = self._batches.pop(batch_id, None)
+            if batch is None:
+                raise PeerError(
+                    f"batch {batch_id}: unknown at {self.config.name}, want collect first"
+                )
+            queries.update(batch.queries)
         if not self.session.ready or self.session.epoch != epoch:
             raise PeerError(
                 f"MPC session at {self.config.name}: got epoch {self.session.epoch} "
@@ -196,40 +225,44 @@ class Party:
             )
         items = []
         approved_list = []
+        failures: dict[str, EngineError] = {}
         for query_id, groups in domains:
-            approved = batch.queries.get(query_id)
+            approved = queries.get(query_id)
             if approved is None:
-                raise PeerError(f"query {query_id}: not collected at {self.config.name}")
+                raise PeerError(f"query {query_id}: not prepared at {self.config.name}")
+            if approved.partials is None:
+                try:
+                    approved.partials = await asyncio.to_thread(self._scan_all, approved.plan)
+                except EngineError as exc:
+                    log.info("query %s: scan failed at %s: %s", query_id, self.config.name, exc)
+                    failures[query_id] = exc
+                    approved.partials = []
             groups_sorted = list(groups)
-            own = set().union(*approved.partials) if approved.partials else set()
+            own: set[Label] = set().union(*approved.partials) if approved.partials else set()
             if not own <= set(groups_sorted):
                 raise PeerError(
                     f"query {query_id}: the agreed groups miss labels of {self.config.name}"
                 )
             items.append((approved.plan, groups_sorted))
             approved_list.append((query_id, approved))
-        job, slots = layout(batch_id, items)
+        job, slots = layout(job_id, items)
         inputs: list[int] = []
         for slot, (_, approved) in zip(slots, approved_list, strict=True):
-            inputs.extend(local_inputs(slot, approved.partials))
+            inputs.extend(local_inputs(slot, approved.partials or []))
+        empty = SealedShares(self.config.name, b"", b"")
         if job.input_length == 0 or len(job.cells) == 0:
-            return [self._seal(a, 0, (), (), (), 0) for _, a in approved_list]
-        log.info("batch %s: MPC job of %d cells started", batch_id, len(job.cells))
+            return [(self._seal(a, 0, (), (), (), 0), failures.get(q)) for q, a in approved_list]
+        log.info("job %s: MPC job of %d cells started", job_id, len(job.cells))
         result = await self.session.run(job, inputs, timeout)
-        sealed = []
-        for slot, (_, approved) in zip(slots, approved_list, strict=True):
+        out: list[tuple[SealedShares, EngineError | None]] = []
+        for slot, (query_id, approved) in zip(slots, approved_list, strict=True):
+            if query_id in failures:
+                out.append((empty, failures[query_id]))  # release nothing for it
+                continue
             lo, hi = slot.cell_offset, slot.cell_offset + slot.cell_count
-            sealed.append(
-                self._seal(
-                    approved,
-                    result.x,
-                    result.num[lo:hi],
-                    result.den[lo:hi],
-                    result.flag[lo:hi],
-                    result.modulus,
-                )
-            )
-        return sealed
+            shares = (result.num[lo:hi], result.den[lo:hi], result.flag[lo:hi])
+            out.append((self._seal(approved, result.x, *shares, result.modulus), None))
+        return out
 
     def _seal(
         self,

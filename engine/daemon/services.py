@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import grpc
 
 from engine.config import PartyConfig
+from engine.daemon import handlers
 from engine.daemon.coordinator import Coordinator
 from engine.daemon.party import Party
 from engine.daemon.sequencer import Sequencer
@@ -22,15 +23,7 @@ from engine.errors import AuthError, EngineError, PeerError
 from engine.pki import ANALYST_PREFIX, PARTY_PREFIX
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
-from engine.wire import (
-    catalog_to_pb,
-    failure_to_pb,
-    label_from_pb,
-    labels_to_pb,
-    outcome_to_pb,
-    sealed_to_pb,
-    signed_from_pb,
-)
+from engine.wire import catalog_to_pb, outcome_to_pb, signed_from_pb
 
 log = logging.getLogger(__name__)
 
@@ -129,55 +122,22 @@ class FederationService(pb_grpc.FederationServicer):
     async def Prepare(self, request: pb.PrepareRequest, context: Any) -> pb.PrepareReply:
         async def body() -> pb.PrepareReply:
             self._from_sequencer(context)
-            if len(request.plan_digests) != len(request.queries):
-                raise AuthError("prepare: got digests and queries of different lengths")
-            decisions = await self._party.prepare(
-                request.batch_id,
-                [signed_from_pb(q) for q in request.queries],
-                list(request.plan_digests),
-            )
-            session = self._party.session
-            return pb.PrepareReply(
-                decisions=[
-                    pb.Decision(
-                        query_id=d.query_id,
-                        approved=d.error is None,
-                        refusal=failure_to_pb(d.error) if d.error is not None else None,
-                    )
-                    for d in decisions
-                ],
-                session_epoch=session.epoch,
-                session_ready=session.ready,
-            )
+            return await handlers.prepare(self._party, request)
 
         return await _guard(context, body)
 
     async def Collect(self, request: pb.CollectRequest, context: Any) -> pb.CollectReply:
         async def body() -> pb.CollectReply:
             self._from_sequencer(context)
-            results = await self._party.collect(request.batch_id, list(request.query_ids))
-            return pb.CollectReply(
-                queries=[
-                    pb.QueryLabels(
-                        query_id=query_id,
-                        labels=labels_to_pb(labels),
-                        failure=failure_to_pb(error) if error is not None else None,
-                    )
-                    for query_id, (labels, error) in zip(request.query_ids, results, strict=True)
-                ]
-            )
+            return await handlers.collect(self._party, request)
 
         return await _guard(context, body)
 
     async def Execute(self, request: pb.ExecuteRequest, context: Any) -> pb.ExecuteReply:
         async def body() -> pb.ExecuteReply:
             self._from_sequencer(context)
-            domains = [
-                (q.query_id, [label_from_pb(row) for row in q.groups]) for q in request.queries
-            ]
             timeout = max(context.time_remaining() or 60.0, 1.0) - 0.5
-            sealed = await self._party.execute(request.batch_id, request.epoch, domains, timeout)
-            return pb.ExecuteReply(shares=[sealed_to_pb(s) for s in sealed])
+            return await handlers.execute(self._party, request, timeout)
 
         return await _guard(context, body)
 
@@ -186,7 +146,6 @@ class FederationService(pb_grpc.FederationServicer):
     ) -> pb.StartSessionReply:
         async def body() -> pb.StartSessionReply:
             self._from_sequencer(context)
-            seconds = await self._party.session.start(request.epoch, timeout=30.0)
-            return pb.StartSessionReply(seconds=seconds)
+            return await handlers.start_session(self._party, request)
 
         return await _guard(context, body)

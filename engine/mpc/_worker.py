@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import pickle
-import secrets
 import signal
 import socket
 import ssl
@@ -31,7 +30,7 @@ import struct
 import sys
 from typing import Any
 
-from engine.cells import CellKind
+from engine.mpc._release import PowerPool, run_cells_job
 from engine.mpc.job import JobFailure, JobResult, MpcJob, SessionReady
 
 log = logging.getLogger("engine.mpc.worker")
@@ -87,7 +86,7 @@ def main() -> None:
         argv += ["-P", address]
     if config.get("tls", True):
         argv.append("--ssl")
-    argv.append("--no-log")
+    argv += ["--no-log", "--no-uvloop"]
     sys.argv = argv
     ssl.create_default_context = _federation_context
 
@@ -114,12 +113,26 @@ def main() -> None:
     asyncoro.MessageExchanger = BoundExchanger
     from mpyc.runtime import mpc
 
+    _listen_on_own_address(mpc, config["parties"][config["index"]])
     os.chdir(config["workdir"])
     control = socket.socket(fileno=config["control_fd"])
     mpc.run(_serve(mpc, control, config["epoch"], config.get("tls", True)))
 
 
 _shutting_down = False
+_POOL = PowerPool()
+
+
+def _listen_on_own_address(mpc: Any, address: str) -> None:
+    """Make MPyC listen on this party's MPC host only (it would bind every interface)."""
+    host = address.rpartition(":")[0]
+    loop = mpc._loop
+    create_server = loop.create_server
+
+    async def bound_create_server(factory: Any, host_: Any = None, *args: Any, **kw: Any) -> Any:
+        return await create_server(factory, host_ or host, *args, **kw)
+
+    loop.create_server = bound_create_server
 
 
 def _certificate_names_index(transport: Any, index: int) -> bool:
@@ -160,78 +173,10 @@ async def _serve(mpc: Any, control: socket.socket, epoch: int, tls: bool) -> Non
 
 
 async def _run_job(mpc: Any, types: dict[int, Any], job: MpcJob, inputs: list[int]) -> JobResult:
-    import numpy as np
-
     secint = types.get(job.field_bits)
     if secint is None:
         secint = types[job.field_bits] = mpc.SecInt(job.field_bits)
-    field = secint.field
-    modulus = field.order
-    cells = job.cells
-    m = len(cells)
-    length = job.input_length
-    if len(inputs) != length:
-        raise ValueError(f"inputs: got {len(inputs)}, want {length}")
-    masks = [secrets.randbelow(modulus - 1) + 1 for _ in range(2 * m)]
-    own = np.array([v % modulus for v in inputs] + masks + [0], dtype=object)
-    shared = mpc.input(secint.array(own), senders=list(range(len(mpc.parties))))
-    total = shared[0]
-    for other in shared[1:]:
-        total = total + other
-    zero = length + 2 * m  # index of the constant 0 appended to the vector
-    r1 = total[length : length + m]
-    r2 = total[length + m : length + 2 * m]
-    n = total[np.array(cells.n_index, dtype=int)]
-    s = total[np.array([i if i >= 0 else zero for i in cells.s_index], dtype=int)]
-    q = total[np.array([i if i >= 0 else zero for i in cells.q_index], dtype=int)]
-
-    # Suppression: P = prod_{j < min_size}(n - j) is zero exactly when n < min_size.
-    width = max(cells.min_size)
-    offsets = np.array(
-        [[j if j < size else 0 for j in range(width)] for size in cells.min_size], dtype=object
-    )
-    active = np.array(
-        [[1 if j < size else 0 for j in range(width)] for size in cells.min_size], dtype=object
-    )
-    n_column = n.reshape(m, 1)
-    factors = (n_column - offsets) * active + (1 - active)  # inactive factors are 1 (public)
-    p = mpc.np_prod(mpc.np_transpose(factors), axis=0)
-
-    kinds = np.array([int(k) for k in cells.kinds], dtype=int)
-
-    def onehot(*wanted: CellKind) -> Any:
-        return np.isin(kinds, [int(w) for w in wanted]).astype(object)
-
-    # One round of products for all formulas.
-    pairs = mpc.np_stack([n, s, n, n])
-    other = mpc.np_stack([q, s, n, n - 1])
-    products = pairs * other
-    nq, ss, nn, nn1 = products[0], products[1], products[2], products[3]
-    variance_num = nq - ss
-    num = (
-        n * onehot(CellKind.COUNT)
-        + s * onehot(CellKind.SUM, CellKind.AVG)
-        + variance_num * onehot(CellKind.VAR_POP, CellKind.VAR_SAMP)
-    )
-    den = (
-        onehot(CellKind.COUNT, CellKind.SUM)
-        + n * onehot(CellKind.AVG)
-        + nn * onehot(CellKind.VAR_POP)
-        + nn1 * onehot(CellKind.VAR_SAMP)
-    )
-    z = r1 * p
-    released = mpc.np_stack([z, z, r2]) * mpc.np_stack([num, den, p])
-    released = mpc._reshare(released)
-    shares = await mpc.gather(released)
-    values = shares.value
-    return JobResult(
-        job_id=job.job_id,
-        modulus=modulus,
-        x=mpc.pid + 1,
-        num=tuple(int(v) for v in values[0]),
-        den=tuple(int(v) for v in values[1]),
-        flag=tuple(int(v) for v in values[2]),
-    )
+    return await run_cells_job(mpc, secint, job, inputs, _POOL)
 
 
 if __name__ == "__main__":

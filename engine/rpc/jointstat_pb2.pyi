@@ -199,20 +199,24 @@ class QueryDomain(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("batch_id", "epoch", "queries")
-    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("job_id", "epoch", "queries", "batch_ids")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     QUERIES_FIELD_NUMBER: _ClassVar[int]
-    batch_id: str
+    BATCH_IDS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
     epoch: int
     queries: _containers.RepeatedCompositeFieldContainer[QueryDomain]
-    def __init__(self, batch_id: _Optional[str] = ..., epoch: _Optional[int] = ..., queries: _Optional[_Iterable[_Union[QueryDomain, _Mapping]]] = ...) -> None: ...
+    batch_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., queries: _Optional[_Iterable[_Union[QueryDomain, _Mapping]]] = ..., batch_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExecuteReply(_message.Message):
-    __slots__ = ("shares",)
+    __slots__ = ("shares", "failures")
     SHARES_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
     shares: _containers.RepeatedCompositeFieldContainer[SealedShares]
-    def __init__(self, shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ...) -> None: ...
+    failures: _containers.RepeatedCompositeFieldContainer[Failure]
+    def __init__(self, shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ..., failures: _Optional[_Iterable[_Union[Failure, _Mapping]]] = ...) -> None: ...
 
 class StartSessionRequest(_message.Message):
     __slots__ = ("epoch",)
