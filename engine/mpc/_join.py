@@ -10,8 +10,8 @@ help of a third party H that has no input to this join, so that:
   (ε, δ)-differentially private in ``|A ∩ B|``, δ ≈ exp(-ε·D/2);
 - nobody learns the tables' sizes: each is padded to the public length N;
 - every party ends with ordinary MPyC shares (degree 1, threshold 1) of A's columns in A's
-  secret shuffled order, of B's columns aligned row by row to them, and of the match
-  indicator ``w``, so aggregates over the join are exact.
+  secret shuffled order, of B's columns aligned row by row to them (0 where A's row has no
+  real match), and of the match indicator ``w``, so aggregates over the join are exact.
 
 Security model: semi-honest parties, at most one corrupted (MPyC's t = 1), TLS on every link.
 :func:`star_join` joins several tables onto one hub (A–B with helper C and A–C with helper B
@@ -24,32 +24,41 @@ Protocol, one spoke (hub a, owner b, helper h; JOIN.md steps 1–4)
    fresh pair keys for this call (:mod:`engine.mpc._join_prf`).
 1. a and b pad and shuffle their sides (:mod:`engine.mpc._join_tables`) and send their N
    pseudonyms ``HMAC-SHA256(K_ab, key)`` to h. a deals its columns as Shamir sharings.
-2. h pairs equal pseudonyms: the bijection ψ of the rows (matched rows to their partners,
-   the rest at random) and w. With ρ a permutation only a and h know (from K_ah), h sends
-   b ``τ = ψ ∘ ρ⁻¹``, which is uniform to b, and deals w.
-3. b permutes its own plaintext columns by τ and splits them additively between a and h:
-   a's part is a stream of K_ab (nothing is sent to a), h receives the rest.
-4. a and h add and subtract a common mask (K_ah, so that b does not know a's part),
-   permute their parts by ρ and each deals its part with b's share fixed to a stream that
-   b shares with it (a pair stage in one round). The sum is b's columns in the order
-   ``ψ = τ ∘ ρ``: row i holds b's row ψ(i), aligned to a's row i.
+2. h pairs equal pseudonyms. b's side is extended by N zero rows; ψ, a permutation of
+   range(2N), sends each of a's rows to its match or else to a zero row (rows N .. 2N-1 of
+   ψ take what is left). With ρ a permutation of range(2N) only a and h know (from K_ah),
+   h sends b ``τ = ψ ∘ ρ⁻¹``, which is uniform to b, and deals w.
+3. b permutes its extended plaintext columns by τ and splits them additively between a and
+   h: a's part is a stream of K_ab (nothing is sent to a), h receives the rest (2N values).
+4. a and h add and subtract a common mask (K_ah, so that b does not know a's part), keep
+   the positions ρ(0 .. N-1) of their parts and each deals its part with b's share fixed
+   to a stream that b shares with it (a pair stage in one round). The sum is b's extended
+   columns in the order ``ψ = τ ∘ ρ``: row i holds b's row ψ(i), aligned to a's row i.
 
 This is JOIN.md's two pair stages with the stage between b and h done by b alone on its
-plaintext (b knows τ), which saves a round and a third of the traffic. Per B column:
-3 N field elements; per A column and for w: N each; pseudonyms 2 · 16 N bytes; τ 4 N bytes.
+plaintext (b knows τ), which saves a round, combined with JOIN.md's "variant without w"
+(zero rows for the unmatched), which spares the engine any multiplication by w. Traffic
+per B column: 4N field elements; per A column and for w: N each; pseudonyms 2·16N bytes;
+τ 8N bytes. Each party's view is uniform: every share vector it receives is masked by a
+stream it does not know, and τ is masked by ρ.
 
 What the engine must guarantee, and how to use the result
 ----------------------------------------------------------
 - Every payload column is 0 on the rows the library added (dummies and fillers): this
   library pads with 0, so a column the owner passes is 0 exactly off its real rows.
-- ``matched[i]`` is 1 for hub rows whose pseudonym matched: the real matches **and** the
-  ``d_a + d_b`` dummy matches (all-zero rows on both sides). So ``Σ w`` is the noisy size,
-  never a count: count with a column that is 1 on real rows, e.g. COUNT = Σ w·f_A·f_B.
-- Spoke k's columns hold real values of unmatched spoke rows where ``matched`` is 0: always
-  multiply them by ``matched``. Exactly: ``Σ_i w[i]·P(g[i])·Q(f[i])`` equals the sum over
-  matching real key pairs for any polynomials P with P(0) = 0 of the spoke's columns g and
-  any Q of the hub's columns f; hub-only sums ``Σ Q(f)`` need Q(0) = 0, and so do
-  anti-joins ``Σ (1 - w)·Q(f)``. With several spokes, multiply one such factor per spoke.
+- Hub row i of a spoke's columns holds the values of the spoke's row with the same key if
+  row i is one of the hub's real rows and that key is in the spoke's table, and 0
+  otherwise. So ``Σ_i Q(f[i])·g[i]`` is the sum over matching real key pairs, for any hub
+  columns f, any polynomial Q and any spoke column g (and products of spoke columns):
+  COUNT = f_A @ f_B, SUM = f_A @ (f_B·v) with the owners' filters multiplied in locally,
+  GROUP BY = one dot product per one-hot hub column — no secure multiplication. Sums of
+  hub columns alone need Q(0) = 0. Include a column that is 1 on real rows in each side.
+- ``matched[i]`` (w) is 1 for hub rows whose pseudonym matched: the real matches **and**
+  the ``d_a + d_b`` dummy matches (all-zero rows on both sides). So ``Σ w`` is the noisy
+  size, never a count; ``Σ w·f·g`` equals ``Σ f·g``; anti-joins are
+  ``Σ Q(f) - Σ Q(f)·r_B`` with r_B the spoke's real-row column (or ``Σ (1 - w)·Q(f)`` with
+  Q(0) = 0). With several spokes, multiply their columns: ``Σ f·g_B·g_C`` needs one
+  elementwise product of the two spokes' columns.
 - All parties call with the same public arguments, in the same order relative to their
   other MPC work; each job must have a wall-clock timeout (a party that fails mid-way
   leaves the others waiting) and a failed session must be torn down, as the worker does.
@@ -57,13 +66,14 @@ What the engine must guarantee, and how to use the result
 Parties and keys
 ----------------
 Any number n >= 3 of parties with MPyC threshold t = 1: the join runs among {hub, owner,
-helper} and the other parties only receive their shares (two more vectors per column), so
-the result lives in the full session. With t > 1 the three-party protocol would not
-tolerate t corruptions, so it is refused. Pair keys are fresh per call (ephemeral X25519);
-each keyed stream has its own nonce (purpose, spoke, column) and is used for one vector
-only. A reusable join view (keeping ψ, ρ, τ and [w] per table version) is not provided:
-each call draws new permutations, dummies and noise, so H observes a fresh noisy size per
-call; callers must count every call against the privacy budget of the intersection size.
+helper} and the other parties only receive their shares (N elements from each dealer per
+column), so the result lives in the full session. With t > 1 the three-party protocol
+would not tolerate t corruptions, so it is refused. Pair keys are fresh per call
+(ephemeral X25519); each keyed stream has its own nonce (purpose, spoke, column) and is
+used for one vector only. A reusable join view (keeping ψ, ρ, τ and [w] per table version)
+is not provided: each call draws new permutations, dummies and noise, so H observes a
+fresh noisy size per call; callers must count every call against the privacy budget of
+the intersection size.
 
 Known limitations (JOIN.md, "What is revealed, and hardening")
 --------------------------------------------------------------
@@ -86,9 +96,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import EngineError, PeerError
+from engine.mpc._join_field import FieldVector
 from engine.mpc._join_links import exchange, spawn
 from engine.mpc._join_noise import JoinNoise, dummy_count
-from engine.mpc._join_prf import PUBLIC_KEY_BYTES, FieldVector, KeyAgreement, PairKey
+from engine.mpc._join_prf import PUBLIC_KEY_BYTES, KeyAgreement, PairKey
 from engine.mpc._join_spoke import SpokeRun, align_spoke, hub_input
 from engine.mpc._join_tables import JoinSide, PaddedTable
 

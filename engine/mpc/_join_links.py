@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from engine.errors import PeerError
-from engine.mpc._join_prf import FieldVector, IndexVector
+from engine.mpc._join_prf import IndexVector
 
 MPYC_VERSION = "0.11"  # the version whose private messaging API this module relies on
 
@@ -89,38 +89,6 @@ async def exchange(
     received = spawn(mpc, lambda: _send_and_receive(mpc, outgoing, sources))
     await asyncio.sleep(0)  # let the exchange's task run its sends now
     return received
-
-
-def encode_field(vectors: Sequence[FieldVector], width: int) -> bytes:
-    """Return the vectors' elements as ``width``-byte little-endian integers, concatenated."""
-    parts: list[bytes] = []
-    for vector in vectors:
-        parts.extend(int(v).to_bytes(width, "little") for v in vector)
-    return b"".join(parts)
-
-
-def decode_field(
-    payload: bytes, count: int, length: int, modulus: int, what: str
-) -> list[FieldVector]:
-    """Return ``count`` vectors of ``length`` field elements from ``payload``.
-
-    Raises PeerError if the payload has the wrong size or holds a value >= ``modulus``.
-    """
-    width = (modulus.bit_length() + 7) // 8
-    expect_size(payload, count * length * width, what)
-    view = memoryview(payload)
-    from_bytes = int.from_bytes
-    vectors = []
-    for c in range(count):
-        start = c * length * width
-        values = [
-            from_bytes(view[i : i + width], "little")
-            for i in range(start, start + length * width, width)
-        ]
-        if values and max(values) >= modulus:
-            raise PeerError(f"{what}: got a value >= the field order, want field elements")
-        vectors.append(np.array(values, dtype=object))
-    return vectors
 
 
 def encode_permutation(permutation: IndexVector) -> bytes:

@@ -14,9 +14,10 @@
   it costs about 1 µs per key here. The leading byte separates real keys from dummies, so a
   real key can never produce a dummy's pseudonym.
 - **Streams.** AES-256-CTR under the pair's stream key; the initial counter block is
-  ``purpose ‖ spoke ‖ column ‖ 0…`` and the low 64 bits count blocks, so streams of distinct
-  (purpose, spoke, column) never overlap. Field elements take ``⌈log2 p / 8⌉ + 8`` bytes each,
-  reduced mod p (statistical distance below 2^-64 per element from uniform).
+  ``purpose ‖ spoke ‖ column ‖ round ‖ 0…`` and the low 64 bits count blocks, so streams of
+  distinct (purpose, spoke, column, round) never overlap; rounds > 0 serve only to replace
+  the rare candidates >= p. Field elements are drawn from a stream by
+  rejection sampling (:func:`engine.mpc._join_field.uniform`), exactly uniform.
 - **Permutations** are the stable argsort of 64-bit random keys (from the CSPRNG, or from a
   pair's stream when two parties must agree on them); ties, which would bias the order, occur
   with probability below N²/2^65.
@@ -38,12 +39,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from engine.mpc._join_field import FieldVector, Rows, uniform
+
 PSEUDONYM_BYTES = 16
 PUBLIC_KEY_BYTES = 32
 _BLOCK = 64  # SHA-256 block size, for the HMAC pads
-_STREAM_ID = struct.Struct(">BBH4x8x")  # purpose, spoke, column; low 8 bytes count blocks
+_STREAM_ID = struct.Struct(">BBHB3x8x")  # purpose, spoke, column, round; 8 bytes count blocks
 
-FieldVector = npt.NDArray[np.object_]  # Python ints in [0, p)
 IndexVector = npt.NDArray[np.int64]
 
 
@@ -124,30 +126,33 @@ def fillers(count: int) -> list[bytes]:
     return [blob[i : i + PSEUDONYM_BYTES] for i in range(0, len(blob), PSEUDONYM_BYTES)]
 
 
-def keyed_bytes(key: PairKey, purpose: Purpose, spoke: int, column: int, size: int) -> bytes:
-    """Return ``size`` bytes of the AES-256-CTR stream named (purpose, spoke, column).
+def keyed_bytes(
+    key: PairKey, purpose: Purpose, spoke: int, column: int, size: int, round_: int = 0
+) -> bytes:
+    """Return ``size`` bytes of the AES-256-CTR stream named (purpose, spoke, column, round).
 
-    Requires 0 <= spoke < 256 and 0 <= column < 65536.
+    Requires 0 <= spoke < 256, 0 <= column < 65536 and 0 <= round_ < 256.
     """
-    nonce = _STREAM_ID.pack(int(purpose), spoke, column)
+    nonce = _STREAM_ID.pack(int(purpose), spoke, column, round_)
     encryptor = Cipher(algorithms.AES(key.stream), modes.CTR(nonce)).encryptor()
     return encryptor.update(bytes(size)) + encryptor.finalize()
 
 
-def field_width(modulus: int) -> int:
-    """Return the bytes of one field element on the wire: ⌈log2(modulus) / 8⌉."""
-    return (modulus.bit_length() + 7) // 8
-
-
 def keyed_field_vector(
-    key: PairKey, purpose: Purpose, spoke: int, column: int, length: int, modulus: int
+    key: PairKey,
+    purpose: Purpose,
+    spoke: int,
+    column: int,
+    length: int,
+    modulus: int,
+    rows: Rows = None,
 ) -> FieldVector:
-    """Return ``length`` pseudorandom elements of GF(modulus) from the named stream."""
-    step = field_width(modulus) + 8
-    blob = memoryview(keyed_bytes(key, purpose, spoke, column, length * step))
-    from_bytes = int.from_bytes
-    values = [from_bytes(blob[i : i + step], "little") for i in range(0, length * step, step)]
-    return np.array(values, dtype=object) % modulus
+    """Return the named stream's ``length`` uniform elements of GF(modulus) (or those at rows)."""
+
+    def stream(round_: int, size: int) -> bytes:
+        return keyed_bytes(key, purpose, spoke, column, size, round_)
+
+    return uniform(stream, length, modulus, rows)
 
 
 def keyed_permutation(key: PairKey, purpose: Purpose, spoke: int, length: int) -> IndexVector:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine.mpc._join_prf import FieldVector
+from engine.mpc._join_field import FieldVector
 
 
 def point(party: int) -> int:
@@ -31,8 +31,9 @@ def deal(
 
     Requires vectors of equal length with elements in [0, modulus) and a prime modulus.
     """
-    slope = ((partner_value - secret) * pow(point(partner), -1, modulus)) % modulus
-    return {r: (secret + slope * point(r)) % modulus for r in recipients}
+    difference = partner_value - secret  # f(x) = s + (v - s)·x / x_q; one reduction per share
+    inverse = pow(point(partner), -1, modulus)
+    return {r: (secret + difference * (point(r) * inverse % modulus)) % modulus for r in recipients}
 
 
 def add(first: FieldVector, second: FieldVector, modulus: int) -> FieldVector:

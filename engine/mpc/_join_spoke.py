@@ -11,20 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.mpc._join_links import (
-    decode_field,
-    decode_permutation,
-    encode_field,
-    encode_permutation,
-    exchange,
-)
+from engine.mpc._join_field import FieldVector, decode, encode
+from engine.mpc._join_links import decode_permutation, encode_permutation, exchange
 from engine.mpc._join_prf import (
-    FieldVector,
     IndexVector,
     PairKey,
     Pseudonymizer,
     Purpose,
-    field_width,
     keyed_field_vector,
     keyed_permutation,
 )
@@ -53,9 +46,19 @@ class SpokeRun:
         """Return the parties with no role in this spoke (they only receive shares)."""
         return [i for i in range(self.parties) if i not in (self.hub, self.owner, self.helper)]
 
-    def stream(self, key: PairKey, purpose: Purpose, column: int) -> FieldVector:
-        """Return the N-element keyed stream (purpose, this spoke, column) under ``key``."""
-        return keyed_field_vector(key, purpose, self.index, column, self.length, self.modulus)
+    def stream(
+        self, key: PairKey, purpose: Purpose, column: int, rows: IndexVector | None = None
+    ) -> FieldVector:
+        """Return the keyed stream (purpose, this spoke, column) under ``key``.
+
+        Without ``rows``: its N elements. With ``rows``: its elements at those positions of
+        the 2N-element stream (the owner's side extended by N zero rows).
+        """
+        if rows is None:
+            return keyed_field_vector(key, purpose, self.index, column, self.length, self.modulus)
+        return keyed_field_vector(
+            key, purpose, self.index, column, 2 * self.length, self.modulus, rows
+        )
 
 
 async def hub_input(
@@ -82,8 +85,7 @@ async def hub_input(
             )
             for j, column in enumerate(table.columns)
         ]
-        width = field_width(modulus)
-        outgoing = {r: encode_field([d[r] for d in dealt], width) for r in recipients}
+        outgoing = {r: encode([d[r] for d in dealt], modulus) for r in recipients}
         own = [d[hub] for d in dealt]
     sources = [hub] if run.me in recipients else []
     received = await (await exchange(mpc, outgoing, sources))
@@ -94,7 +96,7 @@ async def hub_input(
             keyed_field_vector(keys[hub], Purpose.HUB_INPUT, 0, j, length, modulus)
             for j in range(run.hub_width)
         ]
-    return decode_field(received[hub], run.hub_width, length, modulus, "hub columns")
+    return decode(received[hub], run.hub_width, length, modulus, "hub columns")
 
 
 async def align_spoke(
@@ -112,13 +114,13 @@ async def align_spoke(
     """
     me, hub, owner, helper = run.me, run.hub, run.owner, run.helper
     length, modulus, width = run.length, run.modulus, run.width
-    size = field_width(modulus)
     dealt_to = [hub, *run.bystanders]  # receivers of the helper's sharings
-    rho: IndexVector | None = None
+    extended = np.arange(2 * length, dtype=np.int64)  # the owner's rows, then N zero rows
+    rho: IndexVector = extended  # ρ, a permutation of range(2N) known to hub and helper only
     if me in (hub, helper):
-        rho = keyed_permutation(
-            keys[helper if me == hub else hub], Purpose.ROW_ORDER, run.index, length
-        )
+        key = keys[helper if me == hub else hub]
+        rho = keyed_permutation(key, Purpose.ROW_ORDER, run.index, 2 * length)
+    kept = rho[:length]  # hub row i receives position ρ(i) of the owner's permuted rows
 
     # Step 1: pseudonyms to the helper.
     outgoing: dict[int, bytes] = {}
@@ -135,15 +137,17 @@ async def align_spoke(
     # Step 4, hub's half (it depends on nothing the others send): deal a's masked part.
     outgoing, hub_part = {}, []
     if me == hub:
-        assert rho is not None
         parts = [
-            (run.stream(keys[owner], Purpose.SPLIT, j) + run.stream(keys[helper], Purpose.MASK, j))
+            (
+                run.stream(keys[owner], Purpose.SPLIT, j, kept)
+                + run.stream(keys[helper], Purpose.MASK, j, kept)
+            )
             % modulus
             for j in range(width)
         ]
         dealt = [
             deal(
-                part[rho],
+                part,
                 owner,
                 run.stream(keys[owner], Purpose.DEAL_HUB, j),
                 [hub, helper, *run.bystanders],
@@ -151,7 +155,7 @@ async def align_spoke(
             )
             for j, part in enumerate(parts)
         ]
-        outgoing = {r: encode_field([d[r] for d in dealt], size) for r in [helper, *run.bystanders]}
+        outgoing = {r: encode([d[r] for d in dealt], modulus) for r in [helper, *run.bystanders]}
         hub_part = [d[hub] for d in dealt]
     from_hub = await exchange(mpc, outgoing, [hub] if me in (helper, *run.bystanders) else [])
 
@@ -161,16 +165,15 @@ async def align_spoke(
     matched_share: FieldVector | None = None
     count: int | None = None
     if me == helper:
-        assert rho is not None
         got = await pseudonyms
         matching = match_pseudonyms(got[hub], got[owner], length)
         count = matching.count
-        inverse = np.empty(length, dtype=np.int64)
-        inverse[rho] = np.arange(length, dtype=np.int64)
+        inverse = np.empty(2 * length, dtype=np.int64)
+        inverse[rho] = extended
         order_out = {owner: encode_permutation(matching.pairing[inverse])}
         stream = run.stream(keys[owner], Purpose.MATCHED, 0)
         dealt_w = deal(matching.matched, owner, stream, [helper, *dealt_to], modulus)
-        matched_out = {r: encode_field([dealt_w[r]], size) for r in dealt_to}
+        matched_out = {r: encode([dealt_w[r]], modulus) for r in dealt_to}
         matched_share = dealt_w[helper]
     else:
         await pseudonyms
@@ -181,28 +184,32 @@ async def align_spoke(
     split_out: dict[int, bytes] = {}
     if me == owner:
         assert table is not None
-        tau = decode_permutation((await order)[helper], length, "row order τ")
+        tau = decode_permutation((await order)[helper], 2 * length, "row order τ")
+        zeros = np.zeros(length, dtype=object)
         split_out = {
-            helper: encode_field(
+            helper: encode(
                 [
-                    (column[tau] - run.stream(keys[hub], Purpose.SPLIT, j)) % modulus
+                    (
+                        np.concatenate([column, zeros])[tau]
+                        - run.stream(keys[hub], Purpose.SPLIT, j, extended)
+                    )
+                    % modulus
                     for j, column in enumerate(table.columns)
                 ],
-                size,
+                modulus,
             )
         }
     else:
         await order
     split = await exchange(mpc, split_out, [owner] if me == helper else [])
 
-    # Step 4, helper's half: unmask, permute by ρ, deal.
+    # Step 4, helper's half: unmask the positions ρ(0 .. N-1) only, deal.
     outgoing, helper_part = {}, []
     if me == helper:
-        assert rho is not None
-        received = decode_field((await split)[owner], width, length, modulus, "owner's part")
+        received = decode((await split)[owner], width, 2 * length, modulus, "owner's part", kept)
         dealt = [
             deal(
-                ((part - run.stream(keys[hub], Purpose.MASK, j)) % modulus)[rho],
+                (part - run.stream(keys[hub], Purpose.MASK, j, kept)) % modulus,
                 owner,
                 run.stream(keys[owner], Purpose.DEAL_HELPER, j),
                 [helper, *dealt_to],
@@ -210,7 +217,7 @@ async def align_spoke(
             )
             for j, part in enumerate(received)
         ]
-        outgoing = {r: encode_field([d[r] for d in dealt], size) for r in dealt_to}
+        outgoing = {r: encode([d[r] for d in dealt], modulus) for r in dealt_to}
         helper_part = [d[helper] for d in dealt]
     else:
         await split
@@ -232,14 +239,14 @@ async def align_spoke(
         return columns, run.stream(keys[helper], Purpose.MATCHED, 0), None
     if me == helper:
         assert matched_share is not None
-        hub_half = decode_field(received_hub[hub], width, length, modulus, "hub's part")
+        hub_half = decode(received_hub[hub], width, length, modulus, "hub's part")
         columns = [add(a, b, modulus) for a, b in zip(hub_half, helper_part, strict=True)]
         return columns, matched_share, count
-    helper_half = decode_field(received_helper[helper], width, length, modulus, "helper's part")
-    (matched_vector,) = decode_field(received_matched[helper], 1, length, modulus, "w")
+    helper_half = decode(received_helper[helper], width, length, modulus, "helper's part")
+    (matched_vector,) = decode(received_matched[helper], 1, length, modulus, "w")
     if me == hub:
         first = hub_part
     else:
-        first = decode_field(received_hub[hub], width, length, modulus, "hub's part")
+        first = decode(received_hub[hub], width, length, modulus, "hub's part")
     columns = [add(a, b, modulus) for a, b in zip(first, helper_half, strict=True)]
     return columns, matched_vector, None

@@ -14,18 +14,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from engine.errors import CapacityError, DataError, PeerError
+from engine.mpc._join_field import FieldVector
 from engine.mpc._join_prf import (
     PSEUDONYM_BYTES,
-    FieldVector,
     IndexVector,
     Pseudonymizer,
     fillers,
     random_permutation,
 )
+
+Column = Sequence[int] | npt.NDArray[np.integer[Any]]  # one payload value per key
 
 HUB_DOMAIN = 0  # the dummy domain the hub holds in full
 OTHER_DOMAIN = 1  # the dummy domain the other owner holds in full
@@ -43,7 +47,7 @@ class JoinSide:
     """
 
     keys: Sequence[bytes]
-    columns: Sequence[Sequence[int]]
+    columns: Sequence[Column]
 
 
 class PaddedTable:
@@ -104,7 +108,7 @@ class PaddedTable:
 
 
 def _padded_column(
-    column: Sequence[int], rows: int, length: int, bits: int, modulus: int, index: int
+    column: Column, rows: int, length: int, bits: int, modulus: int, index: int
 ) -> FieldVector:
     if len(column) != rows:
         raise DataError(f"join column {index}: got {len(column)} values, want {rows}")
@@ -126,10 +130,12 @@ def _padded_column(
 
 @dataclass(frozen=True)
 class Matching:
-    """The helper's pairing of hub rows with other-owner rows (both in shuffled order).
+    """The helper's pairing of hub rows with the other owner's rows (shuffled orders).
 
-    ``pairing`` (ψ) is a bijection of range(N): hub row i is aligned with row ``pairing[i]``
-    of the other owner, and ``matched[i]`` is 1 exactly when their pseudonyms are equal.
+    The other owner's side is extended by N rows of zeros (rows N .. 2N-1). ``pairing`` (ψ)
+    is a bijection of range(2N): hub row i < N is aligned with row ``pairing[i]`` of the
+    extended side, which is its match if ``matched[i]`` is 1 and a zero row otherwise; rows
+    N .. 2N-1 of ψ take the remaining rows, so that ψ is a permutation.
     """
 
     pairing: IndexVector
@@ -154,14 +160,17 @@ def match_pseudonyms(hub: bytes, other: bytes, length: int) -> Matching:
     if np.any(second < length) or np.any(first >= length):
         raise PeerError("pseudonyms: got a repeated pseudonym within one side, want unique")
     hub_rows, other_rows = first, second - length
-    pairing = np.empty(length, dtype=np.int64)
+    pairing = np.empty(2 * length, dtype=np.int64)
     pairing[hub_rows] = other_rows
     hub_free = np.ones(length, dtype=bool)
     hub_free[hub_rows] = False
     other_free = np.ones(length, dtype=bool)
     other_free[other_rows] = False
-    spare = np.flatnonzero(other_free)
-    pairing[hub_free] = spare[random_permutation(len(spare))]
+    zero_rows = length + random_permutation(length)
+    unmatched = np.flatnonzero(hub_free)
+    pairing[unmatched] = zero_rows[: len(unmatched)]
+    rest = np.concatenate([np.flatnonzero(other_free), zero_rows[len(unmatched) :]])
+    pairing[length:] = rest[random_permutation(length)]
     matched = np.zeros(length, dtype=object)
     matched[hub_rows] = 1
     return Matching(pairing=pairing, matched=matched)

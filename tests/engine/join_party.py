@@ -161,6 +161,9 @@ def _aggregates(star: Any) -> list[Any]:
         wfv = wf * v
         out += [wf.sum(), wfv.sum(), (w * a1 * b2).sum(), (w * f_a).sum(), ((1 - w) * f_a).sum()]
         out += [(wfv * g).sum() for g in groups] + [(wf * g).sum() for g in groups]
+        # Without w: the other side's columns are 0 on hub rows without a real match.
+        fv = f_b * v
+        out += [f_a @ f_b, f_a @ fv, a1 @ b2, v.sum(), a1.sum(), *[g @ fv for g in groups]]
         out += [w.sum()]
     else:
         (w1, (f_b, v_b, _)), (w2, (f_c, v_c, _)) = [(s.matched, s.columns) for s in star.spokes]
@@ -168,6 +171,7 @@ def _aggregates(star: Any) -> list[Any]:
         out += [both.sum(), (both * v_b).sum(), (both * v_c).sum()]
         out += [(w1 * f_a * f_b * v_b).sum(), (w2 * f_a * f_c * v_c).sum(), (w1 * a1 * v_b).sum()]
         out += [(both * v_c * g).sum() for g in groups]
+        out += [(f_a * f_b) @ f_c, a1 @ v_b, a1 @ v_c]  # without w
         out += [w1.sum(), w2.sum()]
     return out
 

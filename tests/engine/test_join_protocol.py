@@ -28,7 +28,8 @@ import pytest
 
 from engine.errors import CapacityError, DataError, PeerError
 from engine.mpc._join import JoinNoise, JoinSide, Spoke, star_join
-from engine.mpc._join_links import decode_field, decode_permutation, encode_field
+from engine.mpc._join_field import decode, encode, uniform
+from engine.mpc._join_links import decode_permutation
 from engine.mpc._join_noise import discrete_laplace, dummy_count
 from engine.mpc._join_prf import (
     PairKey,
@@ -121,8 +122,9 @@ def test_matching_pairs_equal_pseudonyms_and_completes_a_bijection() -> None:
     for i, j in common.items():
         other[j] = hub[i]
     matching = match_pseudonyms(b"".join(hub), b"".join(other), 50)
-    assert sorted(matching.pairing) == list(range(50))
+    assert sorted(matching.pairing) == list(range(100))  # a permutation of the extended side
     assert {i: int(matching.pairing[i]) for i in common} == common
+    assert all(matching.pairing[i] >= 50 for i in range(50) if i not in common)  # zero rows
     assert [i for i, w in enumerate(matching.matched) if w] == sorted(common)
     assert matching.count == 3
 
@@ -160,14 +162,35 @@ def test_padded_table_pads_with_zeros_and_shuffles() -> None:
     assert len(table.pseudonyms(Pseudonymizer(bytes(32)), 0, 2, 1)) == 40 * 16
 
 
+@pytest.mark.parametrize(
+    "modulus", [5, 2**31 - 1, 2**61 - 1, P64, 2**89 - 1, 2**127 - 1, 2**160 + 7]
+)  # one to three 64-bit limbs, widths that are and are not multiples of 8
+def test_field_vectors_round_trip_and_draws_are_uniform(modulus: int) -> None:
+    rng = random.Random(modulus)
+    edges = [0, 1, modulus - 1, modulus // 2, (1 << 64) % modulus, ((1 << 64) - 1) % modulus]
+    vector = np.array(edges + [rng.randrange(modulus) for _ in range(200)], dtype=object)
+    payload = encode([vector, vector[::-1]], modulus)
+    assert len(payload) == 2 * len(vector) * ((modulus.bit_length() + 7) // 8)
+    first, second = decode(payload, 2, len(vector), modulus, "x")
+    assert list(first) == list(vector) and list(second) == list(vector[::-1])
+    streams = [random.Random(r).randbytes(2000 * 21) for r in range(64)]
+    draws = uniform(lambda r, size: streams[r][:size], 2000, modulus)
+    rows = np.array([1999, 0, 7, 7], dtype=np.int64)
+    again = uniform(lambda r, size: streams[r][:size], 2000, modulus, rows)
+    assert list(again) == [draws[i] for i in rows]  # positional: any subset, same values
+    assert all(isinstance(v, int) and 0 <= v < modulus for v in draws)
+    if modulus == 5:  # 3-bit candidates 5, 6, 7 are skipped: each residue about 400 times
+        assert all(330 < c < 470 for c in Counter(draws).values())
+
+
 def test_messages_of_the_wrong_shape_are_refused() -> None:
     vector = np.array([1, 2, 3], dtype=object)
-    payload = encode_field([vector], 8)
-    assert [list(v) for v in decode_field(payload, 1, 3, P64, "x")] == [[1, 2, 3]]
+    payload = encode([vector], P64)
+    assert [list(v) for v in decode(payload, 1, 3, P64, "x")] == [[1, 2, 3]]
     with pytest.raises(PeerError):
-        decode_field(payload[:-1], 1, 3, P64, "x")
+        decode(payload[:-1], 1, 3, P64, "x")
     with pytest.raises(PeerError):
-        decode_field(b"\xff" * 24, 1, 3, P64, "x")  # 2^64 - 1 >= p
+        decode(b"\xff" * 24, 1, 3, P64, "x")  # 2^64 - 1 >= p
     with pytest.raises(PeerError):
         decode_permutation(np.array([0, 0, 1], dtype="<u4").tobytes(), 3, "τ")
     with pytest.raises(PeerError):
@@ -332,7 +355,10 @@ def expected_pair(hub: Table, other: Table) -> list[int]:
     semi = sum(f_a[i] for i, _ in pairs)
     grouped_sums = [sum(f_a[i] * f_b[j] * v[j] * g[i] for i, j in pairs) for g in groups]
     grouped_counts = [sum(f_a[i] * f_b[j] * g[i] for i, j in pairs) for g in groups]
-    return [count, total, products, semi, sum(f_a) - semi, *grouped_sums, *grouped_counts]
+    with_w = [count, total, products, semi, sum(f_a) - semi, *grouped_sums, *grouped_counts]
+    other_only = sum(v[j] for _, j in pairs)
+    by_group = [sum(g[i] * f_b[j] * v[j] for i, j in pairs) for g in groups]  # no f_a
+    return [*with_w, count, total, products, other_only, sum(a1), *by_group]
 
 
 def expected_star(hub: Table, b: Table, c: Table) -> list[int]:
@@ -353,6 +379,9 @@ def expected_star(hub: Table, b: Table, c: Table) -> list[int]:
         sum(f_a[i] * f_c[m] * v_c[m] for i, m in ac),
         sum(a1[i] * v_b[j] for i, j in ab),
         *[sum(f * v_c[m] * g[i] for i, _, m, f in both) for g in groups],
+        sum(f for *_, f in both),
+        sum(a1[i] * v_b[j] for i, j in ab),
+        sum(a1[i] * v_c[m] for i, m in ac),
     ]
 
 
