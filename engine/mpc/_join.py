@@ -15,7 +15,16 @@ help of a third party H that has no input to this join, so that:
 
 Security model: semi-honest parties, at most one corrupted (MPyC's t = 1), TLS on every link.
 :func:`star_join` joins several tables onto one hub (A–B with helper C and A–C with helper B
-for three tables); :func:`aligned_join` is the one-table case.
+for three tables: A learns nothing, each helper one noisy intersection size);
+:func:`aligned_join` is the one-table case. :func:`open_join` (JOIN.md's open mode) keeps
+only the matched rows, for per-row work that is not linear, and reveals the noisy match
+count to every party (:mod:`engine.mpc._join_open`).
+
+Modules: ``_join_run`` (parameters, agreement, one call), ``_join_spoke`` (the rounds of a
+spoke), ``_join_tables`` (padding, shuffling, matching), ``_join_prf`` (pair keys,
+pseudonyms, keyed streams), ``_join_field`` (field vectors on the wire), ``_join_shamir``
+(dealing), ``_join_noise`` (exact DP noise), ``_join_links`` (messages over MPyC's links:
+the only place private MPyC API is used), ``_join_open`` (the open variant).
 
 Protocol, one spoke (hub a, owner b, helper h; JOIN.md steps 1–4)
 ----------------------------------------------------------------
@@ -88,50 +97,33 @@ Known limitations (JOIN.md, "What is revealed, and hardening")
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import EngineError, PeerError
 from engine.mpc._join_field import FieldVector
-from engine.mpc._join_links import exchange, spawn
-from engine.mpc._join_noise import JoinNoise, dummy_count
-from engine.mpc._join_prf import PUBLIC_KEY_BYTES, KeyAgreement, PairKey
-from engine.mpc._join_spoke import SpokeRun, align_spoke, hub_input
-from engine.mpc._join_tables import JoinSide, PaddedTable
+from engine.mpc._join_noise import JoinNoise
+from engine.mpc._join_open import compact
+from engine.mpc._join_run import JoinPlan, Spoke, run_star
+from engine.mpc._join_tables import JoinSide
 
 __all__ = [
     "AlignedJoin",
     "AlignedSpoke",
     "JoinNoise",
     "JoinSide",
+    "OpenJoin",
     "Spoke",
     "StarJoin",
     "aligned_join",
+    "open_join",
     "star_join",
 ]
 
 SecureArray = Any  # an MPyC secure array of the join's secure type (MPyC is not imported here)
 
-_PROTOCOL = "jointstat helper-aligned join, hidden membership, v1"
-_MAX_SPOKES = 255
-_MAX_WIDTH = 65_535
-_MAX_LENGTH = (1 << 32) - 1
-
-
-@dataclass(frozen=True)
-class Spoke:
-    """A table joined onto the hub: its ``owner``, the ``helper`` and its number of columns.
-
-    The helper must be neither the hub nor the owner; it may own another spoke.
-    """
-
-    owner: int
-    helper: int
-    width: int
+_HIDDEN = "jointstat helper-aligned join, hidden membership, v1"
+_OPEN = "jointstat helper-aligned join, open mode, v1"
 
 
 @dataclass
@@ -163,6 +155,19 @@ class AlignedJoin:
     other_columns: list[SecureArray]
     matched: SecureArray
     noisy_match_count: int | None
+
+
+@dataclass
+class OpenJoin:
+    """The matched rows only: hub's and other's columns, aligned, ``match_count`` rows each.
+
+    ``match_count`` (public at every party) is |A ∩ B| + d_A + d_B; the dummy pairs among the
+    rows have payload 0 on both sides.
+    """
+
+    hub_columns: list[SecureArray]
+    other_columns: list[SecureArray]
+    match_count: int
 
 
 async def aligned_join(
@@ -218,158 +223,74 @@ async def star_join(
     indices, widths (columns per side), ``padded_length`` N, which must be at least every
     side's row count plus ``2 * noise.dummies``, and ``noise``. ``my_side`` is this party's
     table (required at the hub and at each spoke owner, None elsewhere; a party owns at most
-    one side).
+    one side). Every returned array has length N.
 
     Raises ValueError if the public arguments are invalid (the same at every party);
     DataError or CapacityError at an owner whose side is invalid or too long, and then
     PeerError at every other party; PeerError if the parties' public arguments differ or a
     peer sends a malformed message.
     """
-    plan = _Plan(mpc, secint, hub, hub_width, tuple(spokes), my_side, padded_length, noise)
-    local = _prepare_locally(plan, my_side)
-    keys = await _agree(mpc, plan, local)
-    assert not isinstance(local, EngineError)  # _agree raised otherwise
-    hub_table, d_hub, own_table, d_own = local
-    hub_shares = spawn(mpc, lambda: hub_input(mpc, plan.run(0), keys, hub_table))
-    runs: list[Awaitable[tuple[list[FieldVector], FieldVector, int | None]]] = []
-    for k in range(len(plan.spokes)):
-        run = plan.run(k)
-        table = hub_table if plan.me == plan.hub else own_table
-        partial = d_hub[k] if plan.me == plan.hub else d_own
-        runs.append(spawn(mpc, functools.partial(align_spoke, mpc, run, keys, table, partial)))
-    hub_columns = [_secure(secint, v) for v in await hub_shares]
-    aligned = []
-    for result in runs:
-        columns, matched, count = await result
-        aligned.append(
-            AlignedSpoke([_secure(secint, v) for v in columns], _secure(secint, matched), count)
-        )
-    return StarJoin(hub_columns=hub_columns, spokes=aligned)
+    plan = JoinPlan(
+        mpc,
+        secint,
+        protocol=_HIDDEN,
+        hub=hub,
+        hub_width=hub_width,
+        spokes=spokes,
+        my_side=my_side,
+        length=padded_length,
+        noise=noise,
+    )
+    shares = await run_star(mpc, plan, my_side)
+    return StarJoin(
+        hub_columns=[_secure(secint, v) for v in shares.hub_columns],
+        spokes=[
+            AlignedSpoke(
+                [_secure(secint, v) for v in spoke.columns],
+                _secure(secint, spoke.matched),
+                spoke.noisy_count,
+            )
+            for spoke in shares.spokes
+        ],
+    )
+
+
+async def open_join(
+    mpc: Any,
+    secint: Any,
+    *,
+    hub: int,
+    other: int,
+    helper: int,
+    my_side: JoinSide | None,
+    hub_width: int,
+    other_width: int,
+    padded_length: int,
+    noise: JoinNoise,
+) -> OpenJoin:
+    """Join as :func:`aligned_join`, then keep only the matched rows (JOIN.md open mode).
+
+    Every party learns the noisy match count (see :mod:`engine.mpc._join_open`). Arguments,
+    preconditions and errors as for :func:`aligned_join`.
+    """
+    plan = JoinPlan(
+        mpc,
+        secint,
+        protocol=_OPEN,
+        hub=hub,
+        hub_width=hub_width,
+        spokes=[Spoke(owner=other, helper=helper, width=other_width)],
+        my_side=my_side,
+        length=padded_length,
+        noise=noise,
+    )
+    hub_rows, other_rows, count = await compact(mpc, plan, await run_star(mpc, plan, my_side))
+    return OpenJoin(
+        hub_columns=[_secure(secint, v) for v in hub_rows],
+        other_columns=[_secure(secint, v) for v in other_rows],
+        match_count=count,
+    )
 
 
 def _secure(secint: Any, shares: FieldVector) -> SecureArray:
     return secint.array(secint.field.array(shares, check=False))
-
-
-class _Plan:
-    """The validated public parameters of one call, and this party's place in it."""
-
-    def __init__(
-        self,
-        mpc: Any,
-        secint: Any,
-        hub: int,
-        hub_width: int,
-        spokes: tuple[Spoke, ...],
-        my_side: JoinSide | None,
-        length: int,
-        noise: JoinNoise,
-    ) -> None:
-        n = len(mpc.parties)
-        if n < 3:
-            raise ValueError(f"parties: got {n}, want at least 3")
-        if mpc.threshold != 1:
-            raise ValueError(f"threshold: got {mpc.threshold}, want 1 (the join tolerates one)")
-        if not 1 <= len(spokes) <= _MAX_SPOKES:
-            raise ValueError(f"spokes: got {len(spokes)}, want 1 to {_MAX_SPOKES}")
-        owners = [s.owner for s in spokes]
-        if len(set(owners)) != len(owners) or hub in owners:
-            raise ValueError("spokes: got a party owning two sides, want one side per party")
-        for index in [hub] + owners + [s.helper for s in spokes]:
-            if not 0 <= index < n:
-                raise ValueError(f"party index: got {index}, want 0 <= index < {n}")
-        for s in spokes:
-            if s.helper in (hub, s.owner):
-                raise ValueError(f"helper: got {s.helper}, want neither hub nor owner")
-        for width in [hub_width] + [s.width for s in spokes]:
-            if not 0 <= width <= _MAX_WIDTH:
-                raise ValueError(f"width: got {width}, want 0 to {_MAX_WIDTH}")
-        if not 2 * noise.dummies <= length <= _MAX_LENGTH:
-            raise ValueError(
-                f"padded length: got {length}, want {2 * noise.dummies} to {_MAX_LENGTH}"
-            )
-        self.n, self.me, self.hub, self.hub_width = n, mpc.pid, hub, hub_width
-        self.spokes, self.length, self.noise = spokes, length, noise
-        self.modulus: int = secint.field.order
-        self.bits: int = secint.bit_length
-        self.owns_side = mpc.pid == hub or mpc.pid in owners
-        if self.owns_side != (my_side is not None):
-            want = "a JoinSide" if self.owns_side else "None"
-            raise ValueError(
-                f"my_side of party {mpc.pid}: got {type(my_side).__name__}, want {want}"
-            )
-        public = {
-            "protocol": _PROTOCOL,
-            "parties": n,
-            "hub": hub,
-            "hub_width": hub_width,
-            "spokes": [[s.owner, s.helper, s.width] for s in spokes],
-            "length": length,
-            "dummies": noise.dummies,
-            "epsilon": [noise.epsilon.numerator, noise.epsilon.denominator],
-            "modulus": str(self.modulus),
-            "bits": secint.bit_length,
-        }
-        self.digest = hashlib.sha256(json.dumps(public, sort_keys=True).encode()).digest()
-
-    def run(self, k: int) -> SpokeRun:
-        """Return the public description of spoke ``k`` as seen by this party."""
-        spoke = self.spokes[k]
-        return SpokeRun(
-            index=k,
-            parties=self.n,
-            me=self.me,
-            hub=self.hub,
-            owner=spoke.owner,
-            helper=spoke.helper,
-            hub_width=self.hub_width,
-            width=spoke.width,
-            length=self.length,
-            dummies=self.noise.dummies,
-            modulus=self.modulus,
-        )
-
-
-_Local = tuple[PaddedTable | None, list[int], PaddedTable | None, int]
-
-
-def _prepare_locally(plan: _Plan, my_side: JoinSide | None) -> _Local | EngineError:
-    """Pad and shuffle this party's side and draw its dummy counts (JOIN.md step 1)."""
-    reserve = 2 * plan.noise.dummies
-    try:
-        if my_side is None:
-            return None, [], None, 0
-        if plan.me == plan.hub:
-            table = PaddedTable(
-                my_side, plan.hub_width, plan.length, reserve, plan.modulus, plan.bits
-            )
-            return table, [dummy_count(plan.noise) for _ in plan.spokes], None, 0
-        (width,) = [s.width for s in plan.spokes if s.owner == plan.me]
-        table = PaddedTable(my_side, width, plan.length, reserve, plan.modulus, plan.bits)
-        return None, [], table, dummy_count(plan.noise)
-    except EngineError as exc:
-        return exc
-
-
-async def _agree(mpc: Any, plan: _Plan, local: _Local | EngineError) -> dict[int, PairKey]:
-    """Check that all parties agree on the parameters and are ready; derive pair keys."""
-    agreement = KeyAgreement()
-    ready = b"\x00" if isinstance(local, EngineError) else b"\x01"
-    message = plan.digest + agreement.public + ready
-    peers = [i for i in range(plan.n) if i != plan.me]
-    pending = await exchange(mpc, {i: message for i in peers}, peers)
-    received = await pending
-    if isinstance(local, EngineError):
-        raise local
-    for peer in peers:
-        payload = received[peer]
-        if len(payload) != len(message) or payload[:32] != plan.digest:
-            raise PeerError(f"join parameters: party {peer} got other public arguments")
-        if payload[-1:] != b"\x01":
-            raise PeerError(f"join: party {peer} could not prepare its side")
-    return {
-        peer: agreement.pair_key(
-            received[peer][32 : 32 + PUBLIC_KEY_BYTES], plan.me, peer, plan.digest
-        )
-        for peer in peers
-    }

@@ -59,6 +59,8 @@ class Purpose(IntEnum):
     DEAL_HELPER = 5  # the helper's re-sharing polynomial, at the owner's point
     MATCHED = 6  # the helper's sharing of the match indicator, at the owner's point
     ROW_ORDER = 7  # the permutation ρ known to hub and helper
+    OPEN_ORDER = 8  # open mode: the permutation σ known to owner and helper
+    OPEN_DEAL = 9  # open mode: owner's and helper's re-sharing, at the hub's point
 
 
 @dataclass(frozen=True)

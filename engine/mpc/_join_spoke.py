@@ -22,7 +22,13 @@ from engine.mpc._join_prf import (
     keyed_permutation,
 )
 from engine.mpc._join_shamir import add, deal
-from engine.mpc._join_tables import HUB_DOMAIN, OTHER_DOMAIN, PaddedTable, match_pseudonyms
+from engine.mpc._join_tables import (
+    HUB_DOMAIN,
+    OTHER_DOMAIN,
+    Matching,
+    PaddedTable,
+    match_pseudonyms,
+)
 
 
 @dataclass(frozen=True)
@@ -99,18 +105,30 @@ async def hub_input(
     return decode(received[hub], run.hub_width, length, modulus, "hub columns")
 
 
+@dataclass
+class SpokeShares:
+    """This party's shares of one spoke: aligned columns and w (raw field elements).
+
+    ``noisy_count`` and ``matched_in_clear`` (w itself) are set at the helper only.
+    """
+
+    columns: list[FieldVector]
+    matched: FieldVector
+    noisy_count: int | None = None
+    matched_in_clear: FieldVector | None = None
+
+
 async def align_spoke(
     mpc: object,
     run: SpokeRun,
     keys: dict[int, PairKey],
     table: PaddedTable | None,
     partial: int,
-) -> tuple[list[FieldVector], FieldVector, int | None]:
+) -> SpokeShares:
     """Run one spoke; return this party's shares of its aligned columns and of w.
 
     ``table`` is the hub's table at the hub, the owner's at the owner (None elsewhere);
-    ``partial`` is how many of the partner's dummies that owner holds. The third value is
-    the noisy match count at the helper, None elsewhere.
+    ``partial`` is how many of the partner's dummies that owner holds.
     """
     me, hub, owner, helper = run.me, run.hub, run.owner, run.helper
     length, modulus, width = run.length, run.modulus, run.width
@@ -163,11 +181,10 @@ async def align_spoke(
     order_out: dict[int, bytes] = {}
     matched_out: dict[int, bytes] = {}
     matched_share: FieldVector | None = None
-    count: int | None = None
+    matching: Matching | None = None
     if me == helper:
         got = await pseudonyms
         matching = match_pseudonyms(got[hub], got[owner], length)
-        count = matching.count
         inverse = np.empty(2 * length, dtype=np.int64)
         inverse[rho] = extended
         order_out = {owner: encode_permutation(matching.pairing[inverse])}
@@ -236,12 +253,12 @@ async def align_spoke(
             )
             for j in range(width)
         ]
-        return columns, run.stream(keys[helper], Purpose.MATCHED, 0), None
+        return SpokeShares(columns, run.stream(keys[helper], Purpose.MATCHED, 0))
     if me == helper:
-        assert matched_share is not None
+        assert matched_share is not None and matching is not None
         hub_half = decode(received_hub[hub], width, length, modulus, "hub's part")
         columns = [add(a, b, modulus) for a, b in zip(hub_half, helper_part, strict=True)]
-        return columns, matched_share, count
+        return SpokeShares(columns, matched_share, matching.count, matching.matched)
     helper_half = decode(received_helper[helper], width, length, modulus, "helper's part")
     (matched_vector,) = decode(received_matched[helper], 1, length, modulus, "w")
     if me == hub:
@@ -249,4 +266,4 @@ async def align_spoke(
     else:
         first = decode(received_hub[hub], width, length, modulus, "hub's part")
     columns = [add(a, b, modulus) for a, b in zip(first, helper_half, strict=True)]
-    return columns, matched_vector, None
+    return SpokeShares(columns, matched_vector)

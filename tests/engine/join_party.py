@@ -113,7 +113,7 @@ async def _run_all(mpc: Any, scenarios: Sequence[dict[str, Any]]) -> dict[str, A
 
 
 async def _run(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
-    from engine.mpc._join import JoinNoise, JoinSide, Spoke, star_join
+    from engine.mpc._join import JoinNoise, JoinSide, Spoke, open_join, star_join
 
     secint = mpc.SecInt(scenario["bits"])
     roles = scenario["roles"]  # [hub, owner of table 1, ...]
@@ -130,6 +130,26 @@ async def _run(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
         Spoke(owner=o, helper=h, width=len(t.columns))
         for o, h, t in zip(roles[1:], helpers, tables[1:], strict=True)
     ]
+    if scenario.get("open"):
+        (helper,) = helpers
+        joined = await open_join(
+            mpc,
+            secint,
+            hub=roles[0],
+            other=roles[1],
+            helper=helper,
+            my_side=my_side,
+            hub_width=len(tables[0].columns),
+            other_width=len(tables[1].columns),
+            padded_length=length,
+            noise=noise,
+        )
+        arrays = joined.hub_columns + joined.other_columns
+        return {
+            "opened": await mpc.output(_open_aggregates(joined)),
+            "count": joined.match_count,
+            "plain_looking": sum([await _looks_plain(mpc, a) for a in arrays]),
+        }
     star = await star_join(
         mpc,
         secint,
@@ -174,6 +194,13 @@ def _aggregates(star: Any) -> list[Any]:
         out += [(f_a * f_b) @ f_c, a1 @ v_b, a1 @ v_c]  # without w
         out += [w1.sum(), w2.sum()]
     return out
+
+
+def _open_aggregates(joined: Any) -> list[Any]:
+    """Return sums over the matched rows, one with a predicate comparing the two sides."""
+    (f_a, a1, *_), (f_b, v, b2) = joined.hub_columns, joined.other_columns
+    f = f_a * f_b
+    return [f.sum(), (f * v).sum(), (a1 * b2).sum(), ((a1 < v) * f).sum()]
 
 
 async def _looks_plain(mpc: Any, array: Any) -> bool:

@@ -274,6 +274,11 @@ FAULTS = [
     _scenario("duplicate", 11, [10, 10], [5], [0, 1], [2], 40, duplicate_hub_key=True),
     _scenario("after_abort", 12, [30, 30], [9], [0, 1], [2], 60),
 ]
+OPEN = [
+    _scenario("open", 15, [60, 50], [20], [0, 1], [2], 80, open=True),
+    _scenario("open_hub_2", 16, [30, 30], [30], [2, 0], [1], 60, open=True, **WIDE),
+    _scenario("open_empty", 17, [20, 20], [0], [1, 2], [0], 25, open=True, dummies=0),
+]
 FOUR_PARTIES = [  # party 1, then party 2, has no role: it only receives shares
     _scenario("bystander", 13, [40, 50], [20], [0, 2], [3], 80),
     _scenario("star4", 14, [40, 30, 35], [20, 25], [3, 1, 0], [0, 1], 60),
@@ -335,7 +340,7 @@ def _run_parties(directory: Path, parties: int, scenarios: list[dict[str, Any]])
 
 @pytest.fixture(scope="module")
 def three_parties(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return _run_parties(tmp_path_factory.mktemp("join3"), 3, PAIRS + STARS + FAULTS)
+    return _run_parties(tmp_path_factory.mktemp("join3"), 3, PAIRS + STARS + OPEN + FAULTS)
 
 
 @pytest.fixture(scope="module")
@@ -421,6 +426,34 @@ def test_star_join_aggregates_equal_plain_python(
     three_parties: Run, scenario: dict[str, Any]
 ) -> None:
     _check(three_parties, scenario)
+
+
+def expected_open(hub: Table, other: Table) -> list[int]:
+    """Return the sums of join_party._open_aggregates over the plaintext join."""
+    (f_a, a1, *_), (f_b, v, b2) = hub.columns, other.columns
+    row_of = {key: j for j, key in enumerate(other.keys)}
+    pairs = [(i, row_of[key]) for i, key in enumerate(hub.keys) if key in row_of]
+    return [
+        sum(f_a[i] * f_b[j] for i, j in pairs),
+        sum(f_a[i] * f_b[j] * v[j] for i, j in pairs),
+        sum(a1[i] * b2[j] for i, j in pairs),
+        sum(f_a[i] * f_b[j] for i, j in pairs if a1[i] < v[j]),
+    ]
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+@pytest.mark.parametrize("scenario", OPEN, ids=[s["name"] for s in OPEN])
+def test_open_join_keeps_the_matched_rows_only(
+    three_parties: Run, scenario: dict[str, Any]
+) -> None:
+    want = expected_open(*scenario_tables(scenario))
+    (size,) = _intersections(scenario)
+    results = [r[scenario["name"]] for r in three_parties.results]
+    (count,) = {r["count"] for r in results}  # public: the same at every party
+    assert size <= count <= size + 2 * scenario["dummies"]
+    for party, result in enumerate(results):
+        assert result["opened"] == want, f"party {party}"
+        assert result["plain_looking"] == 0, f"party {party} holds a plaintext share vector"
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
