@@ -32,6 +32,13 @@ MPYC_VERSION = "0.11"  # the version whose private messaging API this module rel
 T = TypeVar("T")
 
 
+def check_runtime(mpc: Any) -> None:
+    """Raise ValueError unless ``mpc`` is the MPyC version whose private API we use."""
+    version = getattr(mpc, "version", None)
+    if version != MPYC_VERSION:
+        raise ValueError(f"MPyC runtime: got version {version!r}, want {MPYC_VERSION!r}")
+
+
 @dataclass
 class _Outcome(Generic[T]):
     value: T | None

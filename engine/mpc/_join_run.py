@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import EngineError, PeerError
 from engine.mpc._join_field import FieldVector
-from engine.mpc._join_links import exchange, spawn
+from engine.mpc._join_links import check_runtime, exchange, spawn
 from engine.mpc._join_noise import JoinNoise, dummy_count
 from engine.mpc._join_prf import PUBLIC_KEY_BYTES, KeyAgreement, PairKey
 from engine.mpc._join_spoke import SpokeRun, SpokeShares, align_spoke, hub_input
@@ -58,6 +58,7 @@ class JoinPlan:
 
         ``protocol`` names the variant; it is part of the digest the parties compare.
         """
+        check_runtime(mpc)
         n = len(mpc.parties)
         if n < 3:
             raise ValueError(f"parties: got {n}, want at least 3")

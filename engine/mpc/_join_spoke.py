@@ -2,7 +2,22 @@
 
 Every party runs :func:`align_spoke` for every spoke and :func:`hub_input` once, with its
 own role; each makes the same exchanges in the same order, most of them empty for it.
-Parties outside {hub, owner, helper} only receive shares.
+Parties outside {hub, owner, helper} (bystanders) only receive shares. Messages, with N the
+padded length, c the spoke's columns and e the bytes of a field element:
+
+=============  ================================  =====================================  ======
+exchange       from → to                         content                                bytes
+=============  ================================  =====================================  ======
+hub input      hub → all but hub and helper      the hub's columns, dealt               h·N·e
+pseudonyms     hub, owner → helper               N pseudonyms each                      16·N
+hub's part     hub → helper, bystanders          hub's masked additive part, dealt      c·N·e
+order          helper → owner                    τ, a permutation of range(2N)          8·N
+matched        helper → hub, bystanders          w, dealt                               N·e
+split          owner → helper                    owner's columns by τ, minus a stream   c·2N·e
+helper's part  helper → hub, bystanders          helper's additive part, dealt          c·N·e
+=============  ================================  =====================================  ======
+
+(h is the hub's number of columns; hub input is sent once per call, not per spoke.)
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ of domain 1; the other owner holds every dummy of domain 1 and ``d`` of domain 0
 ``d_hub + d_other`` dummy pairs match, and all of them have payload 0 on both sides.
 
 The helper sees only two lists of N pseudonyms in the owners' shuffled orders; it pairs the
-equal ones and completes the pairing to a random bijection.
+equal ones, sends the hub's other rows to zero rows that extend the other owner's side to
+2N rows, and completes the pairing to a permutation of range(2N).
 """
 
 from __future__ import annotations

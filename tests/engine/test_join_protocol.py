@@ -32,6 +32,7 @@ from engine.mpc._join_field import decode, encode, uniform
 from engine.mpc._join_links import decode_permutation
 from engine.mpc._join_noise import discrete_laplace, dummy_count
 from engine.mpc._join_prf import (
+    KeyAgreement,
     PairKey,
     Pseudonymizer,
     Purpose,
@@ -58,6 +59,17 @@ def test_pseudonyms_are_hmac_sha256_truncated() -> None:
     (real,) = pseudonymizer.real([b"citizen-1"])
     assert real == hmac.digest(key, b"\x00citizen-1", "sha256")[:16]
     assert set(pseudonymizer.dummies(0, 5)).isdisjoint(pseudonymizer.dummies(1, 5))
+
+
+def test_pair_keys_agree_within_a_pair_and_differ_across_pairs_and_calls() -> None:
+    a, b, c = KeyAgreement(), KeyAgreement(), KeyAgreement()
+    ab = a.pair_key(b.public, 0, 1, b"call 1")
+    assert ab == b.pair_key(a.public, 1, 0, b"call 1")
+    assert ab != a.pair_key(c.public, 0, 2, b"call 1")
+    assert ab != b.pair_key(a.public, 1, 0, b"call 2")
+    assert ab.stream != ab.pseudonym
+    with pytest.raises(ValueError):
+        a.pair_key(b"\x00" * 31, 0, 1, b"call 1")
 
 
 def test_discrete_laplace_has_the_right_shape() -> None:
@@ -198,22 +210,29 @@ def test_messages_of_the_wrong_shape_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("parties", "threshold", "hub", "spokes", "my_side", "length"),
+    ("parties", "threshold", "hub", "spokes", "my_side", "length", "version"),
     [
-        (2, 1, 0, [Spoke(1, 0, 1)], None, 100),  # two parties
-        (5, 2, 0, [Spoke(1, 2, 1)], None, 100),  # threshold 2
-        (3, 1, 0, [Spoke(1, 1, 1)], None, 100),  # owner helps itself
-        (3, 1, 0, [Spoke(0, 2, 1)], None, 100),  # the hub is also a spoke
-        (3, 1, 0, [Spoke(1, 2, 1)], None, 19),  # N < 2D
-        (3, 1, 0, [Spoke(1, 3, 1)], None, 100),  # no party 3
-        (3, 1, 1, [Spoke(0, 2, 1)], None, 100),  # party 0 owns a side but passes None
-        (3, 1, 0, [Spoke(1, 0, 1)], None, 100),  # helper is the hub
+        (2, 1, 0, [Spoke(1, 0, 1)], None, 100, "0.11"),  # two parties
+        (5, 2, 0, [Spoke(1, 2, 1)], None, 100, "0.11"),  # threshold 2
+        (3, 1, 0, [Spoke(1, 1, 1)], None, 100, "0.11"),  # owner helps itself
+        (3, 1, 0, [Spoke(0, 2, 1)], None, 100, "0.11"),  # the hub is also a spoke
+        (3, 1, 0, [Spoke(1, 2, 1)], None, 19, "0.11"),  # N < 2D
+        (3, 1, 0, [Spoke(1, 3, 1)], None, 100, "0.11"),  # no party 3
+        (3, 1, 1, [Spoke(0, 2, 1)], None, 100, "0.11"),  # party 0 owns a side but passes None
+        (3, 1, 0, [Spoke(1, 0, 1)], None, 100, "0.11"),  # helper is the hub
+        (3, 1, 0, [Spoke(1, 2, 1)], None, 100, "0.12"),  # another MPyC than the pinned one
     ],
 )
 def test_public_arguments_are_checked_before_any_message(
-    parties: int, threshold: int, hub: int, spokes: list[Spoke], my_side: Any, length: int
+    parties: int,
+    threshold: int,
+    hub: int,
+    spokes: list[Spoke],
+    my_side: Any,
+    length: int,
+    version: str,
 ) -> None:
-    mpc = SimpleNamespace(parties=[None] * parties, threshold=threshold, pid=0)
+    mpc = SimpleNamespace(parties=[None] * parties, threshold=threshold, pid=0, version=version)
     secint = SimpleNamespace(field=SimpleNamespace(order=P64), bit_length=32)
     call = star_join(
         mpc,
