@@ -4,8 +4,8 @@ It plays the MPC worker's part: it imports MPyC (nothing else in ``engine/`` may
 with the other parties on 127.0.0.1 over plain TCP, runs every scenario of the spec with
 :mod:`engine.mpc._join`, computes on the joined shares the aggregates the engine will
 compute, opens them, and writes ``result_<INDEX>.json`` (opened values, the helper's noisy
-count, whether any share vector looked like plaintext) and ``received_<INDEX>.bin`` (every
-byte it received from its peers) into the spec's directory.
+count, whether any share vector looked like plaintext, bytes the join sent) and
+``received_<INDEX>.bin`` (every byte it received from its peers) into the spec's directory.
 
 The tables are generated from each scenario's seed by :func:`scenario_tables`, which the
 test also calls to compute the expected values in plain Python. Importing this module does
@@ -112,6 +112,10 @@ async def _run_all(mpc: Any, scenarios: Sequence[dict[str, Any]]) -> dict[str, A
     return results
 
 
+def _bytes_sent(mpc: Any) -> int:
+    return sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid)
+
+
 async def _run(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
     from engine.mpc._join import JoinNoise, JoinSide, Spoke, open_join, star_join
 
@@ -150,6 +154,7 @@ async def _run(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
             "count": joined.match_count,
             "plain_looking": sum([await _looks_plain(mpc, a) for a in arrays]),
         }
+    before = _bytes_sent(mpc)
     star = await star_join(
         mpc,
         secint,
@@ -160,12 +165,14 @@ async def _run(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
         padded_length=length,
         noise=noise,
     )
+    sent = _bytes_sent(mpc) - before  # by the join alone (MPyC pickles, sizes vary)
     arrays = star.hub_columns + [a for s in star.spokes for a in [*s.columns, s.matched]]
     return {
         "opened": await mpc.output(_aggregates(star)),
         "noisy": [s.noisy_match_count for s in star.spokes],
         "plain_looking": sum([await _looks_plain(mpc, a) for a in arrays]),
         "length": len(star.spokes[0].matched),
+        "sent": sent,
     }
 
 

@@ -4,7 +4,8 @@ First its parts on plain data (pseudonyms, noise, sharing, matching, message che
 real runs: three (and four) processes of ``tests/engine/join_party.py`` linked by MPyC on
 127.0.0.1, whose opened aggregates must equal the same sums computed in plain Python over
 the same tables, exactly; the helper's count must lie in [|A ∩ B|, |A ∩ B| + 2D]; no share
-vector may look like plaintext and no join key may cross the wire.
+vector may look like plaintext, no join key may cross the wire, and each party's traffic in
+the join must depend on the public parameters only.
 """
 
 from __future__ import annotations
@@ -293,6 +294,10 @@ FAULTS = [
     _scenario("duplicate", 11, [10, 10], [5], [0, 1], [2], 40, duplicate_hub_key=True),
     _scenario("after_abort", 12, [30, 30], [9], [0, 1], [2], 60),
 ]
+SAME_SHAPE = [  # same public parameters, different sizes and intersections
+    _scenario("shape_small_hub", 18, [20, 70], [0], [0, 1], [2], 100),
+    _scenario("shape_large_hub", 19, [70, 20], [20], [0, 1], [2], 100),
+]
 OPEN = [
     _scenario("open", 15, [60, 50], [20], [0, 1], [2], 80, open=True),
     _scenario("open_hub_2", 16, [30, 30], [30], [2, 0], [1], 60, open=True, **WIDE),
@@ -359,7 +364,8 @@ def _run_parties(directory: Path, parties: int, scenarios: list[dict[str, Any]])
 
 @pytest.fixture(scope="module")
 def three_parties(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return _run_parties(tmp_path_factory.mktemp("join3"), 3, PAIRS + STARS + OPEN + FAULTS)
+    scenarios = PAIRS + STARS + SAME_SHAPE + OPEN + FAULTS
+    return _run_parties(tmp_path_factory.mktemp("join3"), 3, scenarios)
 
 
 @pytest.fixture(scope="module")
@@ -483,6 +489,15 @@ def test_no_dummies_reveal_the_exact_size_to_the_helper_only(three_parties: Run)
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
+def test_traffic_depends_on_the_public_parameters_only(three_parties: Run) -> None:
+    for scenario in SAME_SHAPE:
+        _check(three_parties, scenario)
+    first, second = ([r[s["name"]]["sent"] for r in three_parties.results] for s in SAME_SHAPE)
+    assert first == second  # each party's join traffic: sizes and matches do not show
+    assert min(first) > 0
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
 def test_no_join_key_crosses_the_wire(three_parties: Run) -> None:
     for party, received in enumerate(three_parties.received):
         assert received, f"party {party} received nothing"
@@ -491,13 +506,13 @@ def test_no_join_key_crosses_the_wire(three_parties: Run) -> None:
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
 def test_mismatched_public_arguments_abort_at_every_party(three_parties: Run) -> None:
-    assert [r["mismatch"] for r in three_parties.results] == [{"error": "PeerError"}] * 3
+    assert [r["mismatch"].get("error") for r in three_parties.results] == ["PeerError"] * 3
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
 def test_an_invalid_side_aborts_at_every_party_and_the_session_goes_on(three_parties: Run) -> None:
-    errors = [r["duplicate"] for r in three_parties.results]
-    assert errors == [{"error": "DataError"}, {"error": "PeerError"}, {"error": "PeerError"}]
+    errors = [r["duplicate"].get("error") for r in three_parties.results]
+    assert errors == ["DataError", "PeerError", "PeerError"]
     _check(three_parties, FAULTS[-1])
 
 
