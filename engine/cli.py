@@ -51,11 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--party", help="party to send the query to (default from identity)")
     query.add_argument("--format", choices=("table", "json", "csv"), default="table")
     query.add_argument("--timeout", type=float, help="seconds to wait for the result")
+    query.add_argument("--receipt", type=Path, help="save the ledger receipt bundle here")
     query.add_argument("sql")
 
     datasets = commands.add_parser("datasets", help="list the federation's datasets")
     datasets.add_argument("--identity", type=Path, required=True)
     datasets.add_argument("--party")
+
+    from engine.ledger_cli import add_commands
+
+    add_commands(commands)
 
     demo = commands.add_parser("demo", help="run a local demo federation end to end")
     demo.add_argument("--citizens", type=int, default=100_000)
@@ -86,6 +91,12 @@ def _run(args: argparse.Namespace) -> int:
 
         with Client(args.identity, args.party) as client:
             result = client.query(args.sql, timeout=args.timeout)
+        if args.receipt is not None:
+            if result.receipt is None:
+                raise EngineError("--receipt: the federation's ledger is off; no receipt to save")
+            from engine.anchor.bundle import dumps
+
+            args.receipt.write_text(dumps(result.receipt))
         if args.format == "json":
             print(json.dumps(result.to_json()))
         elif args.format == "csv":
@@ -99,6 +110,10 @@ def _run(args: argparse.Namespace) -> int:
         with Client(args.identity, args.party) as client:
             print(json.dumps(client.datasets(), indent=2))
         return 0
+    if args.command == "ledger":
+        from engine.ledger_cli import run as run_ledger
+
+        return run_ledger(args)
     if args.command == "demo":
         from engine.demo.run import run_demo
 

@@ -26,19 +26,26 @@ from typing import Any
 import grpc
 from cryptography.hazmat.primitives.asymmetric import x25519
 
+from engine.anchor.bundle import BundleReport, make_bundle, verify_bundle
 from engine.cells import KIND_OF, bounds, decode, reconstruct_fraction
 from engine.config import AnalystIdentity, load_identity
 from engine.daemon.peers import CHANNEL_OPTIONS
 from engine.daemon.status import error_from_rpc
 from engine.errors import AuthError, EngineError
 from engine.pki import load_signing_key, read_pem
-from engine.request import SignedRequest, new_request, sign
+from engine.request import SignedRequest, new_request, parse, sign
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
 from engine.sealing import new_result_key, open_sealed
 from engine.shamir import recombine
 from engine.sql.parse import Aggregate
-from engine.wire import catalog_from_pb, label_from_pb, sealed_from_pb, signed_to_pb
+from engine.wire import (
+    catalog_from_pb,
+    label_from_pb,
+    receipts_from_pb,
+    sealed_from_pb,
+    signed_to_pb,
+)
 
 
 class _Suppressed:
@@ -72,6 +79,8 @@ class Result:
     seconds: float  # time spent in the federation
     elapsed: float = 0.0  # wall-clock time seen by the client
     suppressed: tuple[tuple[int, int], ...] = field(default=())
+    receipt: dict[str, Any] | None = None  # the verified ledger receipt bundle
+    anchored: BundleReport | None = None  # what the receipt proves
 
     def to_json(self) -> dict[str, Any]:
         """Return ``{"columns", "rows", "suppressed", "query_id", "seconds"}``.
@@ -201,6 +210,19 @@ class Client:
         if reply.query_id != signed.query_id:
             raise AuthError(f"result: got query id {reply.query_id}, want {signed.query_id}")
         result = decode_result(reply, private, signed.query_id)
+        receipt, anchored = None, None
+        if reply.HasField("receipts"):
+            sealed = [sealed_from_pb(s) for s in reply.shares]
+            receipt = make_bundle(
+                federation.name, signed.query_id, receipts_from_pb(reply.receipts), sealed
+            )
+            anchored = verify_bundle(receipt, federation)
+            if anchored.analyst != self.identity.name or anchored.sql != signed_sql(signed):
+                raise AuthError("receipt: the anchored request is not the one this client sent")
+        elif federation.ledger:
+            raise AuthError(
+                "result: got no ledger receipt, want one (the federation's ledger is on)"
+            )
         return Result(
             result.query_id,
             result.columns,
@@ -208,6 +230,8 @@ class Client:
             result.seconds,
             time.perf_counter() - began,
             result.suppressed,
+            receipt,
+            anchored,
         )
 
 
@@ -303,3 +327,8 @@ def _order_rows(
         (r, c) for r, row in enumerate(rows) for c, v in enumerate(row) if v is SUPPRESSED
     ]
     return rows, suppressed
+
+
+def signed_sql(signed: SignedRequest) -> str:
+    """Return the SQL text of a signed request."""
+    return parse(signed.body).sql

@@ -79,6 +79,14 @@ class Federation:
     threshold: int
     max_request_age_seconds: int
     query_timeout_seconds: float
+    log_public_key: bytes  # the sequencer's Ed25519 key for checkpoints
+    ledger_quorum: int  # k: cosignatures a checkpoint needs
+    ledger: bool  # anchor every query on the ledger (off only for benchmarks)
+
+    @property
+    def log_origin(self) -> str:
+        """Return the ledger's checkpoint origin line."""
+        return f"jointstat/{self.name}"
 
     def party(self, name: str) -> PartyInfo:
         """Return the party called ``name``; raise ConfigError if there is none."""
@@ -135,6 +143,7 @@ class PartyConfig:
     signing_key: Path
     state_dir: Path
     datasets: tuple[DatasetConfig, ...]
+    log_key: Path | None  # the ledger's checkpoint key; the sequencer's party.toml only
 
     @property
     def me(self) -> PartyInfo:
@@ -275,6 +284,7 @@ def load_federation(path: Path) -> Federation:
     for what, names in (
         ("party", [p.name for p in parties]),
         ("analyst", [a.name for a in analysts]),
+        ("party and analyst", [p.name for p in parties] + [a.name for a in analysts]),
     ):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -294,6 +304,16 @@ def load_federation(path: Path) -> Federation:
         raise ConfigError(f"{path.name}: federation.sequencer got {sequencer!r}, want a party")
     max_age = fed.get("max_request_age_seconds", int, 300)
     timeout = fed.get("query_timeout_seconds", float, 120.0)
+    log_public_key = _public_key(fed, "log_public_key")
+    # k >= ceil((n + f + 1) / 2) with f = threshold dishonest parties (DESIGN.md, Ledger).
+    least = (n + threshold + 2) // 2
+    quorum = fed.get("ledger_quorum", int, least)
+    if not least <= quorum <= n:
+        raise ConfigError(
+            f"{path.name}: federation.ledger_quorum got {quorum}, want {least}..{n} "
+            f"(to tolerate {threshold} dishonest parties)"
+        )
+    ledger = fed.get("ledger", bool, True)
     if max_age <= 0 or timeout <= 0:
         raise ConfigError(f"{path.name}: got a non-positive age or timeout, want > 0")
     fed.finish()
@@ -308,6 +328,9 @@ def load_federation(path: Path) -> Federation:
         threshold=threshold,
         max_request_age_seconds=max_age,
         query_timeout_seconds=timeout,
+        log_public_key=log_public_key,
+        ledger_quorum=quorum,
+        ledger=ledger,
     )
 
 
@@ -383,7 +406,13 @@ def load_party(path: Path) -> PartyConfig:
         signing_key=base / party.get("signing_key", str),
         state_dir=base / party.get("state_dir", str, "state"),
         datasets=datasets,
+        log_key=base / log_key if (log_key := party.get("log_key", str, None)) else None,
     )
+    if federation.sequencer == name and config.log_key is None:
+        raise ConfigError(
+            f"{path.name}: party {name} is the sequencer but has no party.log_key, "
+            "want the path of the ledger's checkpoint key"
+        )
     party.finish()
     root.finish()
     return config

@@ -7,6 +7,7 @@ Layout written by :func:`create_federation` (``DIR`` is the target directory)::
     DIR/<party>/party.toml        private to the agency: keys and datasets
     DIR/<party>/tls.crt, tls.key  TLS identity (gRPC and MPyC links)
     DIR/<party>/signing.key       Ed25519 key (approvals, ledger cosignatures)
+    DIR/<sequencer>/log.key       Ed25519 key signing the ledger's checkpoints
     DIR/analysts/<name>/identity.toml, tls.crt, tls.key, signing.key
 """
 
@@ -102,6 +103,8 @@ def create_federation(
     pki.write_private(directory / "ca" / "ca.key", ca.key_pem)
     (directory / "ca" / "ca.crt").write_bytes(ca.certificate_pem)
 
+    log_key = pki.new_signing_key()
+    pki.write_private(directory / parties[0] / "log.key", pki.signing_key_pem(log_key))
     fed_lines = [
         "# jointstat federation: shared by every party and analyst (see README, Configuration)",
         "[federation]",
@@ -111,6 +114,7 @@ def create_federation(
         f"threshold = {(len(parties) - 1) // 2}",
         "max_request_age_seconds = 300",
         "query_timeout_seconds = 120",
+        f"log_public_key = {_toml_value(_b64(pki.public_key_bytes(log_key)))}",
         "",
     ]
     for index, party in enumerate(parties):
@@ -139,6 +143,11 @@ def create_federation(
             'tls_key = "tls.key"',
             'signing_key = "signing.key"',
             'state_dir = "state"',
+            *(
+                ['log_key = "log.key"  # the sequencer signs ledger checkpoints']
+                if index == 0
+                else []
+            ),
             "",
         ]
         blocks = [dataset_toml(d) for d in datasets.get(party, [])]

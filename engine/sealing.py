@@ -63,6 +63,18 @@ class SealedShares:
     ephemeral_key: bytes
     ciphertext: bytes
 
+    def to_bytes(self) -> bytes:
+        """Return the canonical bytes the party's ledger commitment covers."""
+        name = self.party.encode()
+        return (
+            b"jointstat/sealed-shares/v1\n"
+            + len(name).to_bytes(1, "big")
+            + name
+            + self.ephemeral_key
+            + len(self.ciphertext).to_bytes(4, "big")
+            + self.ciphertext
+        )
+
 
 def _raw(public: x25519.X25519PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from engine.anchor.queries import PartyResultReceipt, QueryReceipts
 from engine.catalog import ColumnInfo, ColumnType, DatasetInfo
 from engine.config import ColumnPolicy
 from engine.errors import EngineError, QueryError
@@ -116,6 +117,28 @@ def labels_to_pb(labels: Sequence[Label]) -> list[pb.LabelRow]:
     return [label_to_pb(label) for label in labels]
 
 
+def receipts_to_pb(receipts: QueryReceipts) -> pb.Receipts:
+    return pb.Receipts(
+        request_entry=receipts.request_entry,
+        request_proof=receipts.request_proof,
+        results=[
+            pb.PartyResult(party=r.party, entry=r.entry, proof=r.proof, opening=r.opening)
+            for r in receipts.results
+        ],
+    )
+
+
+def receipts_from_pb(message: pb.Receipts) -> QueryReceipts:
+    return QueryReceipts(
+        bytes(message.request_entry),
+        message.request_proof,
+        tuple(
+            PartyResultReceipt(r.party, bytes(r.entry), r.proof, bytes(r.opening))
+            for r in message.results
+        ),
+    )
+
+
 def outcome_to_pb(
     query_id: str,
     plan: QueryPlan,
@@ -123,6 +146,7 @@ def outcome_to_pb(
     shares: Sequence[SealedShares],
     threshold: int,
     seconds: float,
+    receipts: QueryReceipts | None = None,
 ) -> pb.QueryResult:
     """Return the analyst-facing result message of a finished query."""
     columns = []
@@ -145,4 +169,5 @@ def outcome_to_pb(
         order_by=[pb.OrderKey(output=o, descending=d) for o, d in plan.order_by],
         limit=-1 if plan.limit is None else plan.limit,
         seconds=seconds,
+        receipts=receipts_to_pb(receipts) if receipts is not None else None,
     )

@@ -43,6 +43,7 @@ class Coordinator:
                 outcome.shares,
                 outcome.threshold,
                 outcome.seconds,
+                outcome.receipts,
             )
         timeout = federation.query_timeout_seconds + 5
         message = signed_to_pb(signed)

@@ -6,10 +6,17 @@ through gRPC for the others; both paths run the same code on the same messages.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+from engine.anchor.party import PartyLedger
 from engine.daemon.party import Party
-from engine.errors import AuthError
+from engine.errors import AuthError, PeerError
 from engine.rpc import jointstat_pb2 as pb
 from engine.wire import failure_to_pb, label_from_pb, labels_to_pb, sealed_to_pb, signed_from_pb
+from ledger import LedgerError
+
+log = logging.getLogger(__name__)
 
 SESSION_START_SECONDS = 30.0
 
@@ -28,6 +35,7 @@ async def prepare(party: Party, request: pb.PrepareRequest) -> pb.PrepareReply:
                 query_id=d.query_id,
                 approved=d.error is None,
                 refusal=failure_to_pb(d.error) if d.error is not None else None,
+                entry=d.entry,
             )
             for d in decisions
         ],
@@ -37,7 +45,9 @@ async def prepare(party: Party, request: pb.PrepareRequest) -> pb.PrepareReply:
 
 
 async def collect(party: Party, request: pb.CollectRequest) -> pb.CollectReply:
-    results = await party.collect(request.batch_id, list(request.query_ids))
+    results = await party.collect(
+        request.batch_id, list(request.query_ids), list(request.request_indices)
+    )
     return pb.CollectReply(
         queries=[
             pb.QueryLabels(
@@ -51,15 +61,47 @@ async def collect(party: Party, request: pb.CollectRequest) -> pb.CollectReply:
 
 
 async def execute(party: Party, request: pb.ExecuteRequest, timeout: float) -> pb.ExecuteReply:
-    domains = [(q.query_id, [label_from_pb(row) for row in q.groups]) for q in request.queries]
+    domains = [
+        (q.query_id, [label_from_pb(row) for row in q.groups], q.request_index)
+        for q in request.queries
+    ]
     batch_ids = list(request.batch_ids) or [request.job_id]
-    results = await party.execute(request.job_id, batch_ids, request.epoch, domains, timeout)
+    outcomes = await party.execute(request.job_id, batch_ids, request.epoch, domains, timeout)
     return pb.ExecuteReply(
-        shares=[sealed_to_pb(sealed) for sealed, _ in results],
-        failures=[
-            failure_to_pb(error) if error is not None else pb.Failure() for _, error in results
-        ],
+        shares=[sealed_to_pb(o.sealed) for o in outcomes],
+        failures=[failure_to_pb(o.error) if o.error else pb.Failure() for o in outcomes],
+        result_entries=[o.entry for o in outcomes],
+        openings=[o.opening for o in outcomes],
     )
+
+
+async def cosign(party: Party, request: pb.CosignRequest) -> pb.CosignReply:
+    ledger = _ledger(party)
+    try:
+        outcome = await asyncio.to_thread(
+            ledger.cosign,
+            list(request.entries),
+            request.from_size,
+            request.note,
+            request.old_size,
+            list(request.proof),
+            apply_only=request.apply_only,
+            cosigned_note=request.cosigned_note,
+        )
+    except LedgerError as exc:
+        log.error("ledger: %s refused to cosign: %s", party.config.name, exc)
+        raise AuthError(f"ledger: {party.config.name} refused the checkpoint ({exc})") from None
+    return pb.CosignReply(
+        cosignature=outcome.cosignature,
+        mirror_size=outcome.mirror_size,
+        witness_size=outcome.witness_size,
+    )
+
+
+def _ledger(party: Party) -> PartyLedger:
+    if party.ledger is None:
+        raise PeerError(f"ledger: off at {party.config.name} (federation.ledger = false)")
+    return party.ledger
 
 
 async def start_session(party: Party, request: pb.StartSessionRequest) -> pb.StartSessionReply:

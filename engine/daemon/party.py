@@ -11,12 +11,14 @@ from the signed SQL and its own view of the catalog, and compares digests.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from engine.anchor.party import PartyLedger
 from engine.catalog import Catalog, DatasetInfo
 from engine.config import PartyConfig
 from engine.errors import EngineError, PeerError, PolicyError
@@ -28,6 +30,7 @@ from engine.plan import QueryPlan
 from engine.planner import plan_query
 from engine.request import QueryRequest, SignedRequest, verify
 from engine.sealing import SealedShares, Shares, seal
+from ledger import encode_entry
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ BATCH_STATE_TTL_SECONDS = 600.0
 class _Approved:
     query_id: str
     request: QueryRequest
+    request_hash: bytes
     plan: QueryPlan
     partials: list[dict[Label, list[int]]] | None = None  # set by collect or execute
 
@@ -55,6 +59,17 @@ class _Batch:
 class Decision:
     query_id: str
     error: EngineError | None
+    entry: bytes = b""  # the signed QueryDecided ledger entry (empty without a ledger)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """This party's part of one query's result: sealed shares and its ledger commitment."""
+
+    sealed: SealedShares
+    error: EngineError | None
+    entry: bytes = b""  # signed ResultCommitted (empty without a ledger, or on failure)
+    opening: bytes = b""
 
 
 CatalogFetcher = Callable[[str], Awaitable[tuple[DatasetInfo, ...]]]
@@ -69,8 +84,10 @@ class Party:
         data: LocalData,
         session: MpcSession,
         fetch_catalog: CatalogFetcher,
+        ledger: PartyLedger | None = None,
     ) -> None:
         self.config = config
+        self.ledger = ledger
         self.data = data
         self.session = session
         self.nonces = NonceStore(
@@ -136,13 +153,17 @@ class Party:
     async def prepare(
         self, batch_id: str, requests: list[SignedRequest], digests: list[str]
     ) -> list[Decision]:
-        """Check every request of a batch; remember the approved ones. Reads no data."""
+        """Check every request of a batch; remember the approved ones. Reads no data.
+
+        With the ledger on, each decision comes with this party's signed entry for it.
+        """
         self._expire()
         batch = self._batches.setdefault(batch_id, _Batch(time.monotonic()))
         decisions = []
         now = time.time()
         for signed, digest in zip(requests, digests, strict=True):
             query_id = signed.query_id
+            error: EngineError | None = None
             try:
                 request = verify(signed, self.config.federation, peer_analyst=None, now=now)
                 self.nonces.remember(request.analyst, request.nonce, now)
@@ -154,29 +175,41 @@ class Party:
                         f"plan: party {self.config.name} planned this query differently "
                         "from the sequencer, want identical catalogs (retry shortly)"
                     )
-                batch.queries[query_id] = _Approved(query_id, request, plan)
-                decisions.append(Decision(query_id, None))
+                digest_bytes = hashlib.sha256(signed.body).digest()
+                batch.queries[query_id] = _Approved(query_id, request, digest_bytes, plan)
             except EngineError as exc:
                 log.info("query %s refused by %s: %s", query_id, self.config.name, exc)
-                decisions.append(Decision(query_id, exc))
+                error = exc
+            entry = b""
+            if self.ledger is not None:
+                reason = None if error is None else f"{type(error).__name__}: {error}"
+                entry = encode_entry(self.ledger.decide(query_id, signed.body, reason))
+            decisions.append(Decision(query_id, error, entry))
         return decisions
 
     # ------------------------------------------------------------------ collect
 
     async def collect(
-        self, batch_id: str, query_ids: list[str]
+        self, batch_id: str, query_ids: list[str], request_indices: list[int]
     ) -> list[tuple[list[Label], EngineError | None]]:
-        """Run this party's scans for each query; return its group labels or the error."""
+        """Run this party's scans for each query; return its group labels or the error.
+
+        With the ledger on, a query's data is touched only once its request and this
+        party's approval are in this party's mirror.
+        """
         batch = self._batches.get(batch_id)
         if batch is None:
             raise PeerError(f"batch {batch_id}: unknown at {self.config.name}, want prepare first")
+        indices = request_indices or [-1] * len(query_ids)
         out: list[tuple[list[Label], EngineError | None]] = []
-        for query_id in query_ids:
+        for query_id, index in zip(query_ids, indices, strict=True):
             approved = batch.queries.get(query_id)
             if approved is None:
                 out.append(([], PeerError(f"query {query_id}: not approved at {self.config.name}")))
                 continue
             try:
+                if self.ledger is not None:
+                    self.ledger.check_anchored(query_id, index)
                 approved.partials = await asyncio.to_thread(self._scan_all, approved.plan)
                 labels: set[Label] = set()
                 for partial in approved.partials:
@@ -201,14 +234,16 @@ class Party:
         job_id: str,
         batch_ids: list[str],
         epoch: int,
-        domains: list[tuple[str, list[Label]]],
+        domains: list[tuple[str, list[Label], int]],
         timeout: float,
-    ) -> list[tuple[SealedShares, EngineError | None]]:
-        """Run one MPC job over prepared batches; return sealed shares and failure per query.
+    ) -> list[Outcome]:
+        """Run one MPC job over collected batches; return this party's outcome per query.
 
-        Scans of queries that skipped Collect run here; if one fails, this party inputs
-        zeros for that query and reports the failure, and the sequencer releases nothing
-        for it (the job's layout is agreed, so the other queries go on).
+        ``domains`` holds (query id, agreed groups, request index on the ledger) in job
+        order. With the ledger on, jobs must come in the order of their requests on it. A
+        query whose scan failed here gets zeros as this party's input and a failure as its
+        outcome, and the sequencer releases nothing for it (the job's layout is agreed, so
+        the other queries go on).
         """
         queries: dict[str, _Approved] = {}
         for batch_id in batch_ids:
@@ -223,10 +258,12 @@ class Party:
                 f"MPC session at {self.config.name}: got epoch {self.session.epoch} "
                 f"(ready={self.session.ready}), want live epoch {epoch}"
             )
+        if self.ledger is not None:
+            self.ledger.check_order([index for _, _, index in domains])
         items = []
         approved_list = []
         failures: dict[str, EngineError] = {}
-        for query_id, groups in domains:
+        for query_id, groups, _ in domains:
             approved = queries.get(query_id)
             if approved is None:
                 raise PeerError(f"query {query_id}: not prepared at {self.config.name}")
@@ -249,20 +286,37 @@ class Party:
         inputs: list[int] = []
         for slot, (_, approved) in zip(slots, approved_list, strict=True):
             inputs.extend(local_inputs(slot, approved.partials or []))
-        empty = SealedShares(self.config.name, b"", b"")
         if job.input_length == 0 or len(job.cells) == 0:
-            return [(self._seal(a, 0, (), (), (), 0), failures.get(q)) for q, a in approved_list]
+            return [self._outcome(a, 0, ((), (), ()), 0, failures.get(q)) for q, a in approved_list]
         log.info("job %s: MPC job of %d cells started", job_id, len(job.cells))
         result = await self.session.run(job, inputs, timeout)
-        out: list[tuple[SealedShares, EngineError | None]] = []
+        out = []
         for slot, (query_id, approved) in zip(slots, approved_list, strict=True):
-            if query_id in failures:
-                out.append((empty, failures[query_id]))  # release nothing for it
-                continue
             lo, hi = slot.cell_offset, slot.cell_offset + slot.cell_count
             shares = (result.num[lo:hi], result.den[lo:hi], result.flag[lo:hi])
-            out.append((self._seal(approved, result.x, *shares, result.modulus), None))
+            out.append(
+                self._outcome(approved, result.x, shares, result.modulus, failures.get(query_id))
+            )
         return out
+
+    def _outcome(
+        self,
+        approved: _Approved,
+        x: int,
+        shares: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+        modulus: int,
+        error: EngineError | None,
+    ) -> Outcome:
+        """Seal this party's shares to the analyst and commit to them on the ledger."""
+        if error is not None:
+            return Outcome(SealedShares(self.config.name, b"", b""), error)  # release nothing
+        sealed = self._seal(approved, x, *shares, modulus)
+        if self.ledger is None:
+            return Outcome(sealed, None)
+        entry, opening = self.ledger.commit(
+            approved.query_id, approved.request_hash, sealed.to_bytes()
+        )
+        return Outcome(sealed, None, encode_entry(entry), opening)
 
     def _seal(
         self,
@@ -285,6 +339,8 @@ class Party:
 
     def close(self) -> None:
         self.nonces.close()
+        if self.ledger is not None:
+            self.ledger.close()
 
 
 def merge_labels(per_party: list[list[Label]]) -> list[Label]:

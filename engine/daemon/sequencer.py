@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from engine.anchor.queries import QueryAnchor, QueryReceipts, RequestToAnchor
 from engine.config import PartyConfig
 from engine.daemon import handlers
 from engine.daemon.party import Party, merge_labels
@@ -34,7 +35,7 @@ from engine.daemon.status import error_of
 from engine.errors import CapacityError, EngineError, PeerError, UnreachableError
 from engine.local import Label
 from engine.plan import QueryPlan
-from engine.request import SignedRequest, verify
+from engine.request import QueryRequest, SignedRequest, verify
 from engine.rpc import jointstat_pb2 as pb
 from engine.sealing import SealedShares
 from engine.wire import label_from_pb, labels_to_pb, sealed_from_pb, signed_to_pb
@@ -46,7 +47,6 @@ MAX_QUEUE = 4096
 SESSION_START_TIMEOUT = 30.0
 CONCURRENT_BATCHES = 4  # batches in Prepare/Collect at once
 MERGE_WAIT = 0.005  # seconds the MPC stage waits for a batch about to be collected
-PIPELINE_DEPTH = 16  # collected batches waiting for (and merged into) the next MPC job
 RECONNECT_WAIT = 3.0
 
 T = TypeVar("T")
@@ -62,14 +62,17 @@ class QueryOutcome:
     shares: tuple[SealedShares, ...]
     threshold: int
     seconds: float
+    receipts: QueryReceipts | None = None
 
 
 @dataclass
 class _Pending:
     signed: SignedRequest
+    request: QueryRequest
     plan: QueryPlan
     future: asyncio.Future[QueryOutcome]
     received: float
+    index: int = -1  # the request's index on the ledger (-1 without a ledger)
 
 
 @dataclass
@@ -77,6 +80,7 @@ class _Collected:
     """A batch ready for its MPC job: queries with their agreed groups."""
 
     batch_id: str
+    ticket: int  # MPC jobs run in ticket order: the ledger order of their requests
     ready: list[tuple[_Pending, list[Label]]]
     sessions: set[tuple[int, bool]]  # (epoch, ready) reported by the parties at Prepare
     epoch_seen: int  # the sequencer's epoch when the parties reported
@@ -87,12 +91,18 @@ class _Collected:
 class Sequencer:
     """Batches queries and runs them, in order, on every party."""
 
-    def __init__(self, config: PartyConfig, party: Party, peers: Peers) -> None:
+    def __init__(
+        self, config: PartyConfig, party: Party, peers: Peers, anchor: QueryAnchor | None = None
+    ) -> None:
         self._config = config
         self._party = party
         self._peers = peers
+        self._anchor = anchor
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(MAX_QUEUE)
-        self._collected: asyncio.Queue[_Collected] = asyncio.Queue(PIPELINE_DEPTH)
+        self._in_flight: set[int] = set()  # tickets of batches between anchoring and MPC
+        self._ready: dict[int, _Collected] = {}
+        self._ordered = asyncio.Condition()
+        self._tickets = itertools.count()
         self._epoch = int(time.time())  # fresh across sequencer restarts
         self._session_ok = False
         self._counter = itertools.count()
@@ -101,12 +111,16 @@ class Sequencer:
         self.batches_run = 0
 
     def start(self) -> None:
+        if self._anchor is not None:
+            self._anchor.start()
         self._tasks = [
             asyncio.create_task(self._prepare_loop(), name="sequencer-prepare"),
             asyncio.create_task(self._execute_loop(), name="sequencer-execute"),
         ]
 
     async def stop(self) -> None:
+        if self._anchor is not None:
+            await self._anchor.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -123,7 +137,7 @@ class Sequencer:
         plan = await self._party.plan(request.sql, request.analyst)
         future: asyncio.Future[QueryOutcome] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait(_Pending(signed, plan, future, time.perf_counter()))
+            self._queue.put_nowait(_Pending(signed, request, plan, future, time.perf_counter()))
         except asyncio.QueueFull:
             raise CapacityError(
                 f"sequencer queue: got {MAX_QUEUE} waiting queries, want fewer (retry later)"
@@ -154,6 +168,9 @@ class Sequencer:
         try:
             collected = await self._prepare_and_collect(batch)
         except EngineError as exc:
+            for pending in batch:
+                if not pending.future.done():
+                    self._abort(pending, exc)
             self._fail(batch, exc)
             return
         except Exception as exc:
@@ -164,7 +181,9 @@ class Sequencer:
             self._preparing -= len(batch)
             slots.release()
         if collected is not None:
-            await self._collected.put(collected)
+            async with self._ordered:
+                self._ready[collected.ticket] = collected
+                self._ordered.notify_all()
 
     async def _prepare_and_collect(self, batch: list[_Pending]) -> _Collected | None:
         timeout = self._config.federation.query_timeout_seconds
@@ -180,24 +199,67 @@ class Sequencer:
         )
         replies = await self._all(lambda name: self._prepare(name, prepare, timeout))
         marks = [time.perf_counter()]
-        live = []
+        refusals: dict[str, EngineError] = {}
         for index, pending in enumerate(batch):
-            refusal = None
             for reply in replies:
                 decision = reply.decisions[index]
                 if not decision.approved:
-                    refusal = error_of(decision.refusal.code, decision.refusal.message)
+                    refusals[pending.signed.query_id] = error_of(
+                        decision.refusal.code, decision.refusal.message
+                    )
                     break
+        if self._anchor is not None:
+            # The requests and every decision go on the ledger before any data is touched.
+            items = [
+                RequestToAnchor(
+                    p.signed.query_id,
+                    p.request.analyst,
+                    p.signed.body,
+                    p.signed.signature,
+                    [reply.decisions[i].entry for reply in replies],
+                )
+                for i, p in enumerate(batch)
+            ]
+            for pending, index in zip(batch, await self._anchor.requests(items), strict=True):
+                pending.index = index
+        live = []
+        for pending in batch:
+            refusal = refusals.get(pending.signed.query_id)
             if refusal is not None:
                 pending.future.set_exception(refusal)
             else:
                 live.append(pending)
         if not live:
             return None
+        ticket = min(p.index for p in live) if self._anchor is not None else next(self._tickets)
+        async with self._ordered:
+            self._in_flight.add(ticket)
+        try:
+            ready = await self._collect(batch_id, live, timeout)
+        except BaseException:
+            await self._drop_ticket(ticket)
+            raise
+        marks.append(time.perf_counter())
+        if not ready:
+            await self._drop_ticket(ticket)
+            return None
+        sessions = {(r.session_epoch, r.session_ready) for r in replies}
+        return _Collected(batch_id, ticket, ready, sessions, epoch_seen, began, marks)
 
-        # 2. Collect: owners scan in plaintext and report group labels. Scans run here,
-        #    off the serial MPC stage; a query without GROUP BY has the one group ().
-        collect = pb.CollectRequest(batch_id=batch_id, query_ids=[p.signed.query_id for p in live])
+    async def _drop_ticket(self, ticket: int) -> None:
+        async with self._ordered:
+            self._in_flight.discard(ticket)
+            self._ordered.notify_all()
+
+    async def _collect(
+        self, batch_id: str, live: list[_Pending], timeout: float
+    ) -> list[tuple[_Pending, list[Label]]]:
+        """Owners scan in plaintext and report group labels (off the serial MPC stage)."""
+        collect = pb.CollectRequest(
+            batch_id=batch_id,
+            query_ids=[p.signed.query_id for p in live],
+            request_indices=[p.index for p in live],
+        )
         collected = await self._all(
             lambda name: self._call(
                 name,
@@ -216,32 +278,53 @@ class Sequencer:
                     break
                 per_party.append([label_from_pb(row) for row in entry.labels])
             if failure is not None:
+                self._abort(pending, failure)
                 pending.future.set_exception(failure)
                 continue
+            # A query without GROUP BY has the one group ().
             groups: list[Label] = merge_labels(per_party) if pending.plan.group_names else [()]
             ready.append((pending, groups))
-        marks.append(time.perf_counter())
-        if not ready:
-            return None
-        sessions = {(r.session_epoch, r.session_ready) for r in replies}
-        return _Collected(batch_id, ready, sessions, epoch_seen, began, marks)
+        return ready
+
+    def _abort(self, pending: _Pending, error: EngineError) -> None:
+        """Record on the ledger that an anchored query failed."""
+        if self._anchor is not None and pending.index >= 0:
+            self._anchor.abort(
+                pending.signed.query_id, pending.signed.body, f"{type(error).__name__}: {error}"
+            )
 
     # ------------------------------------------------------------------ stage 2
 
+    async def _next_parts(self) -> list[_Collected]:
+        """Wait for the next collected batches, in ticket (ledger) order.
+
+        Takes every batch whose ticket is next in line, so that batches collected while the
+        previous job ran join one MPC job; waits a few milliseconds for a batch that is
+        about to be collected.
+        """
+        async with self._ordered:
+            while not (self._in_flight and min(self._in_flight) in self._ready):
+                await self._ordered.wait()
+            if len(self._ready) == 1 and len(self._in_flight) > 1:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ordered.wait(), MERGE_WAIT)
+            parts = []
+            while self._in_flight and min(self._in_flight) in self._ready:
+                ticket = min(self._in_flight)
+                self._in_flight.discard(ticket)
+                parts.append(self._ready.pop(ticket))
+            return parts
+
     async def _execute_loop(self) -> None:
         while True:
-            # Every batch collected while the previous job ran joins this one MPC job.
-            parts = [await self._collected.get()]
-            if self._collected.empty() and self._queue.qsize() + self._preparing > 0:
-                # More queries are on their way: a few milliseconds buy a fuller job.
-                with contextlib.suppress(TimeoutError):
-                    parts.append(await asyncio.wait_for(self._collected.get(), MERGE_WAIT))
-            while not self._collected.empty():
-                parts.append(self._collected.get_nowait())
+            parts = await self._next_parts()
             batch = [pending for part in parts for pending, _ in part.ready]
             try:
                 await self._execute(parts)
             except EngineError as exc:
+                for pending in batch:
+                    if not pending.future.done():
+                        self._abort(pending, exc)
                 self._fail(batch, exc)
             except Exception as exc:
                 log.exception("batch failed unexpectedly")
@@ -258,12 +341,15 @@ class Sequencer:
         if not self._session_ok:
             await self._start_session()
 
-        # 4. Execute: one MPC job for the whole batch, in batch order everywhere.
+        # 4. Execute: one MPC job for the whole batch, in ledger order everywhere.
         execute = pb.ExecuteRequest(
             job_id=f"j{parts[0].batch_id}",
             epoch=self._epoch,
             queries=[
-                pb.QueryDomain(query_id=p.signed.query_id, groups=labels_to_pb(g)) for p, g in ready
+                pb.QueryDomain(
+                    query_id=p.signed.query_id, groups=labels_to_pb(g), request_index=p.index
+                )
+                for p, g in ready
             ],
             batch_ids=[part.batch_id for part in parts],
         )
@@ -278,18 +364,41 @@ class Sequencer:
         except EngineError:
             self._session_ok = False
             raise
-        first = parts[0]
-        marks = [*first.marks, time.perf_counter()]
-        seconds = marks[-1] - first.began
-        threshold = self._config.federation.threshold
+        done: list[tuple[int, _Pending, list[Label]]] = []
         for index, (pending, groups) in enumerate(ready):
             failure = next(
                 (r.failures[index] for r in executed if r.failures and r.failures[index].code),
                 None,
             )
             if failure is not None:
-                pending.future.set_exception(error_of(failure.code, failure.message))
-                continue
+                error = error_of(failure.code, failure.message)
+                self._abort(pending, error)
+                pending.future.set_exception(error)
+            else:
+                done.append((index, pending, groups))
+
+        # 5. Each party's commitment to its sealed shares goes on the ledger before release.
+        receipts: list[QueryReceipts | None] = [None] * len(done)
+        if self._anchor is not None and done:
+            names = self._names()
+            receipts = list(
+                await self._anchor.results(
+                    [p.signed.query_id for _, p, _ in done],
+                    [p.index for _, p, _ in done],
+                    [
+                        [
+                            (name, reply.result_entries[i], reply.openings[i])
+                            for name, reply in zip(names, executed, strict=True)
+                        ]
+                        for i, _, _ in done
+                    ],
+                )
+            )
+        first = parts[0]
+        marks = [*first.marks, time.perf_counter()]
+        seconds = marks[-1] - first.began
+        threshold = self._config.federation.threshold
+        for (index, pending, groups), receipt in zip(done, receipts, strict=True):
             shares = tuple(sealed_from_pb(reply.shares[index]) for reply in executed)
             pending.future.set_result(
                 QueryOutcome(
@@ -299,6 +408,7 @@ class Sequencer:
                     shares,
                     threshold,
                     seconds,
+                    receipt,
                 )
             )
         log.info(

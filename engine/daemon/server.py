@@ -14,18 +14,23 @@ import errno
 import logging
 import signal
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from engine.anchor import registry
+from engine.anchor.party import CosignOutcome, PartyLedger
+from engine.anchor.queries import QueryAnchor
+from engine.anchor.writer import CosignCall, LedgerWriter
 from engine.catalog import DatasetInfo
 from engine.config import PartyConfig, load_party
 from engine.daemon.coordinator import Coordinator
 from engine.daemon.party import Party
 from engine.daemon.peers import CHANNEL_OPTIONS, Peers
 from engine.daemon.sequencer import Sequencer
-from engine.daemon.services import AnalystService, FederationService
+from engine.daemon.services import AnalystService, FederationService, Registrar
 from engine.errors import ConfigError
 from engine.local import LocalData
 from engine.mpc.session import MpcSession
@@ -37,6 +42,7 @@ from engine.wire import catalog_from_pb
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 5.0
+COSIGN_TIMEOUT = 30.0
 
 
 def check_port_free(host: str, port: int, what: str) -> None:
@@ -63,13 +69,48 @@ class Daemon:
         self.sequencer: Sequencer | None = None
         self.party: Party | None = None
         self.peers: Peers | None = None
+        self.writer: LedgerWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _remote_cosign(self, name: str, call: CosignCall) -> CosignOutcome:
+        assert self.peers is not None
+        request = pb.CosignRequest(
+            entries=call.entries,
+            from_size=call.from_size,
+            note=call.note,
+            old_size=call.old_size,
+            proof=call.proof,
+            apply_only=call.apply_only,
+            cosigned_note=call.cosigned_note,
+        )
+        reply = await self.peers.call(name, lambda s: s.Cosign(request, timeout=COSIGN_TIMEOUT))
+        return CosignOutcome(reply.cosignature, reply.mirror_size, reply.witness_size)
+
+    def _register_sender(
+        self, registrar: Registrar | None
+    ) -> Callable[[list[bytes]], Awaitable[int]]:
+        """Return how this party sends its registrations: locally, or to the sequencer."""
+        name = self.config.name
+
+        async def send(entries: list[bytes]) -> int:
+            if registrar is not None:
+                return await registrar(name, entries)
+            assert self.peers is not None
+            request = pb.RegisterRequest(entries=entries)
+            reply = await self.peers.call(
+                self.config.federation.sequencer,
+                lambda s: s.Register(request, timeout=COSIGN_TIMEOUT),
+            )
+            return int(reply.appended)
+
+        return send
 
     async def start(self) -> None:
         config = self.config
         me = config.me
         check_port_free(me.host, me.port, "gRPC address")
         check_port_free(me.mpc_host, me.mpc_port, "MPC address")
-        load_signing_key(config.signing_key)  # fail now, not at the first query
+        signing_key = load_signing_key(config.signing_key)  # fail now, not at the first query
         credentials = grpc.ssl_server_credentials(
             [
                 (
@@ -91,16 +132,36 @@ class Daemon:
             )
             return catalog_from_pb(reply)
 
-        self.party = party = Party(config, data, session, fetch_catalog)
+        ledger = None
+        if config.federation.ledger:
+            ledger = await asyncio.to_thread(PartyLedger, config, signing_key)
+        self.party = party = Party(config, data, session, fetch_catalog, ledger)
+        registrar: Registrar | None = None
         if config.federation.sequencer == config.name:
-            self.sequencer = Sequencer(config, party, peers)
+            anchor = None
+            if ledger is not None:
+                assert config.log_key is not None
+                self.writer = writer = LedgerWriter(
+                    config.federation,
+                    ledger,
+                    load_signing_key(config.log_key),
+                    self._remote_cosign,
+                )
+                writer.start()
+                anchor = QueryAnchor(ledger, writer)
+
+                async def registrar_fn(caller: str, entries: list[bytes]) -> int:
+                    return await registry.accept(ledger, writer, caller, entries)
+
+                registrar = registrar_fn
+            self.sequencer = Sequencer(config, party, peers, anchor)
             self.sequencer.start()
         coordinator = Coordinator(config, party, peers, self.sequencer)
 
         server = grpc.aio.server(options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)])
         pb_grpc.add_AnalystServicer_to_server(AnalystService(coordinator, party), server)
         pb_grpc.add_FederationServicer_to_server(
-            FederationService(config, party, self.sequencer), server
+            FederationService(config, party, self.sequencer, registrar), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         try:
@@ -113,6 +174,15 @@ class Daemon:
         self.server = server
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("jointstat.v1.Analyst", health_pb2.HealthCheckResponse.SERVING)
+        if ledger is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    registry.keep_registered(
+                        ledger, data.catalog, self._register_sender(registrar)
+                    ),
+                    name="ledger-registration",
+                )
+            )
         datasets = ", ".join(d.name for d in config.datasets) or "none (compute-only)"
         log.info(
             "party %s ready on %s (MPC %s:%d, sequencer %s, datasets: %s)",
@@ -127,10 +197,14 @@ class Daemon:
     async def stop(self) -> None:
         log.info("party %s stopping", self.config.name)
         await self.health.enter_graceful_shutdown()
+        for task in self._tasks:
+            task.cancel()
         if self.server is not None:
             await self.server.stop(GRACE_SECONDS)
         if self.sequencer is not None:
             await self.sequencer.stop()
+        if self.writer is not None:
+            await self.writer.stop()
         if self.party is not None:
             await self.party.session.stop()
             self.party.close()

@@ -28,6 +28,7 @@ from engine.wire import catalog_to_pb, outcome_to_pb, signed_from_pb
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Registrar = Callable[[str, list[bytes]], Awaitable[int]]
 
 
 def peer_name(context: grpc.aio.ServicerContext, prefix: str) -> str:
@@ -73,10 +74,17 @@ class AnalystService(pb_grpc.AnalystServicer):
 class FederationService(pb_grpc.FederationServicer):
     """The party-to-party protocol driven by the sequencer."""
 
-    def __init__(self, config: PartyConfig, party: Party, sequencer: Sequencer | None) -> None:
+    def __init__(
+        self,
+        config: PartyConfig,
+        party: Party,
+        sequencer: Sequencer | None,
+        registrar: Registrar | None = None,
+    ) -> None:
         self._config = config
         self._party = party
         self._sequencer = sequencer
+        self._registrar = registrar
 
     def _caller(self, context: Any) -> str:
         name = peer_name(context, PARTY_PREFIX)
@@ -115,6 +123,7 @@ class FederationService(pb_grpc.FederationServicer):
                 outcome.shares,
                 outcome.threshold,
                 outcome.seconds,
+                outcome.receipts,
             )
 
         return await _guard(context, body)
@@ -147,5 +156,25 @@ class FederationService(pb_grpc.FederationServicer):
         async def body() -> pb.StartSessionReply:
             self._from_sequencer(context)
             return await handlers.start_session(self._party, request)
+
+        return await _guard(context, body)
+
+    async def Cosign(self, request: pb.CosignRequest, context: Any) -> pb.CosignReply:
+        async def body() -> pb.CosignReply:
+            self._from_sequencer(context)
+            return await handlers.cosign(self._party, request)
+
+        return await _guard(context, body)
+
+    async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
+        async def body() -> pb.RegisterReply:
+            caller = self._caller(context)
+            if self._registrar is None:
+                raise PeerError(
+                    f"register: party {self._config.name} does not keep the ledger, want "
+                    f"the sequencer {self._config.federation.sequencer}"
+                )
+            appended = await self._registrar(caller, list(request.entries))
+            return pb.RegisterReply(appended=appended)
 
         return await _guard(context, body)

@@ -65,7 +65,7 @@ class SealedShares(_message.Message):
     def __init__(self, party: _Optional[str] = ..., ephemeral_key: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
 
 class QueryResult(_message.Message):
-    __slots__ = ("query_id", "columns", "groups", "shares", "threshold", "order_by", "limit", "seconds")
+    __slots__ = ("query_id", "columns", "groups", "shares", "threshold", "order_by", "limit", "seconds", "receipts")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,7 @@ class QueryResult(_message.Message):
     ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     columns: _containers.RepeatedCompositeFieldContainer[OutputColumn]
     groups: _containers.RepeatedCompositeFieldContainer[LabelRow]
@@ -82,7 +83,8 @@ class QueryResult(_message.Message):
     order_by: _containers.RepeatedCompositeFieldContainer[OrderKey]
     limit: int
     seconds: float
-    def __init__(self, query_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[OutputColumn, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ..., threshold: _Optional[int] = ..., order_by: _Optional[_Iterable[_Union[OrderKey, _Mapping]]] = ..., limit: _Optional[int] = ..., seconds: _Optional[float] = ...) -> None: ...
+    receipts: Receipts
+    def __init__(self, query_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[OutputColumn, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ..., threshold: _Optional[int] = ..., order_by: _Optional[_Iterable[_Union[OrderKey, _Mapping]]] = ..., limit: _Optional[int] = ..., seconds: _Optional[float] = ..., receipts: _Optional[_Union[Receipts, _Mapping]] = ...) -> None: ...
 
 class ListDatasetsRequest(_message.Message):
     __slots__ = ()
@@ -147,14 +149,16 @@ class Failure(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("query_id", "approved", "refusal")
+    __slots__ = ("query_id", "approved", "refusal", "entry")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     APPROVED_FIELD_NUMBER: _ClassVar[int]
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     approved: bool
     refusal: Failure
-    def __init__(self, query_id: _Optional[str] = ..., approved: _Optional[bool] = ..., refusal: _Optional[_Union[Failure, _Mapping]] = ...) -> None: ...
+    entry: bytes
+    def __init__(self, query_id: _Optional[str] = ..., approved: _Optional[bool] = ..., refusal: _Optional[_Union[Failure, _Mapping]] = ..., entry: _Optional[bytes] = ...) -> None: ...
 
 class PrepareReply(_message.Message):
     __slots__ = ("decisions", "session_epoch", "session_ready")
@@ -167,12 +171,14 @@ class PrepareReply(_message.Message):
     def __init__(self, decisions: _Optional[_Iterable[_Union[Decision, _Mapping]]] = ..., session_epoch: _Optional[int] = ..., session_ready: _Optional[bool] = ...) -> None: ...
 
 class CollectRequest(_message.Message):
-    __slots__ = ("batch_id", "query_ids")
+    __slots__ = ("batch_id", "query_ids", "request_indices")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     QUERY_IDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_INDICES_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     query_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, batch_id: _Optional[str] = ..., query_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    request_indices: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, batch_id: _Optional[str] = ..., query_ids: _Optional[_Iterable[str]] = ..., request_indices: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class QueryLabels(_message.Message):
     __slots__ = ("query_id", "labels", "failure")
@@ -191,12 +197,14 @@ class CollectReply(_message.Message):
     def __init__(self, queries: _Optional[_Iterable[_Union[QueryLabels, _Mapping]]] = ...) -> None: ...
 
 class QueryDomain(_message.Message):
-    __slots__ = ("query_id", "groups")
+    __slots__ = ("query_id", "groups", "request_index")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_INDEX_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     groups: _containers.RepeatedCompositeFieldContainer[LabelRow]
-    def __init__(self, query_id: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ...) -> None: ...
+    request_index: int
+    def __init__(self, query_id: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., request_index: _Optional[int] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
     __slots__ = ("job_id", "epoch", "queries", "batch_ids")
@@ -211,12 +219,78 @@ class ExecuteRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., queries: _Optional[_Iterable[_Union[QueryDomain, _Mapping]]] = ..., batch_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExecuteReply(_message.Message):
-    __slots__ = ("shares", "failures")
+    __slots__ = ("shares", "failures", "result_entries", "openings")
     SHARES_FIELD_NUMBER: _ClassVar[int]
     FAILURES_FIELD_NUMBER: _ClassVar[int]
+    RESULT_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    OPENINGS_FIELD_NUMBER: _ClassVar[int]
     shares: _containers.RepeatedCompositeFieldContainer[SealedShares]
     failures: _containers.RepeatedCompositeFieldContainer[Failure]
-    def __init__(self, shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ..., failures: _Optional[_Iterable[_Union[Failure, _Mapping]]] = ...) -> None: ...
+    result_entries: _containers.RepeatedScalarFieldContainer[bytes]
+    openings: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ..., failures: _Optional[_Iterable[_Union[Failure, _Mapping]]] = ..., result_entries: _Optional[_Iterable[bytes]] = ..., openings: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class CosignRequest(_message.Message):
+    __slots__ = ("entries", "from_size", "note", "old_size", "proof", "apply_only", "cosigned_note")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    FROM_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    OLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    APPLY_ONLY_FIELD_NUMBER: _ClassVar[int]
+    COSIGNED_NOTE_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedScalarFieldContainer[bytes]
+    from_size: int
+    note: str
+    old_size: int
+    proof: _containers.RepeatedScalarFieldContainer[bytes]
+    apply_only: bool
+    cosigned_note: str
+    def __init__(self, entries: _Optional[_Iterable[bytes]] = ..., from_size: _Optional[int] = ..., note: _Optional[str] = ..., old_size: _Optional[int] = ..., proof: _Optional[_Iterable[bytes]] = ..., apply_only: _Optional[bool] = ..., cosigned_note: _Optional[str] = ...) -> None: ...
+
+class CosignReply(_message.Message):
+    __slots__ = ("cosignature", "mirror_size", "witness_size")
+    COSIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    MIRROR_SIZE_FIELD_NUMBER: _ClassVar[int]
+    WITNESS_SIZE_FIELD_NUMBER: _ClassVar[int]
+    cosignature: str
+    mirror_size: int
+    witness_size: int
+    def __init__(self, cosignature: _Optional[str] = ..., mirror_size: _Optional[int] = ..., witness_size: _Optional[int] = ...) -> None: ...
+
+class RegisterRequest(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, entries: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class RegisterReply(_message.Message):
+    __slots__ = ("appended",)
+    APPENDED_FIELD_NUMBER: _ClassVar[int]
+    appended: int
+    def __init__(self, appended: _Optional[int] = ...) -> None: ...
+
+class PartyResult(_message.Message):
+    __slots__ = ("party", "entry", "proof", "opening")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    OPENING_FIELD_NUMBER: _ClassVar[int]
+    party: str
+    entry: bytes
+    proof: str
+    opening: bytes
+    def __init__(self, party: _Optional[str] = ..., entry: _Optional[bytes] = ..., proof: _Optional[str] = ..., opening: _Optional[bytes] = ...) -> None: ...
+
+class Receipts(_message.Message):
+    __slots__ = ("request_entry", "request_proof", "results")
+    REQUEST_ENTRY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_PROOF_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    request_entry: bytes
+    request_proof: str
+    results: _containers.RepeatedCompositeFieldContainer[PartyResult]
+    def __init__(self, request_entry: _Optional[bytes] = ..., request_proof: _Optional[str] = ..., results: _Optional[_Iterable[_Union[PartyResult, _Mapping]]] = ...) -> None: ...
 
 class StartSessionRequest(_message.Message):
     __slots__ = ("epoch",)

@@ -186,6 +186,16 @@ class FederationStub:
                 request_serializer=engine_dot_rpc_dot_jointstat__pb2.StartSessionRequest.SerializeToString,
                 response_deserializer=engine_dot_rpc_dot_jointstat__pb2.StartSessionReply.FromString,
                 _registered_method=True)
+        self.Cosign = channel.unary_unary(
+                '/jointstat.v1.Federation/Cosign',
+                request_serializer=engine_dot_rpc_dot_jointstat__pb2.CosignRequest.SerializeToString,
+                response_deserializer=engine_dot_rpc_dot_jointstat__pb2.CosignReply.FromString,
+                _registered_method=True)
+        self.Register = channel.unary_unary(
+                '/jointstat.v1.Federation/Register',
+                request_serializer=engine_dot_rpc_dot_jointstat__pb2.RegisterRequest.SerializeToString,
+                response_deserializer=engine_dot_rpc_dot_jointstat__pb2.RegisterReply.FromString,
+                _registered_method=True)
 
 
 class FederationServicer:
@@ -237,6 +247,22 @@ class FederationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Cosign(self, request, context):
+        """Sequencer -> every party: check these new ledger entries, add them to your mirror and
+        cosign the checkpoint if it extends the last one you cosigned. A party whose mirror or
+        witness is at another size than assumed answers with its sizes and no cosignature.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Register(self, request, context):
+        """Party -> sequencer: register (or re-register) the caller's datasets on the ledger.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -269,6 +295,16 @@ def add_FederationServicer_to_server(servicer, server):
                     servicer.StartSession,
                     request_deserializer=engine_dot_rpc_dot_jointstat__pb2.StartSessionRequest.FromString,
                     response_serializer=engine_dot_rpc_dot_jointstat__pb2.StartSessionReply.SerializeToString,
+            ),
+            'Cosign': grpc.unary_unary_rpc_method_handler(
+                    servicer.Cosign,
+                    request_deserializer=engine_dot_rpc_dot_jointstat__pb2.CosignRequest.FromString,
+                    response_serializer=engine_dot_rpc_dot_jointstat__pb2.CosignReply.SerializeToString,
+            ),
+            'Register': grpc.unary_unary_rpc_method_handler(
+                    servicer.Register,
+                    request_deserializer=engine_dot_rpc_dot_jointstat__pb2.RegisterRequest.FromString,
+                    response_serializer=engine_dot_rpc_dot_jointstat__pb2.RegisterReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -434,6 +470,60 @@ class Federation:
             '/jointstat.v1.Federation/StartSession',
             engine_dot_rpc_dot_jointstat__pb2.StartSessionRequest.SerializeToString,
             engine_dot_rpc_dot_jointstat__pb2.StartSessionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Cosign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jointstat.v1.Federation/Cosign',
+            engine_dot_rpc_dot_jointstat__pb2.CosignRequest.SerializeToString,
+            engine_dot_rpc_dot_jointstat__pb2.CosignReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Register(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jointstat.v1.Federation/Register',
+            engine_dot_rpc_dot_jointstat__pb2.RegisterRequest.SerializeToString,
+            engine_dot_rpc_dot_jointstat__pb2.RegisterReply.FromString,
             options,
             channel_credentials,
             insecure,

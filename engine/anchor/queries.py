@@ -1,0 +1,166 @@
+"""The sequencer anchors each query's life on the ledger.
+
+- requests with every party's decision, before any data is touched;
+- each party's commitment to its sealed result shares, before the result is released;
+- an abort, with its reason, when a query fails after its request was anchored.
+
+The analyst gets :class:`QueryReceipts`: inclusion proofs of the request entry and of every
+result entry against one cosigned checkpoint (C2SP tlog-proof), verifiable offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engine.anchor.party import PartyLedger
+from engine.anchor.writer import LedgerWriter
+from engine.errors import AuthError, EngineError
+from ledger import (
+    Entry,
+    LedgerError,
+    QueryAborted,
+    QueryDecided,
+    ResultCommitted,
+    decode_entry,
+    request_hash,
+)
+
+log = logging.getLogger(__name__)
+
+ABORT_FLUSH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class RequestToAnchor:
+    """A request and every party's signed decision on it."""
+
+    query_id: str
+    analyst: str
+    body: bytes
+    signature: bytes
+    decisions: Sequence[bytes]
+
+
+@dataclass(frozen=True)
+class PartyResultReceipt:
+    party: str
+    entry: bytes
+    proof: str
+    opening: bytes
+
+
+@dataclass(frozen=True)
+class QueryReceipts:
+    """What the analyst needs to prove the query was anchored and its result committed."""
+
+    request_entry: bytes
+    request_proof: str
+    results: tuple[PartyResultReceipt, ...]
+
+
+def _decode(data: bytes, kind: type[Entry], what: str) -> Entry:
+    try:
+        entry = decode_entry(data)
+    except LedgerError as exc:
+        raise AuthError(f"ledger: {what} is not a valid entry ({exc})") from None
+    if not isinstance(entry, kind):
+        raise AuthError(f"ledger: {what} is a {type(entry).__name__}, want {kind.__name__}")
+    return entry
+
+
+class QueryAnchor:
+    """Puts requests, decisions, results and aborts on the ledger for the sequencer."""
+
+    def __init__(self, ledger: PartyLedger, writer: LedgerWriter) -> None:
+        self._ledger = ledger
+        self._writer = writer
+        self._aborts: list[QueryAborted] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._flush_aborts(), name="ledger-aborts")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def requests(self, items: Sequence[RequestToAnchor]) -> list[int]:
+        """Append each request followed by the parties' decisions; return request indices."""
+        entries: list[Entry] = []
+        offsets = []
+        for item in items:
+            request = self._ledger.request_entry(
+                item.query_id, item.analyst, item.body, item.signature
+            )
+            offsets.append(len(entries))
+            entries.append(request)
+            for data in item.decisions:
+                entries.append(_decode(data, QueryDecided, "a decision"))
+        first, _ = await self._append(entries)
+        return [first + offset for offset in offsets]
+
+    async def results(
+        self,
+        query_ids: Sequence[str],
+        request_indices: Sequence[int],
+        per_party: Sequence[Sequence[tuple[str, bytes, bytes]]],
+    ) -> list[QueryReceipts]:
+        """Append every party's result commitment; return each query's receipts.
+
+        ``per_party[i]`` lists (party, ResultCommitted entry, opening) for query i.
+        """
+        entries: list[Entry] = []
+        for query_id, parts in zip(query_ids, per_party, strict=True):
+            for party, data, _ in parts:
+                entry = _decode(data, ResultCommitted, f"{party}'s result commitment")
+                assert isinstance(entry, ResultCommitted)
+                if entry.query_id != query_id or [s.author for s in entry.signatures] != [party]:
+                    raise AuthError(f"ledger: {party}'s result commitment names another query")
+                entries.append(entry)
+        first, note = await self._append(entries)
+        receipts = []
+        position = first
+        for index, parts in zip(request_indices, per_party, strict=True):
+            request = self._writer.receipt(index, note)
+            party_receipts = []
+            for party, data, opening in parts:
+                proof = self._writer.receipt(position, note).format()
+                party_receipts.append(PartyResultReceipt(party, data, proof, opening))
+                position += 1
+            receipts.append(
+                QueryReceipts(
+                    self._ledger.store.entry_bytes(index), request.format(), tuple(party_receipts)
+                )
+            )
+        return receipts
+
+    def abort(self, query_id: str, body: bytes, reason: str) -> None:
+        """Record (at the next append) that an anchored query failed, and why."""
+        self._aborts.append(self._ledger.abort(query_id, request_hash(body), reason))
+
+    async def _append(self, entries: list[Entry]) -> tuple[int, str]:
+        """Append pending aborts, then ``entries``; return the index of entries[0] and the
+        cosigned checkpoint note covering them."""
+        aborts, self._aborts = self._aborts, []
+        try:
+            anchored = await self._writer.append([*aborts, *entries])
+        except EngineError:
+            self._aborts = aborts + self._aborts
+            raise
+        return anchored.first_index + len(aborts), anchored.note
+
+    async def _flush_aborts(self) -> None:
+        while True:
+            await asyncio.sleep(ABORT_FLUSH_SECONDS)
+            if not self._aborts:
+                continue
+            try:
+                await self._append([])
+            except EngineError as exc:
+                log.warning("ledger: %d abort(s) not yet recorded: %s", len(self._aborts), exc)
