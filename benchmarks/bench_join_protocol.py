@@ -198,7 +198,8 @@ def measure(rows: int, hub_width: int, other_width: int, bits: int) -> dict[str,
         if p["result"] + p["star_result"] != want:
             got = p["result"] + p["star_result"]
             raise SystemExit(f"wrong result at {rows} rows: got {got}, want {want}")
-    figures: dict[str, Any] = {"rows": rows, "plaintext_s": baseline, "matches": want[0]}
+    figures: dict[str, Any] = {"rows": rows, "plaintext_s": baseline, "count": want[0]}
+    figures["intersection"] = rows - rows // 2  # the other owner's keys start at rows // 2
     for phase in ["join", "aggregate", "open", "star"]:
         figures[f"{phase}_s"] = max(p[f"{phase}_s"] for p in parties)
         figures[f"{phase}_mb_sent"] = [round(p[f"{phase}_bytes"] / 1e6, 2) for p in parties]
