@@ -307,6 +307,7 @@ FOUR_PARTIES = [  # party 1, then party 2, has no role: it only receives shares
     _scenario("bystander", 13, [40, 50], [20], [0, 2], [3], 80),
     _scenario("star4", 14, [40, 30, 35], [20, 25], [3, 1, 0], [0, 1], 60),
 ]
+OPEN_FOUR_PARTIES = [_scenario("open4", 20, [40, 30], [15], [1, 3], [0], 60, open=True)]
 
 
 @dataclass
@@ -370,7 +371,8 @@ def three_parties(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 @pytest.fixture(scope="module")
 def four_parties(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return _run_parties(tmp_path_factory.mktemp("join4"), 4, FOUR_PARTIES)
+    scenarios = FOUR_PARTIES + OPEN_FOUR_PARTIES
+    return _run_parties(tmp_path_factory.mktemp("join4"), 4, scenarios)
 
 
 def expected_pair(hub: Table, other: Table) -> list[int]:
@@ -466,19 +468,24 @@ def expected_open(hub: Table, other: Table) -> list[int]:
     ]
 
 
-@pytest.mark.timeout(RUN_TIMEOUT + 30)
-@pytest.mark.parametrize("scenario", OPEN, ids=[s["name"] for s in OPEN])
-def test_open_join_keeps_the_matched_rows_only(
-    three_parties: Run, scenario: dict[str, Any]
-) -> None:
+def _check_open(run: Run, scenario: dict[str, Any]) -> None:
+    """Check every party's results for an open-mode ``scenario`` against plain Python."""
     want = expected_open(*scenario_tables(scenario))
     (size,) = _intersections(scenario)
-    results = [r[scenario["name"]] for r in three_parties.results]
+    results = [r[scenario["name"]] for r in run.results]
     (count,) = {r["count"] for r in results}  # public: the same at every party
     assert size <= count <= size + 2 * scenario["dummies"]
     for party, result in enumerate(results):
         assert result["opened"] == want, f"party {party}"
         assert result["plain_looking"] == 0, f"party {party} holds a plaintext share vector"
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+@pytest.mark.parametrize("scenario", OPEN, ids=[s["name"] for s in OPEN])
+def test_open_join_keeps_the_matched_rows_only(
+    three_parties: Run, scenario: dict[str, Any]
+) -> None:
+    _check_open(three_parties, scenario)
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
@@ -520,3 +527,9 @@ def test_an_invalid_side_aborts_at_every_party_and_the_session_goes_on(three_par
 @pytest.mark.parametrize("scenario", FOUR_PARTIES, ids=[s["name"] for s in FOUR_PARTIES])
 def test_four_parties_with_a_bystander(four_parties: Run, scenario: dict[str, Any]) -> None:
     _check(four_parties, scenario)
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+def test_open_join_with_a_bystander(four_parties: Run) -> None:
+    (scenario,) = OPEN_FOUR_PARTIES
+    _check_open(four_parties, scenario)
