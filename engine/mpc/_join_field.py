@@ -2,8 +2,8 @@
 
 A field element of GF(p) travels as ``⌈log2 p / 8⌉`` little-endian bytes. Vectors are numpy
 object arrays of Python ints in [0, p) (MPyC's representation); the conversions go through
-64-bit limbs in numpy, which is about ten times faster than ``int.from_bytes`` per element
-when p < 2^64 (MPyC's ``SecInt(32)``).
+64-bit limbs in numpy: for p < 2^64 (MPyC's ``SecInt(32)``) a million elements take about
+0.05 s here, against 0.25 s with ``int.from_bytes`` per element.
 
 Uniform draws are exact and positional: element i is the first of the ``⌈log2 p⌉``-bit
 candidates at position i of rounds 0, 1, 2, … of a stream that is below p (rejection

@@ -20,7 +20,7 @@
   rejection sampling (:func:`engine.mpc._join_field.uniform`), exactly uniform.
 - **Permutations** are the stable argsort of 64-bit random keys (from the CSPRNG, or from a
   pair's stream when two parties must agree on them); ties, which would bias the order, occur
-  with probability below N²/2^65.
+  with probability below M²/2^65 for M keys.
 """
 
 from __future__ import annotations
