@@ -53,7 +53,7 @@ def write_rows(path: Path, rows: int, seed: int) -> None:
             out.write(f"{r},{s},{v:.2f},{w}\n")
 
 
-def build(root: Path, sizes: list[int], analysts: int) -> dict[str, Path]:
+def build(root: Path, sizes: list[int], analysts: int, ledger: bool = True) -> dict[str, Path]:
     files = {}
     specs = []
     for n in sizes:
@@ -67,6 +67,9 @@ def build(root: Path, sizes: list[int], analysts: int) -> dict[str, Path]:
     names = [f"analyst{i}" for i in range(analysts)]
     create_federation(root, ["registry", "tax", "social"], names, name="bench",
                       base_port=free_port_block(3), datasets={"tax": specs})
+    if not ledger:  # benchmark-only switch: measure what anchoring costs
+        path = root / "federation.toml"
+        path.write_text(path.read_text().replace("[federation]\n", "[federation]\nledger = false\n"))
     return files
 
 
@@ -152,12 +155,14 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--directory", type=Path, help="keep the federation (and logs) here")
+    parser.add_argument("--no-ledger", action="store_true",
+                        help="turn anchoring off (benchmark only) to measure its cost")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="jointstat-bench-") as tmp:
         root = args.directory or Path(tmp)
         print(f"building a 3-party federation with datasets of {sizes} rows ...", flush=True)
-        files = build(root, sizes, args.analysts)
+        files = build(root, sizes, args.analysts, ledger=not args.no_ledger)
         oracle = PlaintextOracle(files)
         with LocalFederation(root):
             print("(a) grouped aggregate latency, end to end (median of "

@@ -78,6 +78,7 @@ class PartyLedger:
         self._approved: set[tuple[str, str]] = set()  # (query id, party) approvals anchored
         self._registered: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         self._last_executed = -1
+        self._kept_note = ""
         self.index_entries(self.store.iter_entries())
 
     # ------------------------------------------------------------------ reading
@@ -162,6 +163,9 @@ class PartyLedger:
 
     def _keep_cosigned(self, note: str) -> None:
         """Store a checkpoint a quorum cosigned, if this mirror holds its entries."""
+        if note == self._kept_note:
+            return
+        self._kept_note = note
         try:
             checkpoint = self.quorum.verify(note)
             if checkpoint.size <= self.store.size:

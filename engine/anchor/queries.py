@@ -21,12 +21,14 @@ from engine.anchor.writer import LedgerWriter
 from engine.errors import AuthError, EngineError
 from ledger import (
     Entry,
+    KeyRing,
     LedgerError,
     QueryAborted,
     QueryDecided,
     ResultCommitted,
     decode_entry,
     request_hash,
+    verify_entry,
 )
 
 log = logging.getLogger(__name__)
@@ -62,11 +64,13 @@ class QueryReceipts:
     results: tuple[PartyResultReceipt, ...]
 
 
-def _decode(data: bytes, kind: type[Entry], what: str) -> Entry:
+def _decode(data: bytes, kind: type[Entry], what: str, ring: KeyRing) -> Entry:
+    """Decode and verify an entry another party signed."""
     try:
         entry = decode_entry(data)
+        verify_entry(entry, ring)
     except LedgerError as exc:
-        raise AuthError(f"ledger: {what} is not a valid entry ({exc})") from None
+        raise AuthError(f"ledger: {what} is not a valid signed entry ({exc})") from None
     if not isinstance(entry, kind):
         raise AuthError(f"ledger: {what} is a {type(entry).__name__}, want {kind.__name__}")
     return entry
@@ -101,7 +105,7 @@ class QueryAnchor:
             offsets.append(len(entries))
             entries.append(request)
             for data in item.decisions:
-                entries.append(_decode(data, QueryDecided, "a decision"))
+                entries.append(_decode(data, QueryDecided, "a decision", self._ledger.keyring))
         first, _ = await self._append(entries)
         return [first + offset for offset in offsets]
 
@@ -118,7 +122,9 @@ class QueryAnchor:
         entries: list[Entry] = []
         for query_id, parts in zip(query_ids, per_party, strict=True):
             for party, data, _ in parts:
-                entry = _decode(data, ResultCommitted, f"{party}'s result commitment")
+                entry = _decode(
+                    data, ResultCommitted, f"{party}'s result commitment", self._ledger.keyring
+                )
                 assert isinstance(entry, ResultCommitted)
                 if entry.query_id != query_id or [s.author for s in entry.signatures] != [party]:
                     raise AuthError(f"ledger: {party}'s result commitment names another query")

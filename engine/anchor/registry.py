@@ -16,7 +16,7 @@ from engine.anchor.party import PartyLedger
 from engine.anchor.writer import LedgerWriter
 from engine.catalog import DatasetInfo
 from engine.errors import AuthError, EngineError
-from ledger import DatasetRegistered, LedgerError, decode_entry, encode_entry
+from ledger import DatasetRegistered, LedgerError, decode_entry, encode_entry, verify_entry
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ async def accept(
     for data in entries:
         try:
             entry = decode_entry(data)
+            verify_entry(entry, ledger.keyring)
         except LedgerError as exc:
             raise AuthError(f"register: got an invalid entry ({exc})") from None
         if not isinstance(entry, DatasetRegistered) or entry.owner != caller:
