@@ -104,6 +104,7 @@ from typing import Any
 from engine.mpc._join_field import FieldVector
 from engine.mpc._join_noise import JoinNoise
 from engine.mpc._join_open import compact
+from engine.mpc._join_prf import IndexVector
 from engine.mpc._join_run import JoinPlan, Spoke, run_star
 from engine.mpc._join_tables import JoinSide
 
@@ -141,20 +142,32 @@ class AlignedSpoke:
 
 @dataclass
 class StarJoin:
-    """The hub's columns in its secret shuffled order, and each spoke aligned to them."""
+    """The hub's columns in its secret shuffled order, and each spoke aligned to them.
+
+    ``hub_rows`` is the hub's shuffle, set at the hub only (None at every other party):
+    position i of every returned array holds the hub's row ``hub_rows[i]`` (an index into
+    its ``JoinSide``), or a padding row if ``hub_rows[i]`` is -1. The hub needs it to put
+    per-row data of its own in the joined order (e.g. values it inputs for order
+    statistics, :mod:`engine.mpc._order`); no other party learns it.
+    """
 
     hub_columns: list[SecureArray]
     spokes: list[AlignedSpoke]
+    hub_rows: IndexVector | None = None
 
 
 @dataclass
 class AlignedJoin:
-    """The join of the hub with one other owner (see :class:`AlignedSpoke` for the fields)."""
+    """The join of the hub with one other owner (see :class:`AlignedSpoke` for the fields).
+
+    ``hub_rows`` is the hub's shuffle, at the hub only (see :class:`StarJoin`).
+    """
 
     hub_columns: list[SecureArray]
     other_columns: list[SecureArray]
     matched: SecureArray
     noisy_match_count: int | None
+    hub_rows: IndexVector | None = None
 
 
 @dataclass
@@ -200,7 +213,9 @@ async def aligned_join(
         noise=noise,
     )
     (spoke,) = star.spokes
-    return AlignedJoin(star.hub_columns, spoke.columns, spoke.matched, spoke.noisy_match_count)
+    return AlignedJoin(
+        star.hub_columns, spoke.columns, spoke.matched, spoke.noisy_match_count, star.hub_rows
+    )
 
 
 async def star_join(
@@ -252,6 +267,7 @@ async def star_join(
             )
             for spoke in shares.spokes
         ],
+        hub_rows=shares.hub_rows,
     )
 
 

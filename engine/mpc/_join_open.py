@@ -9,7 +9,7 @@ matched rows instead of N. After the hidden join of :mod:`engine.mpc._join_spoke
 2. b and h turn their Shamir shares of the aligned columns (hub's and owner's) into
    additive ones (Lagrange coefficients of the pair {b, h}), take rows σ(P), and each
    deals its part with the hub's share fixed to a stream it shares with the hub (a pair
-   stage on m rows only).
+   stage on m rows only, :func:`engine.mpc._join_stage.pair_stage`).
 
 Revealed to every party: m = |P| = |A ∩ B| + d_A + d_B, the noisy size only the helper
 learns in hidden mode. P is uniform to the hub (σ is unknown to it); b learns which hub
@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from engine.errors import PeerError
-from engine.mpc._join_field import FieldVector, decode, encode
+from engine.mpc._join_field import FieldVector
 from engine.mpc._join_links import exchange
-from engine.mpc._join_prf import IndexVector, Purpose, keyed_field_vector, keyed_permutation
+from engine.mpc._join_prf import IndexVector, Purpose, keyed_permutation
 from engine.mpc._join_run import JoinPlan, StarShares
-from engine.mpc._join_shamir import add, deal, point
+from engine.mpc._join_stage import pair_stage
 
 
 async def compact(
@@ -59,43 +59,18 @@ async def compact(
     positions = _positions(outgoing[others[0]] if me == helper else received[helper], length)
     count = len(positions)
 
-    dealers = [owner, helper]
-    receivers = [i for i in range(plan.n) if i != hub]
-    outgoing, own = {}, []
-    if me in dealers:
-        assert sigma is not None
-        partner = helper if me == owner else owner
-        weight = point(partner) * pow(point(partner) - point(me), -1, modulus) % modulus
-        rows = sigma[positions]
-        dealt = [
-            deal(
-                vector[rows] * weight % modulus,
-                hub,
-                keyed_field_vector(keys[hub], Purpose.OPEN_DEAL, 0, j, count, modulus),
-                receivers,
-                modulus,
-            )
-            for j, vector in enumerate(vectors)
-        ]
-        outgoing = {r: encode([d[r] for d in dealt], modulus) for r in receivers if r != me}
-        own = [d[me] for d in dealt]
-    sources = [d for d in dealers if d != me] if me != hub else []
-    received = await (await exchange(mpc, outgoing, sources))
-
-    if me == hub:
-        result = [
-            add(
-                keyed_field_vector(keys[owner], Purpose.OPEN_DEAL, 0, j, count, modulus),
-                keyed_field_vector(keys[helper], Purpose.OPEN_DEAL, 0, j, count, modulus),
-                modulus,
-            )
-            for j in range(len(vectors))
-        ]
-    else:
-        parts = [decode(received[d], len(vectors), count, modulus, "open rows") for d in sources]
-        if me in dealers:
-            parts.append(own)
-        result = [add(a, b, modulus) for a, b in zip(*parts, strict=True)]
+    result = await pair_stage(
+        mpc,
+        keys,
+        dealers=(owner, helper),
+        quiet=hub,
+        rows=None if sigma is None else sigma[positions],
+        shares=vectors,
+        length=count,
+        modulus=modulus,
+        purpose=Purpose.OPEN_DEAL,
+        index=0,
+    )
     return result[: plan.hub_width], result[plan.hub_width :], count
 
 

@@ -61,6 +61,10 @@ class Purpose(IntEnum):
     ROW_ORDER = 7  # the permutation ρ known to hub and helper
     OPEN_ORDER = 8  # open mode: the permutation σ known to owner and helper
     OPEN_DEAL = 9  # open mode: owner's and helper's re-sharing, at the hub's point
+    ORDER_FIRST = 10  # order statistics: the first stage's permutation (owner and partner)
+    ORDER_STAGE = 11  # order statistics: the stages' re-sharing, at the quiet party's point
+    ORDER_INPUT = 12  # order statistics: the owner's dealt values, at its partner's point
+    ORDER_MASK = 13  # order statistics: the dealt masks of the residues, at the partner's
 
 
 @dataclass(frozen=True)

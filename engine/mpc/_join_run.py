@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import EngineError, PeerError
+from engine.errors import EngineError
 from engine.mpc._join_field import FieldVector
-from engine.mpc._join_links import check_runtime, exchange, spawn
+from engine.mpc._join_keys import agree
+from engine.mpc._join_links import check_runtime, spawn
 from engine.mpc._join_noise import JoinNoise, dummy_count
-from engine.mpc._join_prf import PUBLIC_KEY_BYTES, KeyAgreement, PairKey
+from engine.mpc._join_prf import IndexVector, PairKey
 from engine.mpc._join_spoke import SpokeRun, SpokeShares, align_spoke, hub_input
 from engine.mpc._join_tables import JoinSide, PaddedTable
 
@@ -126,11 +127,15 @@ class JoinPlan:
 
 @dataclass
 class StarShares:
-    """This party's raw shares after a star join, and its pair keys for the call."""
+    """This party's raw shares after a star join, and its pair keys for the call.
+
+    ``hub_rows`` is set at the hub only (:meth:`PaddedTable.side_rows` of its side).
+    """
 
     keys: dict[int, PairKey]
     hub_columns: list[FieldVector]
     spokes: list[SpokeShares]
+    hub_rows: IndexVector | None = None
 
 
 async def run_star(mpc: Any, plan: JoinPlan, my_side: JoinSide | None) -> StarShares:
@@ -139,7 +144,7 @@ async def run_star(mpc: Any, plan: JoinPlan, my_side: JoinSide | None) -> StarSh
     Errors as documented in :func:`engine.mpc._join.star_join`.
     """
     local = _prepare_locally(plan, my_side)
-    keys = await _agree(mpc, plan, isinstance(local, EngineError))
+    keys = await agree(mpc, plan.digest, isinstance(local, EngineError), "join")
     if isinstance(local, EngineError):
         raise local
     hub_table, d_hub, own_table, d_own = local
@@ -151,7 +156,8 @@ async def run_star(mpc: Any, plan: JoinPlan, my_side: JoinSide | None) -> StarSh
         run = functools.partial(align_spoke, mpc, plan.run(k), keys, table, partial)
         runs.append(spawn(mpc, run))
     hub_columns = await hub_shares
-    return StarShares(keys, hub_columns, [await r for r in runs])
+    hub_rows = hub_table.side_rows() if hub_table is not None else None
+    return StarShares(keys, hub_columns, [await r for r in runs], hub_rows)
 
 
 _Local = tuple[PaddedTable | None, list[int], PaddedTable | None, int]
@@ -173,29 +179,3 @@ def _prepare_locally(plan: JoinPlan, my_side: JoinSide | None) -> _Local | Engin
         return None, [], table, dummy_count(plan.noise)
     except EngineError as exc:
         return exc
-
-
-async def _agree(mpc: Any, plan: JoinPlan, failed: bool) -> dict[int, PairKey]:
-    """Check that all parties agree on the parameters and are ready; derive pair keys.
-
-    Every party sends every other one the parameter digest, its X25519 public key and a
-    flag saying whether its side could be prepared, so that a bad call or a bad side
-    aborts the join at every party at the same step (the session stays in step).
-    """
-    agreement = KeyAgreement()
-    message = plan.digest + agreement.public + (b"\x00" if failed else b"\x01")
-    peers = [i for i in range(plan.n) if i != plan.me]
-    received = await (await exchange(mpc, {i: message for i in peers}, peers))
-    keys = {}
-    for peer in peers:
-        payload = received[peer]
-        if len(payload) != len(message) or payload[:32] != plan.digest:
-            raise PeerError(f"join parameters: party {peer} got other public arguments")
-        if payload[-1:] != b"\x01" and not failed:
-            raise PeerError(f"join: party {peer} could not prepare its side")
-        try:
-            public = payload[32 : 32 + PUBLIC_KEY_BYTES]
-            keys[peer] = agreement.pair_key(public, plan.me, peer, plan.digest)
-        except ValueError:
-            raise PeerError(f"join: party {peer} sent an invalid X25519 public key") from None
-    return keys

@@ -37,6 +37,7 @@ from engine.mpc._join_prf import (
     keyed_permutation,
 )
 from engine.mpc._join_shamir import add, deal
+from engine.mpc._join_stage import deal_vectors
 from engine.mpc._join_tables import (
     HUB_DOMAIN,
     OTHER_DOMAIN,
@@ -90,34 +91,18 @@ async def hub_input(
     The hub's partner, whose shares are a stream it shares with the hub, is the helper of
     ``run`` (the first spoke); everyone else receives N elements per column.
     """
-    hub, partner, length, modulus = run.hub, run.helper, run.length, run.modulus
-    recipients = [i for i in range(run.parties) if i not in (hub, partner)]
-    outgoing: dict[int, bytes] = {}
-    own: list[FieldVector] = []
-    if run.me == hub:
-        assert table is not None
-        dealt = [
-            deal(
-                column,
-                partner,
-                keyed_field_vector(keys[partner], Purpose.HUB_INPUT, 0, j, length, modulus),
-                [*recipients, hub],
-                modulus,
-            )
-            for j, column in enumerate(table.columns)
-        ]
-        outgoing = {r: encode([d[r] for d in dealt], modulus) for r in recipients}
-        own = [d[hub] for d in dealt]
-    sources = [hub] if run.me in recipients else []
-    received = await (await exchange(mpc, outgoing, sources))
-    if run.me == hub:
-        return own
-    if run.me == partner:
-        return [
-            keyed_field_vector(keys[hub], Purpose.HUB_INPUT, 0, j, length, modulus)
-            for j in range(run.hub_width)
-        ]
-    return decode(received[hub], run.hub_width, length, modulus, "hub columns")
+    return await deal_vectors(
+        mpc,
+        keys,
+        dealer=run.hub,
+        partner=run.helper,
+        vectors=None if table is None else table.columns,
+        count=run.hub_width,
+        length=run.length,
+        modulus=run.modulus,
+        purpose=Purpose.HUB_INPUT,
+        index=0,
+    )
 
 
 @dataclass

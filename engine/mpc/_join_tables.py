@@ -89,6 +89,16 @@ class PaddedTable:
             for j, column in enumerate(side.columns)
         ]
 
+    def side_rows(self) -> IndexVector:
+        """Return, per shuffled row, the index of the side's row there, or -1 for padding.
+
+        Row ``i`` of the shuffled table holds ``side.keys[side_rows()[i]]`` and the values of
+        the side's columns at that index, unless ``side_rows()[i]`` is -1 (a dummy or filler
+        row, whose payload is 0).
+        """
+        rows: IndexVector = np.where(self.order < self.real_rows, self.order, -1)
+        return rows
+
     def pseudonyms(
         self, pseudonymizer: Pseudonymizer, full_domain: int, dummies: int, partial: int
     ) -> bytes:

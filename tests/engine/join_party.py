@@ -173,7 +173,23 @@ async def _run(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
         "plain_looking": sum([await _looks_plain(mpc, a) for a in arrays]),
         "length": len(star.spokes[0].matched),
         "sent": sent,
+        "hub_rows": await _hub_rows_hold(mpc, star, mine[0] if mpc.pid == roles[0] else None),
     }
+
+
+async def _hub_rows_hold(mpc: Any, star: Any, hub: Table | None) -> bool | None:
+    """Return at the hub whether ``hub_rows`` places its rows (None elsewhere).
+
+    Opens the hub's value column (a test only): position i must hold the value of the
+    hub's row ``hub_rows[i]``, or 0 on a padding row.
+    """
+    opened = await mpc.output(star.hub_columns[1])
+    if hub is None:
+        return None if star.hub_rows is None else False
+    rows = [int(r) for r in star.hub_rows]
+    placed = sorted(r for r in rows if r >= 0) == list(range(len(hub.keys)))
+    want = [hub.columns[1][r] if r >= 0 else 0 for r in rows]
+    return placed and [int(v) for v in opened] == want
 
 
 def _aggregates(star: Any) -> list[Any]:

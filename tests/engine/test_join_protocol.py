@@ -437,6 +437,8 @@ def _check(run: Run, scenario: dict[str, Any]) -> None:
         assert result["plain_looking"] == 0, f"party {party} holds a plaintext share vector"
         for k, helper in enumerate(helpers):
             assert (result["noisy"][k] is None) == (party != helper), f"party {party}"
+        hub = scenario["roles"][0]
+        assert result["hub_rows"] is (True if party == hub else None), f"party {party}"
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
