@@ -24,7 +24,9 @@ Modules: ``_join_run`` (parameters, agreement, one call), ``_join_spoke`` (the r
 spoke), ``_join_tables`` (padding, shuffling, matching), ``_join_prf`` (pair keys,
 pseudonyms, keyed streams), ``_join_field`` (field vectors on the wire), ``_join_shamir``
 (dealing), ``_join_noise`` (exact DP noise), ``_join_links`` (messages over MPyC's links:
-the only place private MPyC API is used), ``_join_open`` (the open variant).
+the only place private MPyC API is used), ``_join_open`` (the open variant), ``_join_keys``
+(agreement on the public parameters, pair keys), ``_join_stage`` (pair stages and dealt
+inputs on raw shares, reused by :mod:`engine.mpc._order`).
 
 Protocol, one spoke (hub a, owner b, helper h; JOIN.md steps 1–4)
 ----------------------------------------------------------------

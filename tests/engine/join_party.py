@@ -10,6 +10,11 @@ count, whether any share vector looked like plaintext, bytes the join sent) and
 The tables are generated from each scenario's seed by :func:`scenario_tables`, which the
 test also calls to compute the expected values in plain Python. Importing this module does
 not import MPyC.
+
+Scenarios with ``"kind": "order"`` (tests/engine/test_order_protocol.py) run a join of the
+tables of :func:`order_tables` and then :func:`engine.mpc._order.order_statistics` on it,
+and report the opened counts and numerators, and the frames (receiver, payload size) this
+party sent during the order statistics.
 """
 
 from __future__ import annotations
@@ -64,6 +69,35 @@ def scenario_tables(scenario: dict[str, Any]) -> list[Table]:
     return tables
 
 
+def order_tables(scenario: dict[str, Any]) -> list[Table]:
+    """Return an order-statistics scenario's tables: [hub, spoke] or [hub, b, c].
+
+    Hub columns: filter bit (joined), value and group label (the hub's own, not joined).
+    Spoke columns (joined): a count per key (the weight it contributes, 0 to
+    ``max_count``), then one-hot columns of the spoke's group label.
+    """
+    rng = random.Random(scenario["seed"])
+    sizes, overlaps = scenario["sizes"], scenario["overlaps"]
+    low, high, keep = scenario["low"], scenario["high"], scenario["hub_keep"]
+    universe = rng.sample(range(10**9), sum(sizes))
+    hub_keys = [_key(i) for i in universe[: sizes[0]]]
+    fresh = iter(universe[sizes[0] :])
+    hub_columns = [
+        [int(rng.random() < keep) for _ in hub_keys],
+        [rng.randint(low, high) for _ in hub_keys],
+        [rng.randrange(scenario["hub_labels"]) for _ in hub_keys],
+    ]
+    tables = [Table(hub_keys, hub_columns)]
+    for size, overlap in zip(sizes[1:], overlaps, strict=True):
+        keys = rng.sample(hub_keys, overlap) + [_key(next(fresh)) for _ in range(size - overlap)]
+        rng.shuffle(keys)
+        group = [rng.randrange(scenario["spoke_groups"]) for _ in keys]
+        columns = [[rng.randint(0, scenario["max_count"]) for _ in keys]]
+        columns += [[int(g == k) for g in group] for k in range(scenario["spoke_groups"])]
+        tables.append(Table(keys, columns))
+    return tables
+
+
 def _key(i: int) -> bytes:
     return f"citizen-{i:09d}".encode()
 
@@ -86,6 +120,13 @@ def main() -> None:
         data_received(self, data)
 
     asyncoro.MessageExchanger.data_received = recording
+    send = asyncoro.MessageExchanger.send
+
+    def counting(self: Any, pc: int, payload: bytes) -> None:
+        FRAMES.append((self.peer_pid, len(payload)))
+        send(self, pc, payload)
+
+    asyncoro.MessageExchanger.send = counting
     create_server = mpc._loop.create_server
 
     async def loopback_server(factory: Any, host: Any = None, *args: Any, **kw: Any) -> Any:
@@ -112,6 +153,9 @@ async def _run_all(mpc: Any, scenarios: Sequence[dict[str, Any]]) -> dict[str, A
     return results
 
 
+FRAMES: list[tuple[int, int]] = []  # (receiver, payload bytes) of every message sent
+
+
 def _bytes_sent(mpc: Any) -> int:
     return sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid)
 
@@ -119,6 +163,8 @@ def _bytes_sent(mpc: Any) -> int:
 async def _run(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
     from engine.mpc._join import JoinNoise, JoinSide, Spoke, open_join, star_join
 
+    if scenario.get("kind") == "order":
+        return await _run_order(mpc, scenario)
     secint = mpc.SecInt(scenario["bits"])
     roles = scenario["roles"]  # [hub, owner of table 1, ...]
     helpers = scenario["helpers"]
@@ -190,6 +236,70 @@ async def _hub_rows_hold(mpc: Any, star: Any, hub: Table | None) -> bool | None:
     placed = sorted(r for r in rows if r >= 0) == list(range(len(hub.keys)))
     want = [hub.columns[1][r] if r >= 0 else 0 for r in rows]
     return placed and [int(v) for v in opened] == want
+
+
+async def _run_order(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
+    """Join the scenario's tables, then compute order statistics of the hub's values."""
+    from engine.mpc._join import JoinNoise, JoinSide, Spoke, star_join
+    from engine.mpc._order import GroupColumns, GroupLabels, OrderRequest, order_statistics
+
+    secint = mpc.SecInt(scenario["bits"])
+    roles, helpers = scenario["roles"], scenario["helpers"]
+    tables = order_tables(scenario)
+    joined = [Table(tables[0].keys, tables[0].columns[:1]), *tables[1:]]
+    mine = [t for t, party in zip(joined, roles, strict=True) if party == mpc.pid]
+    star = await star_join(
+        mpc,
+        secint,
+        hub=roles[0],
+        hub_width=1,
+        spokes=[
+            Spoke(owner=o, helper=h, width=len(t.columns))
+            for o, h, t in zip(roles[1:], helpers, tables[1:], strict=True)
+        ],
+        my_side=JoinSide(mine[0].keys, mine[0].columns) if mine else None,
+        padded_length=scenario["length"],
+        noise=JoinNoise(scenario["dummies"], Fraction(*scenario["epsilon"])),
+    )
+    weights = star.hub_columns[0]
+    for spoke in star.spokes:
+        weights = weights * spoke.columns[0]
+    hub = tables[0] if mpc.pid == roles[0] else None
+    values = labels = None
+    if hub is not None:
+        assert star.hub_rows is not None  # the hub knows its shuffle
+        value = hub.columns[1] if "bad_value" not in scenario else [1 << 40] * len(hub.keys)
+        values = [value[r] if r >= 0 else 0 for r in star.hub_rows]
+        labels = [hub.columns[2][r] if r >= 0 else 0 for r in star.hub_rows]
+    groups: Any = None
+    if scenario["grouping"] == "labels":
+        groups = GroupLabels(scenario["hub_groups"], labels)
+    elif scenario["grouping"] == "columns":
+        groups = GroupColumns(star.spokes[0].columns[1:])
+    requests = [OrderRequest(kind, Fraction(*q)) for kind, q in scenario["requests"]]
+    first_frame = len(FRAMES)
+    result = await order_statistics(
+        mpc,
+        secint,
+        owner=roles[0],
+        weights=weights,
+        groups=groups,
+        my_values=values,
+        requests=requests,
+        value_bits=scenario["value_bits"],
+        count_bits=scenario["count_bits"],
+        levels=scenario.get("levels"),
+    )
+    frames = FRAMES[first_frame:]
+    return {
+        "counts": [int(v) for v in await mpc.output(result.counts)],
+        "numerators": [[int(v) for v in row] for row in await mpc.output(result.numerators)],
+        "denominators": list(result.denominators),
+        "frames": frames,
+        "plain_looking": sum(
+            [await _looks_plain(mpc, a) for a in [result.counts, result.numerators.reshape(-1)]]
+        ),
+    }
 
 
 def _aggregates(star: Any) -> list[Any]:
