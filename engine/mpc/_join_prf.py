@@ -65,6 +65,7 @@ class Purpose(IntEnum):
     ORDER_STAGE = 11  # order statistics: the stages' re-sharing, at the quiet party's point
     ORDER_INPUT = 12  # order statistics: the owner's dealt values, at its partner's point
     ORDER_MASK = 13  # order statistics: the dealt masks of the residues, at the partner's
+    ORDER_RESHARE = 14  # order statistics: degree reduction of products, at the partner's
 
 
 @dataclass(frozen=True)

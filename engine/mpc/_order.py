@@ -110,6 +110,7 @@ from engine.mpc._order_plan import (
     Values,
     prepare_owner,
 )
+from engine.mpc._order_products import SecureProducts
 from engine.mpc._order_residue import residues
 from engine.mpc._order_search import locate
 from engine.mpc._order_sort import sort_by_owner
@@ -219,17 +220,18 @@ async def order_statistics(
     if isinstance(local, EngineError):
         raise local
 
+    products = SecureProducts(mpc, secint, keys)
+    shares = [await products.shares(weights)]
     if isinstance(groups, GroupColumns):
-        vectors = [weights * column for column in groups.columns]
-    else:
-        vectors = [weights]
-    shares = [(await mpc.gather(v)).value for v in vectors]
+        columns = np.stack([await products.shares(c) for c in groups.columns])
+        (weighted,) = await products.multiply_shares([(columns, shares[0])])
+        shares = list(weighted)
     ordered, dealt = await sort_by_owner(mpc, plan, keys, shares, local)
 
-    prefix = _secure(secint, _running_counts(ordered, plan.padded, plan.modulus))
-    values = _secure(secint, dealt[: plan.padded])
+    prefix = products.secure(_running_counts(ordered, plan.padded, plan.modulus))
+    values = products.secure(dealt[: plan.padded])
     if mode == "labels":
-        totals, before = _group_totals(mpc, secint, plan, prefix, dealt[plan.padded :])
+        totals, before = await _group_totals(mpc, products, plan, prefix, dealt[plan.padded :])
         total = prefix[0, plan.padded - 1]
     else:
         totals, before = prefix[:, plan.padded - 1], None
@@ -256,7 +258,7 @@ async def order_statistics(
     if before is not None:
         thresholds = thresholds + before.reshape(count, 1) * b
     found = await locate(
-        mpc,
+        products,
         prefix,
         values,
         np.tile(b, count),
@@ -265,15 +267,15 @@ async def order_statistics(
         plan.comparison_bits,
     )
 
-    found_raw = (await mpc.gather(found)).value.reshape(count, len(plan.crossings))
-    low = _secure(secint, found_raw[:, plan.lower])
-    high = _secure(secint, found_raw[:, plan.upper])
+    found_raw = (await products.shares(found)).reshape(count, len(plan.crossings))
+    low, high = found_raw[:, plan.lower], found_raw[:, plan.upper]
     weight = np.zeros((count, len(requests)), dtype=object)  # a(T-1) mod b; 0 where b = 1
     if interpolation is not None:
-        residue = (await mpc.gather(await interpolation)).value
+        residue = await products.shares(await interpolation)
         weight[:, quantiles] = residue.reshape(count, len(quantiles))
+    (spread,) = await products.multiply_shares([(high - low, weight)])
     denominators = np.array(plan.denominators, dtype=object)
-    numerators = low * denominators + (high - low) * _secure(secint, weight)
+    numerators = products.secure((low * denominators + spread) % plan.modulus)
     return OrderStatistics(counts=totals, numerators=numerators, denominators=plan.denominators)
 
 
@@ -306,8 +308,8 @@ def _running_counts(ordered: Sequence[FieldVector], padded: int, modulus: int) -
     return counts
 
 
-def _group_totals(
-    mpc: Any, secint: Any, plan: OrderPlan, prefix: SecureArray, ends: FieldVector
+async def _group_totals(
+    mpc: Any, products: SecureProducts, plan: OrderPlan, prefix: SecureArray, ends: FieldVector
 ) -> tuple[SecureArray, SecureArray]:
     """Return each group's total weight T_g and the weight before it O_g (labels mode).
 
@@ -316,14 +318,12 @@ def _group_totals(
     """
     count = plan.groups
     rows, columns = plan.ends_shape
-    blocks = _secure(secint, ends[: count * rows].reshape(count, rows))
-    offsets = _secure(secint, ends[count * rows :].reshape(count, columns))
-    partial = (blocks @ prefix.reshape(rows, columns)).reshape(count, 1, columns)
-    last = (partial @ offsets.reshape(count, columns, 1)).reshape(count)
-    zero = _secure(secint, np.zeros(1, dtype=object))
+    blocks = products.secure(ends[: count * rows].reshape(count, rows))
+    offsets = products.secure(ends[count * rows :].reshape(count, columns))
+    (partial,) = await products.matmul([(blocks, prefix.reshape(rows, columns))])
+    pair = (partial.reshape(count, 1, columns), offsets.reshape(count, columns, 1))
+    (last,) = await products.matmul([pair])
+    last = last.reshape(count)
+    zero = products.secure(np.zeros(1, dtype=object))
     before = mpc.np_concatenate((zero, last[: count - 1])) if count > 1 else zero
     return last - before, before
-
-
-def _secure(secint: Any, shares: FieldVector) -> SecureArray:
-    return secint.array(secint.field.array(shares, check=False))

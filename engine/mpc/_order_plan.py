@@ -29,10 +29,14 @@ MAX_REQUESTS = 64
 MAX_DENOMINATOR = 1 << 16  # keeps comparisons short: their bit length grows with log2(b)
 MAX_LEVELS = 8
 MAX_GROUPS = 65_535
-# Cost model of the search (measured on 2 cores, 3 parties): a comparison of about 20 bits
-# costs about 0.3 ms per element vectorized, a level about 25 ms of round trips.
-_COMPARISON_S = 0.0003
-_LEVEL_S = 0.025
+# Cost model of the search (measured on 2 cores, 3 parties): a vectorized secure comparison
+# costs about 13 µs per bit and element, extracting a block about 3 µs per element (local
+# product and resharing), the first level's local product 20 ns per multiply-add (float64
+# limbs), and a level about 30 ms of round trips.
+_COMPARISON_BIT_S = 13e-6
+_EXTRACTION_S = 3e-6
+_MULTIPLY_ADD_S = 2e-8
+_LEVEL_S = 0.03
 
 Values = Sequence[int] | npt.NDArray[np.integer[Any]]
 Mode = Literal["none", "labels", "columns"]
@@ -81,25 +85,49 @@ class Crossing:
     c: int
 
 
-def level_sizes(length: int, rows: int, levels: int | None) -> list[int]:
+def level_sizes(length: int, rows: int, bits: int, levels: int | None) -> list[int]:
     """Return the block counts of the search levels; their product is >= ``length``.
 
-    With ``levels`` None, pick the number of levels that minimizes the estimated time of
-    locating ``rows`` crossings (comparisons against round trips).
+    With ``levels`` None, pick the levels that minimize the estimated time of locating
+    ``rows`` crossings with comparisons of ``bits`` bits (:func:`search_cost`): the first
+    level may have more blocks than the others, since its extractions are the largest.
     """
-    if levels is not None:
-        return _sizes(length, levels)
-    best = min(
-        range(1, MAX_LEVELS + 1),
-        key=lambda n: rows * sum(_sizes(length, n)) * _COMPARISON_S + n * _LEVEL_S,
+    candidates = []
+    for count in range(1, MAX_LEVELS + 1) if levels is None else [levels]:
+        if count == 1:
+            candidates.append([length])
+            continue
+        first = 1
+        while first <= length:
+            candidates.append([first, *_sizes(-(-length // first), count - 1)])
+            first = max(first + 1, first * 17 // 16)
+    return min(candidates, key=lambda sizes: search_cost(sizes, rows, bits))
+
+
+def search_cost(sizes: Sequence[int], rows: int, bits: int) -> float:
+    """Return the estimated seconds of locating ``rows`` crossings with these block counts."""
+    padded = _product(sizes)
+    extracted, rest = 0, padded
+    for size in sizes[:-1]:
+        rest //= size
+        extracted += 2 * rest  # counts and values of the selected block
+    return (
+        rows
+        * (
+            sum(sizes) * bits * _COMPARISON_BIT_S
+            + extracted * _EXTRACTION_S
+            + 2 * padded * _MULTIPLY_ADD_S
+        )
+        + len(sizes) * _LEVEL_S
     )
-    return _sizes(length, best)
 
 
 def _sizes(length: int, levels: int) -> list[int]:
-    side = 1
+    side = max(1, round(length ** (1 / levels)))
     while side**levels < length:
         side += 1
+    while side > 1 and (side - 1) ** levels >= length:
+        side -= 1
     sizes = [side] * levels
     for i in range(levels):  # shave blocks while the product still covers the length
         while sizes[i] > 1 and _product(sizes) // sizes[i] * (sizes[i] - 1) >= length:
@@ -191,7 +219,7 @@ class OrderPlan:
             )
 
         rows = len(self.crossings) * groups
-        self.sizes = level_sizes(length, rows, levels)
+        self.sizes = level_sizes(length, rows, self.comparison_bits, levels)
         self.padded = _product(self.sizes)
         half = len(self.sizes) // 2
         self.ends_shape = (_product(self.sizes[:half]), _product(self.sizes[half:]))

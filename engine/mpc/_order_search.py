@@ -9,9 +9,9 @@ blocks, each block into s_2 blocks, and so on (M = s_1·…·s_L):
 - level 1 compares the last count of each of the s_1 blocks with the threshold. Because C
   is nondecreasing, ``[b·C >= θ]`` is 0 then 1 along the blocks; its first differences
   are a one-hot selector u of the block holding the first crossing (all zero if none);
-- ``u @ blocks`` (a secure matrix product, one round) extracts that block's counts and
-  values, still secret; the next level searches inside it, and the last level (blocks of
-  one position) selects the value itself.
+- ``u @ blocks`` (a secure matrix product, one round, :mod:`engine.mpc._order_products`)
+  extracts that block's counts and values, still secret; the next level searches inside
+  it, and the last level (blocks of one position) selects the value itself.
 
 So a row costs s_1 + … + s_L comparisons (about L·M^(1/L)) instead of M, in L batches,
 plus L matrix products (the first one 2·M local multiply-adds per row, resharing M/s_1
@@ -30,11 +30,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engine.mpc._order_products import SecureProducts
+
 SecureArray = Any  # an MPyC secure array (MPyC is not imported here)
 
 
 async def locate(
-    mpc: Any,
+    products: SecureProducts,
     prefix: SecureArray,
     values: SecureArray,
     scale: npt.NDArray[np.object_],
@@ -50,6 +52,7 @@ async def locate(
     and ``thresholds`` (R secret) define the rows. Requires ``prod(sizes) == M``, R a
     multiple of S and the bit bound above. Returns a secure array of shape (R,).
     """
+    mpc = products.mpc
     sources, padded = prefix.shape
     rows = len(scale)
     per = rows // sources
@@ -61,8 +64,11 @@ async def locate(
     ends = blocks[:, :, rest - 1].reshape(sources, 1, first)
     difference = ends * scale_rows.reshape(sources, per, 1) - theta_rows.reshape(sources, per, 1)
     selector = _first_crossing(mpc, difference, bits)  # (S, R/S, s_1)
-    found = selector.reshape(rows, first) @ values.reshape(first, rest)  # (R, M/s_1)
-    counts = (selector @ blocks).reshape(rows, rest) if rest > 1 else None
+    pairs = [(selector.reshape(rows, first), values.reshape(first, rest))]
+    if rest > 1:
+        pairs.append((selector, blocks))
+    found, *picked = await products.matmul(pairs)  # (R, M/s_1) values, (S, R/S, M/s_1) counts
+    counts = picked[0].reshape(rows, rest) if picked else None
     for size in sizes[1:]:
         assert counts is not None
         rest //= size
@@ -71,11 +77,11 @@ async def locate(
         difference = counts3[:, :, rest - 1] * scale_rows - theta_rows
         selector = _first_crossing(mpc, difference, bits).reshape(rows, 1, size)
         if rest == 1:
-            found, counts = (selector @ values3).reshape(rows, 1), None
+            (found,) = await products.matmul([(selector, values3)])
+            counts = None
             continue
-        both = mpc.np_concatenate((counts3, values3), axis=2)
-        picked = (selector @ both).reshape(rows, 2 * rest)
-        counts, found = picked[:, :rest], picked[:, rest:]
+        found, counts = await products.matmul([(selector, values3), (selector, counts3)])
+        found, counts = found.reshape(rows, rest), counts.reshape(rows, rest)
     return found.reshape(rows)
 
 

@@ -33,7 +33,7 @@ import pytest
 
 from engine.errors import DataError
 from engine.mpc._order import GroupLabels, OrderRequest, order_statistics
-from engine.mpc._order_plan import OrderPlan, level_sizes, prepare_owner
+from engine.mpc._order_plan import OrderPlan, level_sizes, prepare_owner, search_cost
 from tests.engine.join_party import order_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,13 +101,17 @@ def test_order_requests_name_their_quantile() -> None:
 @pytest.mark.parametrize("length", [1, 2, 7, 100, 1000, 99_999, 100_000, 1_000_000])
 def test_search_levels_cover_the_rows(length: int) -> None:
     for levels in [1, 2, 3, 5, None]:
-        sizes = level_sizes(length, 4, levels)
+        sizes = level_sizes(length, 4, 20, levels)
         assert math.prod(sizes) >= length
         assert levels is None or len(sizes) == levels
-        if levels is not None:  # no level is larger than needed
-            assert all(math.prod(sizes) // s * (s - 1) < length for s in sizes if s > 1)
-    if length >= 10**5:
-        assert 4 <= len(level_sizes(length, 2, None)) <= 6  # a few hundred comparisons
+        assert math.prod(sizes) < 1.2 * length + 16  # little padding
+    if length >= 10**5:  # a few hundred comparisons per crossing, not N
+        for rows in [2, 40, 160]:
+            sizes = level_sizes(length, rows, 20, None)
+            assert 3 <= len(sizes) <= 6 and sum(sizes) < 400
+            assert search_cost(sizes, rows, 20) < search_cost(
+                level_sizes(length, rows, 20, 2), rows, 20
+            )
 
 
 def _plan(mode: str = "labels", groups: int = 3, **fields: Any) -> OrderPlan:
