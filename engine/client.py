@@ -32,13 +32,14 @@ from engine.config import AnalystIdentity, load_identity
 from engine.daemon.peers import CHANNEL_OPTIONS
 from engine.daemon.status import error_from_rpc
 from engine.errors import AuthError, EngineError
+from engine.having import keep
 from engine.pki import load_signing_key, read_pem
 from engine.request import SignedRequest, new_request, parse, sign
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
 from engine.sealing import new_result_key, open_sealed
 from engine.shamir import recombine
-from engine.sql.parse import Aggregate
+from engine.sql.query import Aggregate
 from engine.wire import (
     catalog_from_pb,
     label_from_pb,
@@ -242,7 +243,7 @@ def decode_result(reply: pb.QueryResult, private: x25519.X25519PrivateKey, query
     aggregates = [c for c in columns if c.group < 0]
     opened = [open_sealed(private, query_id, sealed_from_pb(s)) for s in reply.shares]
     cells_expected = len(groups) * len(aggregates)
-    values: dict[str, list[int]] = {"num": [], "den": [], "flag": []}
+    values: dict[str, list[int]] = {"num": [], "den": [], "flag": [], "sign": []}
     modulus = 0
     if cells_expected:
         moduli = {s.modulus for s in opened}
@@ -279,11 +280,18 @@ def decode_result(reply: pb.QueryResult, private: x25519.X25519PrivateKey, query
             else:
                 row.append(
                     _cell_value(
-                        function, values["num"][cell], values["den"][cell], column.decimals, modulus
+                        function,
+                        values["num"][cell],
+                        values["den"][cell],
+                        column.decimals,
+                        column.second_decimals,
+                        values["sign"][cell] != 0,
+                        modulus,
                     )
                 )
             cell += 1
         rows.append(tuple(row))
+    rows = [row for row in rows if keep(reply.having, row, lambda v: v is SUPPRESSED)]
     order = [(k.output, k.descending) for k in reply.order_by]
     rows, suppressed = _order_rows(rows, order, reply.limit)
     return Result(
@@ -295,7 +303,15 @@ def decode_result(reply: pb.QueryResult, private: x25519.X25519PrivateKey, query
     )
 
 
-def _cell_value(function: Aggregate, num: int, den: int, decimals: int, modulus: int) -> Cell:
+def _cell_value(
+    function: Aggregate,
+    num: int,
+    den: int,
+    decimals: int,
+    second_decimals: int,
+    negative: bool,
+    modulus: int,
+) -> Cell:
     if den == 0:
         return None
     u = num * pow(den, -1, modulus) % modulus
@@ -304,7 +320,7 @@ def _cell_value(function: Aggregate, num: int, den: int, decimals: int, modulus:
         a, b = reconstruct_fraction(u, modulus, num_bits, den_bits)
     except ValueError:
         raise AuthError("result: a cell is not a valid fraction; want consistent shares") from None
-    return decode(function, a, b, decimals)
+    return decode(function, a, b, decimals, second_decimals, negative)
 
 
 def _order_rows(

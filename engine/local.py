@@ -9,8 +9,6 @@ passed on: errors name the dataset, the column and the rule instead.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import logging
 import threading
 from collections.abc import Sequence
@@ -22,15 +20,12 @@ import duckdb
 from engine.catalog import DEFAULT_FLOAT_DECIMALS, ColumnInfo, ColumnType, DatasetInfo
 from engine.cells import OWNER_ROW_BITS
 from engine.config import ColumnPolicy, DatasetConfig, PartyConfig
-from engine.errors import CapacityError, DataError, QueryError
-from engine.plan import Measure, Scan
+from engine.errors import DataError, QueryError
+from engine.local_scan import JoinTable, Label, aggregate_scan, join_scan
+from engine.plan import JoinScan, Measure, Scan
 
 log = logging.getLogger(__name__)
 
-Label = tuple[object, ...]
-
-_MAX_SCALED = "9.2e18"  # just below 2**63: the scaled value must fit a BIGINT
-_RANGE_MARK = "jointstat: scaled value out of range"
 
 _TYPES = {
     "TINYINT": ColumnType.INTEGER,
@@ -61,19 +56,12 @@ def label_sort_key(label: Label) -> tuple[object, ...]:
     return tuple((v is None, type(v).__name__, v if v is not None else 0) for v in label)
 
 
-def _label_value(value: object) -> object:
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return value
-
-
 @dataclass
 class _Loaded:
     info: DatasetInfo
     table: str
     stamp: tuple[int, int]
+    rows: int
 
 
 class LocalData:
@@ -182,7 +170,7 @@ class LocalData:
             min_group_size=dataset.min_group_size,
             analysts=dataset.analysts,
         )
-        return _Loaded(info, table, (stat.st_mtime_ns, stat.st_size))
+        return _Loaded(info, table, (stat.st_mtime_ns, stat.st_size), rows)
 
     def _all_null(self, reader: str, file: Path, column: str) -> bool:
         row = self._db.execute(f'SELECT COUNT("{column}") FROM {reader}', [str(file)]).fetchone()
@@ -242,6 +230,18 @@ class LocalData:
 
     # ------------------------------------------------------------------ scans
 
+    def row_count(self, dataset: str) -> int:
+        """Return the number of rows of a loaded dataset (0 if it is unavailable)."""
+        loaded = self._loaded.get(dataset)
+        return 0 if loaded is None else loaded.rows
+
+    def _table(self, dataset: str) -> str:
+        loaded = self._loaded.get(dataset)
+        if loaded is None:
+            problem = self._problems.get(dataset, "unknown dataset")
+            raise DataError(f"dataset {self._party}.{dataset} is unavailable: {problem}")
+        return loaded.table
+
     def scan(self, scan: Scan, measures: Sequence[Measure]) -> dict[Label, list[int]]:
         """Run ``scan`` and return, per group label, its measures' integer components.
 
@@ -250,71 +250,20 @@ class LocalData:
         """
         if scan.party != self._party:
             raise QueryError(f"scan: got party {scan.party!r}, want {self._party!r}")
-        loaded = self._loaded.get(scan.dataset)
-        if loaded is None:
-            problem = self._problems.get(scan.dataset, "unknown dataset")
-            raise DataError(f"dataset {self._party}.{scan.dataset} is unavailable: {problem}")
-        qualified = f"{self._party}.{scan.dataset}"
-        groups = [f'"{g}"' for g in scan.group_columns]
-        inner = list(groups)
-        outer = list(groups)
-        for i, (measure, column) in enumerate(zip(measures, scan.measure_columns, strict=True)):
-            if column is None:
-                outer.append("COUNT(*)")
-                continue
-            scale = 10**measure.decimals
-            scaled = f'ROUND("{column}" * {scale})'
-            inner.append(
-                f'CASE WHEN "{column}" IS NULL THEN NULL '
-                f"WHEN ABS({scaled}) < {_MAX_SCALED} THEN CAST({scaled} AS BIGINT) "
-                f"ELSE error('{_RANGE_MARK}') END AS v{i}"
-            )
-            for component in measure.components:
-                outer.append(
-                    {
-                        "n": f"COUNT(v{i})",
-                        "s": f"SUM(CAST(v{i} AS HUGEINT))",
-                        "q": f"SUM(CAST(v{i} AS HUGEINT) * CAST(v{i} AS HUGEINT))",
-                    }[component]
-                )
-        where = f" WHERE {scan.filter_sql}" if scan.filter_sql else ""
-        select_inner = ", ".join(inner) if inner else "1 AS one"
-        sql = f'SELECT {", ".join(outer)} FROM (SELECT {select_inner} FROM "{loaded.table}"{where})'
-        if groups:
-            sql += f" GROUP BY {', '.join(groups)}"
+        table = self._table(scan.dataset)
         cursor = self._db.cursor()
         try:
-            rows = cursor.execute(sql).fetchall()
-        except duckdb.InvalidInputException as exc:
-            if _RANGE_MARK not in str(exc):
-                raise QueryError(
-                    f"WHERE on {qualified}: the owner could not evaluate the filter "
-                    f"({type(exc).__name__}); want a predicate over the dataset's columns"
-                ) from None
-            raise CapacityError(
-                f"scan of {qualified}: a value times 10^decimals is out of range; want "
-                "|value·10^decimals| < 9.2e18 (fewer decimals?)"
-            ) from None
-        except duckdb.OutOfRangeException:
-            raise CapacityError(
-                f"scan of {qualified}: a scaled value or a sum is out of range; want "
-                f"|value·10^decimals| < 2^63 and sums < 2^127 (fewer decimals?)"
-            ) from None
-        except duckdb.ConversionException:
-            raise QueryError(
-                f"WHERE on {qualified}: a value could not be converted for a comparison; "
-                "want comparisons between compatible types"
-            ) from None
-        except duckdb.Error as exc:
-            raise QueryError(
-                f"WHERE on {qualified}: the owner could not evaluate the filter "
-                f"({type(exc).__name__}); want a predicate over the dataset's columns"
-            ) from None
+            return aggregate_scan(cursor, table, f"{self._party}.{scan.dataset}", scan, measures)
         finally:
             cursor.close()
-        width = len(groups)
-        out: dict[Label, list[int]] = {}
-        for row in rows:
-            label = tuple(_label_value(v) for v in row[:width])
-            out[label] = [int(v) if v is not None else 0 for v in row[width:]]
-        return out
+
+    def join_scan(self, scan: JoinScan) -> JoinTable:
+        """Run the owner's per-key step of a join (see :func:`engine.local_scan.join_scan`)."""
+        if scan.party != self._party:
+            raise QueryError(f"scan: got party {scan.party!r}, want {self._party!r}")
+        table = self._table(scan.dataset)
+        cursor = self._db.cursor()
+        try:
+            return join_scan(cursor, table, f"{self._party}.{scan.dataset}", scan)
+        finally:
+            cursor.close()

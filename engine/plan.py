@@ -1,18 +1,20 @@
-"""A query plan: the plaintext steps at each owner and the secure step that combines them.
+"""Query plans: the plaintext steps at each owner and the secure step that combines them.
 
-The plan of an aggregate query over one relation (a dataset or a UNION ALL of datasets):
+Two shapes, both plain data so that every party computes the same plan from the same SQL
+and catalog and can compare digests:
 
-1. each owner runs a :class:`Scan` in plaintext on its own data: filter, group, and
-   compute per group the *components* of every :class:`Measure` — the row count ``n``,
-   the sum ``s`` and the sum of squares ``q`` of the column scaled to integers by
-   ``10**decimals``;
-2. the components are secret-shared and summed across owners inside MPC;
-3. each released cell (group × aggregate) is computed inside MPC as an exact rational
-   ``num / den`` (see :mod:`engine.cells`), suppressed when its count is below the minimum
-   group size, and released to the analyst alone.
+- :class:`QueryPlan` — an aggregate over one relation (a dataset, or a UNION ALL of
+  datasets held by several agencies). Each owner runs a :class:`Scan` in plaintext —
+  filter, group, and compute per group the *components* of every :class:`Measure` (counts,
+  sums and sums of squares and products of values scaled to integers by ``10**decimals``;
+  an order statistic's exact fraction) — and MPC sums the components and releases cells.
+- :class:`JoinPlan` — an aggregate over an inner join of two or three datasets held by
+  different agencies on one key. Each owner filters and aggregates its rows per key
+  (:class:`JoinScan`); a private join aligns the per-key columns onto a hub's rows without
+  revealing which rows matched; MPC sums products of aligned columns into the same
+  components, and releases cells exactly as for a :class:`QueryPlan`.
 
-Plans are plain data so that every party can compute the same plan from the same SQL and
-catalog, and compare digests.
+Every released cell is an exact fraction of those components (:mod:`engine.cells`).
 """
 
 from __future__ import annotations
@@ -22,38 +24,51 @@ import json
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
-from engine.sql.parse import Aggregate
+from engine.sql.query import Aggregate
 
-COMPONENT_ORDER = ("n", "s", "q")
+COMPONENT_ORDER = ("n", "s", "q", "sy", "syy", "sxy")
 
 
 @dataclass(frozen=True)
 class Measure:
-    """What an aggregate needs from each owner: ``column`` None means COUNT(*)."""
+    """What aggregates need from the data, as components (a subset of COMPONENT_ORDER).
+
+    - ``column`` None: COUNT(*), components ("n",);
+    - one column: "n" non-null count, "s" sum, "q" sum of squares;
+    - a pair (``column`` is y, ``second`` is x; rows where both are present): "n", "s"
+      (sum of x), "q" (of x²), "sy", "syy", "sxy";
+    - an order statistic (``order`` is "min", "max" or "quantile" with ``fraction``
+      (a, b) = q): "n", and its exact value as "s" / "q".
+    """
 
     column: str | None
-    components: tuple[str, ...]  # a prefix-ordered subset of COMPONENT_ORDER
+    components: tuple[str, ...]
     decimals: int
+    second: str | None = None
+    second_decimals: int = 0
+    order: str | None = None
+    fraction: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
 class Scan:
     """The plaintext step at one owner over one of its datasets.
 
-    ``group_columns`` and ``measure_columns`` are the dataset's own column names (a UNION
-    ALL branch may rename them); ``filter_sql`` is DuckDB SQL over those names.
+    ``group_sql`` are DuckDB expressions over the dataset's own columns (a UNION ALL
+    branch may rename them), ``measure_columns`` the dataset columns (column, second) of
+    each measure, ``filter_sql`` a DuckDB predicate.
     """
 
     party: str
     dataset: str
     filter_sql: str | None
-    group_columns: tuple[str, ...]
-    measure_columns: tuple[str | None, ...]
+    group_sql: tuple[str, ...]
+    measure_columns: tuple[tuple[str | None, str | None], ...]
 
 
 @dataclass(frozen=True)
 class Output:
-    """An output column: a group label (``group``) or an aggregate of ``measure``."""
+    """An output column: a group key (``group``) or an aggregate of ``measure``."""
 
     name: str
     group: int | None
@@ -62,31 +77,23 @@ class Output:
 
 
 @dataclass(frozen=True)
-class QueryPlan:
-    """Everything needed to run a query; identical on every party for the same inputs."""
+class _Common:
+    """Fields every plan has."""
 
-    scans: tuple[Scan, ...]
     group_names: tuple[str, ...]
     measures: tuple[Measure, ...]
     outputs: tuple[Output, ...]
     min_group_size: int
     order_by: tuple[tuple[int, bool], ...]
     limit: int | None
-
-    @property
-    def parties(self) -> tuple[str, ...]:
-        """Return the owners whose data the plan reads, in first-use order."""
-        seen: dict[str, None] = {}
-        for scan in self.scans:
-            seen.setdefault(scan.party, None)
-        return tuple(seen)
+    having: str  # JSON of the HAVING condition on outputs (see engine.having), "" for none
 
     @property
     def components_per_group(self) -> int:
         return sum(len(m.components) for m in self.measures)
 
     def component_index(self, group: int, measure: int, component: str) -> int:
-        """Return the position of one component in the flat per-query input vector."""
+        """Return the position of one component in the flat per-query total vector."""
         offset = group * self.components_per_group
         offset += sum(len(m.components) for m in self.measures[:measure])
         return offset + self.measures[measure].components.index(component)
@@ -95,7 +102,9 @@ class QueryPlan:
         return tuple(o for o in self.outputs if o.function is not None)
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        body = asdict(self)
+        body["kind"] = type(self).__name__
+        return dict(body)
 
     def digest(self) -> str:
         """Return a hex SHA-256 of the canonical plan: equal plans have equal digests."""
@@ -105,3 +114,65 @@ class QueryPlan:
     def _digest(self) -> str:
         body = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class QueryPlan(_Common):
+    """An aggregate over one dataset or a UNION ALL of datasets."""
+
+    scans: tuple[Scan, ...] = ()
+
+    @property
+    def parties(self) -> tuple[str, ...]:
+        """Return the owners whose data the plan reads, in first-use order."""
+        seen: dict[str, None] = {}
+        for scan in self.scans:
+            seen.setdefault(scan.party, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class JoinColumn:
+    """A per-key column an owner computes for a join: a DuckDB aggregate over its rows."""
+
+    name: str
+    sql: str
+    grouped: bool  # computed per group label of this owner's group keys
+
+
+@dataclass(frozen=True)
+class JoinScan:
+    """One owner's plaintext step for a join: filter, aggregate per key, label groups.
+
+    ``group_slots`` are the positions (in the query's group keys) of the keys this owner
+    computes, with ``group_sql`` their DuckDB expressions.
+    """
+
+    party: str
+    dataset: str
+    alias: str
+    key: str
+    filter_sql: str | None
+    group_slots: tuple[int, ...]
+    group_sql: tuple[str, ...]
+    value_sql: tuple[tuple[str, str], ...]  # (name, scaled BIGINT expression) per value
+    columns: tuple[JoinColumn, ...]
+
+
+@dataclass(frozen=True)
+class JoinPlan(_Common):
+    """An aggregate over an inner join on one key; the first scan is the hub.
+
+    ``terms[k]`` says, for component k of the per-group total vector (measure by measure
+    as in :meth:`component_index`), which column of each scan multiplies into it.
+    """
+
+    scans: tuple[JoinScan, ...] = ()
+    terms: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def parties(self) -> tuple[str, ...]:
+        return tuple(scan.party for scan in self.scans)
+
+
+Plan = QueryPlan | JoinPlan

@@ -32,6 +32,7 @@ class Shares:
     num: tuple[int, ...]
     den: tuple[int, ...]
     flag: tuple[int, ...]
+    sign: tuple[int, ...] = ()
 
     def to_bytes(self) -> bytes:
         body = {
@@ -40,6 +41,7 @@ class Shares:
             "num": [format(v, "x") for v in self.num],
             "den": [format(v, "x") for v in self.den],
             "flag": [format(v, "x") for v in self.flag],
+            "sign": [format(v, "x") for v in self.sign],
         }
         return json.dumps(body, separators=(",", ":")).encode()
 
@@ -52,6 +54,7 @@ class Shares:
             num=tuple(int(v, 16) for v in body["num"]),
             den=tuple(int(v, 16) for v in body["den"]),
             flag=tuple(int(v, 16) for v in body["flag"]),
+            sign=tuple(int(v, 16) for v in body.get("sign", [])),
         )
 
 

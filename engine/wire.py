@@ -12,8 +12,8 @@ from engine.anchor.queries import PartyResultReceipt, QueryReceipts
 from engine.catalog import ColumnInfo, ColumnType, DatasetInfo
 from engine.config import ColumnPolicy
 from engine.errors import EngineError, QueryError
-from engine.local import Label
-from engine.plan import QueryPlan
+from engine.local_scan import Label
+from engine.plan import Plan
 from engine.request import SignedRequest
 from engine.rpc import jointstat_pb2 as pb
 from engine.sealing import SealedShares
@@ -141,7 +141,7 @@ def receipts_from_pb(message: pb.Receipts) -> QueryReceipts:
 
 def outcome_to_pb(
     query_id: str,
-    plan: QueryPlan,
+    plan: Plan,
     groups: Sequence[Label],
     shares: Sequence[SealedShares],
     threshold: int,
@@ -151,13 +151,14 @@ def outcome_to_pb(
     """Return the analyst-facing result message of a finished query."""
     columns = []
     for output in plan.outputs:
-        decimals = plan.measures[output.measure].decimals if output.measure is not None else 0
+        measure = plan.measures[output.measure] if output.measure is not None else None
         columns.append(
             pb.OutputColumn(
                 name=output.name,
                 group=-1 if output.group is None else output.group,
                 function="" if output.function is None else output.function.value,
-                decimals=decimals,
+                decimals=measure.decimals if measure else 0,
+                second_decimals=measure.second_decimals if measure else 0,
             )
         )
     return pb.QueryResult(
@@ -170,4 +171,5 @@ def outcome_to_pb(
         limit=-1 if plan.limit is None else plan.limit,
         seconds=seconds,
         receipts=receipts_to_pb(receipts) if receipts is not None else None,
+        having=plan.having,
     )

@@ -12,7 +12,8 @@ import time
 from engine.config import PartyConfig
 from engine.daemon.party import Party
 from engine.daemon.peers import Peers
-from engine.daemon.sequencer import Sequencer
+from engine.daemon.sequencer import RECONNECT_WAIT, Sequencer
+from engine.errors import UnreachableError
 from engine.request import SignedRequest, verify
 from engine.rpc import jointstat_pb2 as pb
 from engine.wire import outcome_to_pb, signed_to_pb
@@ -47,7 +48,16 @@ class Coordinator:
             )
         timeout = federation.query_timeout_seconds + 5
         message = signed_to_pb(signed)
-        result: pb.QueryResult = await self._peers.call(
-            federation.sequencer, lambda stub: stub.Submit(message, timeout=timeout)
-        )
+        try:
+            result: pb.QueryResult = await self._peers.call(
+                federation.sequencer, lambda stub: stub.Submit(message, timeout=timeout)
+            )
+        except UnreachableError:
+            # Nothing was delivered; a sequencer that just came back may still be in the
+            # channel's reconnect backoff, so give it a moment to connect, once.
+            if not await self._peers.wait_ready(federation.sequencer, RECONNECT_WAIT):
+                raise
+            result = await self._peers.call(
+                federation.sequencer, lambda stub: stub.Submit(message, timeout=timeout)
+            )
         return result

@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from engine.anchor.party import PartyLedger
-from engine.daemon.party import Party
+from engine.daemon.party import Domain, Party
 from engine.errors import AuthError, PeerError
 from engine.rpc import jointstat_pb2 as pb
 from engine.wire import failure_to_pb, label_from_pb, labels_to_pb, sealed_to_pb, signed_from_pb
@@ -52,17 +52,23 @@ async def collect(party: Party, request: pb.CollectRequest) -> pb.CollectReply:
         queries=[
             pb.QueryLabels(
                 query_id=query_id,
-                labels=labels_to_pb(labels),
-                failure=failure_to_pb(error) if error is not None else None,
+                labels=labels_to_pb(result.labels),
+                failure=failure_to_pb(result.error) if result.error is not None else None,
+                rows=result.rows,
             )
-            for query_id, (labels, error) in zip(request.query_ids, results, strict=True)
+            for query_id, result in zip(request.query_ids, results, strict=True)
         ]
     )
 
 
 async def execute(party: Party, request: pb.ExecuteRequest, timeout: float) -> pb.ExecuteReply:
     domains = [
-        (q.query_id, [label_from_pb(row) for row in q.groups], q.request_index)
+        Domain(
+            q.query_id,
+            [label_from_pb(row) for row in q.groups],
+            q.request_index,
+            q.padded_length,
+        )
         for q in request.queries
     ]
     batch_ids = list(request.batch_ids) or [request.job_id]

@@ -22,11 +22,14 @@ from engine.anchor.party import PartyLedger
 from engine.catalog import Catalog, DatasetInfo
 from engine.config import PartyConfig
 from engine.errors import EngineError, PeerError, PolicyError
-from engine.local import Label, LocalData, label_sort_key
+from engine.local import LocalData, label_sort_key
+from engine.local_scan import JoinTable, Label
+from engine.mpc.job import JobResult
+from engine.mpc.join_layout import join_input, join_job
 from engine.mpc.layout import layout, local_inputs
 from engine.mpc.session import MpcSession
 from engine.nonces import NonceStore
-from engine.plan import QueryPlan
+from engine.plan import JoinPlan, Plan, QueryPlan
 from engine.planner import plan_query
 from engine.request import QueryRequest, SignedRequest, verify
 from engine.sealing import SealedShares, Shares, seal
@@ -45,8 +48,9 @@ class _Approved:
     query_id: str
     request: QueryRequest
     request_hash: bytes
-    plan: QueryPlan
-    partials: list[dict[Label, list[int]]] | None = None  # set by collect or execute
+    plan: Plan
+    partials: list[dict[Label, list[int]]] | None = None  # set by collect (aggregates)
+    table: JoinTable | None = None  # set by collect (this party's side of a join)
 
 
 @dataclass
@@ -60,6 +64,25 @@ class Decision:
     query_id: str
     error: EngineError | None
     entry: bytes = b""  # the signed QueryDecided ledger entry (empty without a ledger)
+
+
+@dataclass(frozen=True)
+class Collected:
+    """This party's answer to Collect for one query."""
+
+    labels: list[Label]
+    error: EngineError | None
+    rows: int = 0  # for a join: this party's table size rounded up to a power of two
+
+
+@dataclass(frozen=True)
+class Domain:
+    """What the sequencer agreed for one query of an MPC job."""
+
+    query_id: str
+    groups: list[Label]
+    request_index: int = -1
+    padded_length: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,7 +117,7 @@ class Party:
             config.state_dir / "nonces.sqlite", config.federation.max_request_age_seconds
         )
         self._peer_catalogs: dict[str, tuple[float, tuple[DatasetInfo, ...]]] = {}
-        self._plans: OrderedDict[tuple[str, str, str], QueryPlan] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, str, str], Plan] = OrderedDict()
         self._batches: dict[str, _Batch] = {}
         self._fetch_catalog = fetch_catalog
         self._catalog: tuple[int, Catalog] | None = None
@@ -134,7 +157,7 @@ class Party:
         self._catalog = (self.data.version, catalog)
         return catalog
 
-    async def plan(self, sql: str, analyst: str, *, refresh: bool = False) -> QueryPlan:
+    async def plan(self, sql: str, analyst: str, *, refresh: bool = False) -> Plan:
         """Plan ``sql`` for ``analyst`` against the current catalog (cached by digest)."""
         catalog = await self.catalog(refresh=refresh)
         key = (sql, analyst, catalog.digest())
@@ -191,41 +214,54 @@ class Party:
 
     async def collect(
         self, batch_id: str, query_ids: list[str], request_indices: list[int]
-    ) -> list[tuple[list[Label], EngineError | None]]:
+    ) -> list[Collected]:
         """Run this party's scans for each query; return its group labels or the error.
 
         With the ledger on, a query's data is touched only once its request and this
-        party's approval are in this party's mirror.
+        party's approval are in this party's mirror. For a join, this party also reports
+        its table's size rounded up to a power of two (the padded length depends on it).
         """
         batch = self._batches.get(batch_id)
         if batch is None:
             raise PeerError(f"batch {batch_id}: unknown at {self.config.name}, want prepare first")
         indices = request_indices or [-1] * len(query_ids)
-        out: list[tuple[list[Label], EngineError | None]] = []
+        out: list[Collected] = []
         for query_id, index in zip(query_ids, indices, strict=True):
             approved = batch.queries.get(query_id)
             if approved is None:
-                out.append(([], PeerError(f"query {query_id}: not approved at {self.config.name}")))
+                error = PeerError(f"query {query_id}: not approved at {self.config.name}")
+                out.append(Collected([], error))
                 continue
             try:
                 if self.ledger is not None:
                     self.ledger.check_anchored(query_id, index)
-                approved.partials = await asyncio.to_thread(self._scan_all, approved.plan)
-                labels: set[Label] = set()
-                for partial in approved.partials:
-                    labels.update(partial)
-                out.append((sorted(labels, key=label_sort_key), None))
+                out.append(await asyncio.to_thread(self._collect, approved))
             except EngineError as exc:
                 log.info("query %s: scan failed at %s: %s", query_id, self.config.name, exc)
-                out.append(([], exc))
+                out.append(Collected([], exc))
         return out
 
-    def _scan_all(self, plan: QueryPlan) -> list[dict[Label, list[int]]]:
-        return [
+    def _collect(self, approved: _Approved) -> Collected:
+        plan = approved.plan
+        labels: set[Label] = set()
+        if isinstance(plan, JoinPlan):
+            for scan in plan.scans:
+                if scan.party == self.config.name:
+                    approved.table = self.data.join_scan(scan)
+                    if scan.group_slots:
+                        labels.update(approved.table.labels)
+                    rows = self.data.row_count(scan.dataset)
+                    bound = 1 << max(rows - 1, 0).bit_length()
+                    return Collected(sorted(labels, key=label_sort_key), None, bound)
+            return Collected([], None)
+        approved.partials = [
             self.data.scan(scan, plan.measures)
             for scan in plan.scans
             if scan.party == self.config.name
         ]
+        for partial in approved.partials:
+            labels.update(partial)
+        return Collected(sorted(labels, key=label_sort_key), None)
 
     # ------------------------------------------------------------------ execute
 
@@ -234,16 +270,15 @@ class Party:
         job_id: str,
         batch_ids: list[str],
         epoch: int,
-        domains: list[tuple[str, list[Label], int]],
+        domains: list[Domain],
         timeout: float,
     ) -> list[Outcome]:
-        """Run one MPC job over collected batches; return this party's outcome per query.
+        """Run the MPC jobs of collected batches; return this party's outcome per query.
 
-        ``domains`` holds (query id, agreed groups, request index on the ledger) in job
-        order. With the ledger on, jobs must come in the order of their requests on it. A
-        query whose scan failed here gets zeros as this party's input and a failure as its
-        outcome, and the sequencer releases nothing for it (the job's layout is agreed, so
-        the other queries go on).
+        ``domains`` holds each query's agreed groups, its request index on the ledger and,
+        for a join, the padded length, in ledger order; consecutive aggregate queries share
+        one MPC job, each join query runs its own. With the ledger on, jobs must come in the
+        order of their requests on it.
         """
         queries: dict[str, _Approved] = {}
         for batch_id in batch_ids:
@@ -259,76 +294,94 @@ class Party:
                 f"(ready={self.session.ready}), want live epoch {epoch}"
             )
         if self.ledger is not None:
-            self.ledger.check_order([index for _, _, index in domains])
-        items = []
-        approved_list = []
-        failures: dict[str, EngineError] = {}
-        for query_id, groups, _ in domains:
-            approved = queries.get(query_id)
+            self.ledger.check_order([d.request_index for d in domains])
+        found = []
+        for domain in domains:
+            approved = queries.get(domain.query_id)
             if approved is None:
-                raise PeerError(f"query {query_id}: not prepared at {self.config.name}")
-            if approved.partials is None:
-                try:
-                    approved.partials = await asyncio.to_thread(self._scan_all, approved.plan)
-                except EngineError as exc:
-                    log.info("query %s: scan failed at %s: %s", query_id, self.config.name, exc)
-                    failures[query_id] = exc
-                    approved.partials = []
-            groups_sorted = list(groups)
+                raise PeerError(f"query {domain.query_id}: not prepared at {self.config.name}")
+            found.append((domain, approved))
+        outcomes: list[Outcome] = []
+        segment: list[tuple[Domain, _Approved]] = []
+        for number, (domain, approved) in enumerate(found):
+            if isinstance(approved.plan, JoinPlan):
+                outcomes += await self._aggregates(f"{job_id}.{number}a", segment, timeout)
+                segment = []
+                outcomes.append(await self._join(f"{job_id}.{number}", domain, approved, timeout))
+            else:
+                segment.append((domain, approved))
+        outcomes += await self._aggregates(f"{job_id}.end", segment, timeout)
+        return outcomes
+
+    async def _aggregates(
+        self, job_id: str, queries: list[tuple[Domain, _Approved]], timeout: float
+    ) -> list[Outcome]:
+        """Run one MPC job for consecutive aggregate queries (no join)."""
+        if not queries:
+            return []
+        items = []
+        for domain, approved in queries:
             own: set[Label] = set().union(*approved.partials) if approved.partials else set()
-            if not own <= set(groups_sorted):
+            if not own <= set(domain.groups):
                 raise PeerError(
-                    f"query {query_id}: the agreed groups miss labels of {self.config.name}"
+                    f"query {domain.query_id}: the agreed groups miss labels of {self.config.name}"
                 )
-            items.append((approved.plan, groups_sorted))
-            approved_list.append((query_id, approved))
+            assert isinstance(approved.plan, QueryPlan)
+            items.append((approved.plan, list(domain.groups)))
         job, slots = layout(job_id, items)
         inputs: list[int] = []
-        for slot, (_, approved) in zip(slots, approved_list, strict=True):
+        for slot, (_, approved) in zip(slots, queries, strict=True):
             inputs.extend(local_inputs(slot, approved.partials or []))
         if job.input_length == 0 or len(job.cells) == 0:
-            return [self._outcome(a, 0, ((), (), ()), 0, failures.get(q)) for q, a in approved_list]
+            return [self._outcome(a, None) for _, a in queries]
         log.info("job %s: MPC job of %d cells started", job_id, len(job.cells))
         result = await self.session.run(job, inputs, timeout)
-        out = []
-        for slot, (query_id, approved) in zip(slots, approved_list, strict=True):
-            lo, hi = slot.cell_offset, slot.cell_offset + slot.cell_count
-            shares = (result.num[lo:hi], result.den[lo:hi], result.flag[lo:hi])
-            out.append(
-                self._outcome(approved, result.x, shares, result.modulus, failures.get(query_id))
-            )
-        return out
+        return [
+            self._outcome(approved, result, slot.cell_offset, slot.cell_count)
+            for slot, (_, approved) in zip(slots, queries, strict=True)
+        ]
+
+    async def _join(
+        self, job_id: str, domain: Domain, approved: _Approved, timeout: float
+    ) -> Outcome:
+        """Run the MPC job of one join query."""
+        plan = approved.plan
+        assert isinstance(plan, JoinPlan)
+        parties = [p.name for p in self.config.federation.parties]
+        job = join_job(job_id, plan, domain.groups, domain.padded_length, parties)
+        side = None
+        for index, scan in enumerate(plan.scans):
+            if scan.party == self.config.name:
+                if approved.table is None:
+                    raise PeerError(f"query {domain.query_id}: not collected at {self.config.name}")
+                side = join_input(plan, index, approved.table, domain.groups)
+        if not job.cells:
+            return self._outcome(approved, None)
+        log.info("job %s: join job of %d cells started", job_id, len(job.cells))
+        result = await self.session.run(job, side, timeout)
+        return self._outcome(approved, result, 0, len(job.cells))
 
     def _outcome(
-        self,
-        approved: _Approved,
-        x: int,
-        shares: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
-        modulus: int,
-        error: EngineError | None,
+        self, approved: _Approved, result: JobResult | None, lo: int = 0, count: int = 0
     ) -> Outcome:
-        """Seal this party's shares to the analyst and commit to them on the ledger."""
-        if error is not None:
-            return Outcome(SealedShares(self.config.name, b"", b""), error)  # release nothing
-        sealed = self._seal(approved, x, *shares, modulus)
+        """Seal this party's shares of one query's cells to the analyst, and commit to them
+        on the ledger (a query with no cells gets empty shares)."""
+        hi = lo + count
+        shares = Shares(
+            result.x if result else self.config.me.index + 1,
+            result.modulus if result else 0,
+            result.num[lo:hi] if result else (),
+            result.den[lo:hi] if result else (),
+            result.flag[lo:hi] if result else (),
+            result.sign[lo:hi] if result else (),
+        )
+        sealed = seal(approved.request.result_key, approved.query_id, self.config.name, shares)
         if self.ledger is None:
             return Outcome(sealed, None)
         entry, opening = self.ledger.commit(
             approved.query_id, approved.request_hash, sealed.to_bytes()
         )
         return Outcome(sealed, None, encode_entry(entry), opening)
-
-    def _seal(
-        self,
-        approved: _Approved,
-        x: int,
-        num: tuple[int, ...],
-        den: tuple[int, ...],
-        flag: tuple[int, ...],
-        modulus: int,
-    ) -> SealedShares:
-        shares = Shares(x or self.config.me.index + 1, modulus, num, den, flag)
-        return seal(approved.request.result_key, approved.query_id, self.config.name, shares)
 
     def _expire(self) -> None:
         now = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -71,6 +72,14 @@ class Peers:
             raise
         except Exception as exc:  # channel closed, cancelled, ...
             raise PeerError(f"party {party}: call failed ({type(exc).__name__})") from None
+
+    async def wait_ready(self, party: str, seconds: float) -> bool:
+        """Return whether the channel to ``party`` connects within ``seconds``."""
+        try:
+            await asyncio.wait_for(self._channels[party].channel_ready(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -33,8 +33,9 @@ from engine.daemon.party import Party, merge_labels
 from engine.daemon.peers import Peers
 from engine.daemon.status import error_of
 from engine.errors import CapacityError, EngineError, PeerError, UnreachableError
-from engine.local import Label
-from engine.plan import QueryPlan
+from engine.local_scan import Label
+from engine.mpc.join_layout import join_domain, padded_length
+from engine.plan import JoinPlan, Plan
 from engine.request import QueryRequest, SignedRequest, verify
 from engine.rpc import jointstat_pb2 as pb
 from engine.sealing import SealedShares
@@ -57,7 +58,7 @@ class QueryOutcome:
     """A finished query: its plan, agreed groups and every party's sealed shares."""
 
     query_id: str
-    plan: QueryPlan
+    plan: Plan
     groups: tuple[Label, ...]
     shares: tuple[SealedShares, ...]
     threshold: int
@@ -69,10 +70,11 @@ class QueryOutcome:
 class _Pending:
     signed: SignedRequest
     request: QueryRequest
-    plan: QueryPlan
+    plan: Plan
     future: asyncio.Future[QueryOutcome]
     received: float
     index: int = -1  # the request's index on the ledger (-1 without a ledger)
+    padded_length: int = 0  # a join: the public length every side is padded to
 
 
 @dataclass
@@ -268,21 +270,30 @@ class Sequencer:
             )
         )
         ready: list[tuple[_Pending, list[Label]]] = []
+        names = self._names()
         for index, pending in enumerate(live):
             failure = None
-            per_party = []
-            for reply in collected:
+            per_party: dict[str, list[Label]] = {}
+            rows = []
+            for name, reply in zip(names, collected, strict=True):
                 entry = reply.queries[index]
                 if entry.HasField("failure"):
                     failure = error_of(entry.failure.code, entry.failure.message)
                     break
-                per_party.append([label_from_pb(row) for row in entry.labels])
+                per_party[name] = [label_from_pb(row) for row in entry.labels]
+                rows.append(entry.rows)
             if failure is not None:
                 self._abort(pending, failure)
                 pending.future.set_exception(failure)
                 continue
-            # A query without GROUP BY has the one group ().
-            groups: list[Label] = merge_labels(per_party) if pending.plan.group_names else [()]
+            groups: list[Label]
+            if isinstance(pending.plan, JoinPlan):
+                groups = join_domain(pending.plan, per_party)
+                pending.padded_length = padded_length(rows)
+            else:  # a query without GROUP BY has the one group ()
+                groups = (
+                    merge_labels(list(per_party.values())) if pending.plan.group_names else [()]
+                )
             ready.append((pending, groups))
         return ready
 
@@ -347,7 +358,10 @@ class Sequencer:
             epoch=self._epoch,
             queries=[
                 pb.QueryDomain(
-                    query_id=p.signed.query_id, groups=labels_to_pb(g), request_index=p.index
+                    query_id=p.signed.query_id,
+                    groups=labels_to_pb(g),
+                    request_index=p.index,
+                    padded_length=p.padded_length,
                 )
                 for p, g in ready
             ],
@@ -465,11 +479,10 @@ class Sequencer:
             return await self._peers.call(name, lambda s: s.Prepare(request, timeout=timeout))
         except UnreachableError:
             # Nothing was delivered; a party that just came back may still be in the
-            # channel's reconnect backoff, so wait for it briefly once.
-            return await self._peers.call(
-                name,
-                lambda s: s.Prepare(request, timeout=RECONNECT_WAIT, wait_for_ready=True),
-            )
+            # channel's reconnect backoff, so give it a moment to connect, once.
+            if not await self._peers.wait_ready(name, RECONNECT_WAIT):
+                raise
+            return await self._peers.call(name, lambda s: s.Prepare(request, timeout=timeout))
 
     async def _start_session(self) -> None:
         self._epoch += 1

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from engine.cells import CellKind
-from engine.mpc.job import JobResult, MpcJob
+from engine.mpc._formulas import fractions
+from engine.mpc.job import COMPONENTS, CellProgram, JobResult, MpcJob
 
 Vector = Any  # numpy object array of field elements (Python ints in [0, p))
 
@@ -40,6 +41,10 @@ class _Shares:
         self._mpc = mpc
         self._field = field
         self.p: int = field.order
+
+    async def reshare(self, local: Vector) -> Vector:
+        """Return fresh degree-t shares of a local degree-2t sharing (e.g. of dot products)."""
+        return (await self._mpc._reshare(self._field.array(local % self.p, check=False))).value
 
     async def products(self, *pairs: tuple[Vector, Vector]) -> list[Vector]:
         """Return the elementwise products of each pair, in one round of communication."""
@@ -154,6 +159,7 @@ def _halve(factors: Vector) -> tuple[Vector, Vector, Vector]:
 
 
 POOL_MAX_CELLS = 512  # larger jobs use the product tree (the pool's CPU cost grows as m²)
+SIGN_BITS = 2 * 63 + 2 * 44 + 4  # |c| = |n·sxy − sx·sy| < 2**SIGN_BITS (see engine.cells)
 
 
 async def run_cells_job(
@@ -163,36 +169,47 @@ async def run_cells_job(
 
     Requires every party to call it with the same job and pool settings, in the same order.
     """
-    field = secint.field
-    p = field.order
-    cells = job.cells
-    m = len(cells)
+    p = secint.field.order
+    m = len(job.cells)
     length = job.input_length
     if len(inputs) != length:
         raise ValueError(f"inputs: got {len(inputs)}, want {length}")
-    masks = [secrets.randbelow(p - 1) + 1 for _ in range(2 * m)]
+    masks = [secrets.randbelow(p - 1) + 1 for _ in range(3 * m)]
     own = np.array([v % p for v in inputs] + masks, dtype=object)
     shared = mpc.input(secint.array(own), senders=list(range(len(mpc.parties))))
     parts = await mpc.gather(shared)
     total = sum((part.value for part in parts[1:]), parts[0].value) % p
-    total = np.append(total, 0)  # a constant 0 for the components a kind does not use
-    zero = length + 2 * m
-    r1 = total[length : length + m]
-    r2 = total[length + m : length + 2 * m]
-    n = total[np.array(cells.n_index, dtype=int)]
-    s = total[np.array([i if i >= 0 else zero for i in cells.s_index], dtype=int)]
-    q = total[np.array([i if i >= 0 else zero for i in cells.q_index], dtype=int)]
+    released = await release_cells(
+        mpc, secint, job.cells, total[:length], total[length:].reshape(3, m), pool
+    )
+    return JobResult(job.job_id, p, mpc.pid + 1, *released)
+
+
+async def release_cells(
+    mpc: Any,
+    secint: Any,
+    cells: CellProgram,
+    total: Vector,
+    masks: Vector,
+    pool: PowerPool | None,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Return this party's shares of (num, den, flag, sign) of every cell.
+
+    ``total`` holds shares of the totals the cells point at; ``masks`` three rows of shares
+    of uniform random non-zero field elements, one per cell each, that no party knows.
+    """
+    field = secint.field
+    p = field.order
+    m = len(cells)
+    r1, r2, r3 = masks
+    padded = np.append(total % p, 0)  # a constant 0 for the totals a kind does not use
+    zero = len(padded) - 1
+    index = np.array([[i if i >= 0 else zero for i in row] for row in cells.totals], dtype=int)
+    components = [padded[index[:, k]] for k in range(len(COMPONENTS))]
+    n = components[0]
     arithmetic = _Shares(mpc, field)
     width = max(cells.min_size)
-
     kinds = np.array([int(k) for k in cells.kinds], dtype=int)
-
-    def onehot(*wanted: CellKind) -> Vector:
-        return np.isin(kinds, [int(w) for w in wanted]).astype(object)
-
-    num = (n * onehot(CellKind.COUNT) + s * onehot(CellKind.SUM, CellKind.AVG)) % p
-    den = (onehot(CellKind.COUNT, CellKind.SUM) + n * onehot(CellKind.AVG)) % p
-    variance = onehot(CellKind.VAR_POP, CellKind.VAR_SAMP)
 
     use_pool = pool is not None and m <= POOL_MAX_CELLS and width <= pool.max_power
     pending_p = None
@@ -216,22 +233,23 @@ async def run_cells_job(
         pairs.append((left, right))
         return carry
 
-    # The formulas' products (with the first tree level, or while c is being opened).
-    pairs: list[tuple[Vector, Vector]] = []
-    carry = tree_pair(pairs)
-    if variance.any():
-        pairs.append((np.stack([n, s, n, n]), np.stack([q, s, n, (n - 1) % p])))
-    if pairs:
-        results = await arithmetic.products(*pairs)
-        if carry is not None:
-            factors = np.concatenate([results.pop(0), carry], axis=1)
-        if variance.any():
-            nq, ss, nn, nn1 = results.pop(0)
-            num = (num + (nq - ss) * variance) % p
-            den = (den + nn * onehot(CellKind.VAR_POP) + nn1 * onehot(CellKind.VAR_SAMP)) % p
+    # The formulas' products ride with the first level of the tree (or the opening of c).
+    first: list[tuple[Vector, Vector]] = []
+    carry = tree_pair(first)
+    num, den, covariance, extra = await fractions(arithmetic, kinds, components, first)
+    if carry is not None:
+        factors = np.concatenate([extra[0], carry], axis=1)
+
+    sign = np.zeros(m, dtype=object)
+    if covariance is not None:
+        # CORR releases the sign of its covariance: one comparison per CORR cell.
+        is_corr = kinds == int(CellKind.CORR)
+        picked = np.where(is_corr, covariance, 0)
+        negative = mpc.np_sgn(secint.array(field.array(picked, check=False)), l=SIGN_BITS, LT=True)
+        sign = (await mpc.gather(negative)).value % p
 
     # The mask on each fraction (with the next tree level).
-    pairs = [(np.concatenate([r1, r1]), np.concatenate([num, den]))]
+    pairs = [(np.concatenate([r1, r1, r3]), np.concatenate([num, den, sign]))]
     carry = tree_pair(pairs)
     results = await arithmetic.products(*pairs)
     masked = results[0]
@@ -250,13 +268,12 @@ async def run_cells_job(
 
     # Release. Products are reshared, so these are fresh random sharings.
     (released,) = await arithmetic.products(
-        (np.concatenate([masked, r2]), np.concatenate([product, product, product]))
+        (np.concatenate([masked, r2]), np.concatenate([product] * 4))
     )
-    return JobResult(
-        job_id=job.job_id,
-        modulus=p,
-        x=mpc.pid + 1,
-        num=tuple(int(v) for v in released[:m]),
-        den=tuple(int(v) for v in released[m : 2 * m]),
-        flag=tuple(int(v) for v in released[2 * m :]),
+    values = [int(v) for v in released]
+    return (
+        tuple(values[:m]),
+        tuple(values[m : 2 * m]),
+        tuple(values[3 * m :]),
+        tuple(values[2 * m : 3 * m]),
     )

@@ -30,8 +30,9 @@ import struct
 import sys
 from typing import Any
 
+from engine.mpc._joined import run_join_job
 from engine.mpc._release import PowerPool, run_cells_job
-from engine.mpc.job import JobFailure, JobResult, MpcJob, SessionReady
+from engine.mpc.job import JobFailure, JobResult, JoinJob, MpcJob, SessionReady
 
 log = logging.getLogger("engine.mpc.worker")
 
@@ -172,10 +173,17 @@ async def _serve(mpc: Any, control: socket.socket, epoch: int, tls: bool) -> Non
         await writer.drain()
 
 
-async def _run_job(mpc: Any, types: dict[int, Any], job: MpcJob, inputs: list[int]) -> JobResult:
+async def _run_job(
+    mpc: Any, types: dict[int, Any], job: MpcJob | JoinJob, inputs: Any
+) -> JobResult:
     secint = types.get(job.field_bits)
     if secint is None:
         secint = types[job.field_bits] = mpc.SecInt(job.field_bits)
+    if isinstance(job, JoinJob):
+        join_type = types.get(job.join_bits)
+        if join_type is None:
+            join_type = types[job.join_bits] = mpc.SecInt(job.join_bits)
+        return await run_join_job(mpc, secint, job, inputs, _POOL, join_type)
     return await run_cells_job(mpc, secint, job, inputs, _POOL)
 
 

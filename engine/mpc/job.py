@@ -12,18 +12,21 @@ from dataclasses import dataclass
 
 from engine.cells import CellKind
 
+COMPONENTS = ("n", "s", "q", "sy", "syy", "sxy")  # the totals a cell may use, in this order
+
 
 @dataclass(frozen=True)
 class CellProgram:
-    """The released cells of a batch: one entry per cell, indices into the input vector.
+    """The released cells of a batch: per cell its kind and where its totals are.
 
-    ``s_index``/``q_index`` are -1 where the kind does not use them.
+    ``totals[i]`` gives, for cell i, the position of each of COMPONENTS in the job's total
+    vector (-1 where the kind does not use it): n the count; s and q the sum and sum of
+    squares of a column (sx and sxx of a pair, v and w of an order statistic's fraction);
+    sy, syy and sxy the rest of a pair's sums.
     """
 
     kinds: tuple[CellKind, ...]
-    n_index: tuple[int, ...]
-    s_index: tuple[int, ...]
-    q_index: tuple[int, ...]
+    totals: tuple[tuple[int, int, int, int, int, int], ...]
     min_size: tuple[int, ...]
 
     def __len__(self) -> int:
@@ -54,6 +57,7 @@ class JobResult:
     num: tuple[int, ...]
     den: tuple[int, ...]
     flag: tuple[int, ...]
+    sign: tuple[int, ...]  # non-zero where a CORR cell is negative (0 elsewhere)
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,35 @@ class SessionReady:
 
     epoch: int
     modulus_hint: int = 0
+
+
+@dataclass(frozen=True)
+class JoinJob:
+    """One query over a private join: align the owners' per-key columns, sum products, release.
+
+    The join and the sums run in a field of ``join_bits`` (enough for every total); the
+    totals are converted to the field of ``field_bits`` when the cells need a larger one.
+
+    ``spokes`` are (owner index, helper index, width); ``terms[t]`` gives, for total t, the
+    column of the hub and of each spoke whose product is summed over the aligned rows.
+    ``noise`` is (dummies D, ε numerator, ε denominator) for the helpers' noisy counts.
+    """
+
+    job_id: str
+    field_bits: int  # the field of the released cells
+    join_bits: int  # the (smaller) field of the join and its sums
+    hub: int
+    hub_width: int
+    spokes: tuple[tuple[int, int, int], ...]
+    padded_length: int
+    noise: tuple[int, int, int]
+    terms: tuple[tuple[int, ...], ...]
+    cells: CellProgram
+
+
+@dataclass(frozen=True)
+class JoinInput:
+    """This party's side of a join: per key, its columns (None: no side in this join)."""
+
+    keys: tuple[bytes, ...]
+    columns: tuple[tuple[int, ...], ...]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from engine.cells import KIND_OF, CellKind, field_bits
 from engine.errors import CapacityError
-from engine.local import Label
-from engine.mpc.job import CellProgram, MpcJob
+from engine.local_scan import Label
+from engine.mpc.job import COMPONENTS, CellProgram, MpcJob
 from engine.plan import QueryPlan
 
 MAX_CELLS_PER_JOB = 2_000_000
@@ -40,9 +40,7 @@ def layout(
     Raises CapacityError when the batch would release more than MAX_CELLS_PER_JOB cells.
     """
     kinds: list[CellKind] = []
-    n_index: list[int] = []
-    s_index: list[int] = []
-    q_index: list[int] = []
+    totals: list[tuple[int, int, int, int, int, int]] = []
     min_size: list[int] = []
     slots = []
     offset = 0
@@ -54,14 +52,13 @@ def layout(
                 assert output.function is not None and output.measure is not None
                 measure = plan.measures[output.measure]
                 kinds.append(KIND_OF[output.function])
-                n_index.append(offset + plan.component_index(g, output.measure, "n"))
-                has_s = "s" in measure.components
-                has_q = "q" in measure.components
-                s_index.append(
-                    offset + plan.component_index(g, output.measure, "s") if has_s else -1
-                )
-                q_index.append(
-                    offset + plan.component_index(g, output.measure, "q") if has_q else -1
+                totals.append(
+                    tuple(  # type: ignore[arg-type]
+                        offset + plan.component_index(g, output.measure, c)
+                        if c in measure.components
+                        else -1
+                        for c in COMPONENTS
+                    )
                 )
                 min_size.append(plan.min_group_size)
         length = len(groups) * plan.components_per_group
@@ -74,9 +71,7 @@ def layout(
             f"batch: got {len(kinds)} result cells, want at most {MAX_CELLS_PER_JOB} "
             "(fewer groups or aggregates)"
         )
-    program = CellProgram(
-        tuple(kinds), tuple(n_index), tuple(s_index), tuple(q_index), tuple(min_size)
-    )
+    program = CellProgram(tuple(kinds), tuple(totals), tuple(min_size))
     return MpcJob(job_id, field_bits(set(kinds)), offset, program), slots
 
 

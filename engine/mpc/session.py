@@ -16,10 +16,11 @@ import struct
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from engine.config import PartyConfig
 from engine.errors import PeerError
-from engine.mpc.job import JobFailure, JobResult, MpcJob, SessionReady
+from engine.mpc.job import JobFailure, JobResult, JoinJob, MpcJob, SessionReady
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class MpcSession:
         log.info("MPC session epoch %d ready in %.2f s", epoch, elapsed)
         return elapsed
 
-    async def run(self, job: MpcJob, inputs: list[int], timeout: float) -> JobResult:
+    async def run(self, job: MpcJob | JoinJob, inputs: Any, timeout: float) -> JobResult:
         """Run ``job`` with this party's ``inputs``; return this party's shares.
 
         Raises PeerError if the session is not ready, the worker fails, or the job does

@@ -35,16 +35,18 @@ class LabelRow(_message.Message):
     def __init__(self, values: _Optional[_Iterable[_Union[Value, _Mapping]]] = ...) -> None: ...
 
 class OutputColumn(_message.Message):
-    __slots__ = ("name", "group", "function", "decimals")
+    __slots__ = ("name", "group", "function", "decimals", "second_decimals")
     NAME_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_FIELD_NUMBER: _ClassVar[int]
     DECIMALS_FIELD_NUMBER: _ClassVar[int]
+    SECOND_DECIMALS_FIELD_NUMBER: _ClassVar[int]
     name: str
     group: int
     function: str
     decimals: int
-    def __init__(self, name: _Optional[str] = ..., group: _Optional[int] = ..., function: _Optional[str] = ..., decimals: _Optional[int] = ...) -> None: ...
+    second_decimals: int
+    def __init__(self, name: _Optional[str] = ..., group: _Optional[int] = ..., function: _Optional[str] = ..., decimals: _Optional[int] = ..., second_decimals: _Optional[int] = ...) -> None: ...
 
 class OrderKey(_message.Message):
     __slots__ = ("output", "descending")
@@ -65,7 +67,7 @@ class SealedShares(_message.Message):
     def __init__(self, party: _Optional[str] = ..., ephemeral_key: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
 
 class QueryResult(_message.Message):
-    __slots__ = ("query_id", "columns", "groups", "shares", "threshold", "order_by", "limit", "seconds", "receipts")
+    __slots__ = ("query_id", "columns", "groups", "shares", "threshold", "order_by", "limit", "seconds", "receipts", "having", "explanation")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +77,8 @@ class QueryResult(_message.Message):
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    HAVING_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     columns: _containers.RepeatedCompositeFieldContainer[OutputColumn]
     groups: _containers.RepeatedCompositeFieldContainer[LabelRow]
@@ -84,7 +88,9 @@ class QueryResult(_message.Message):
     limit: int
     seconds: float
     receipts: Receipts
-    def __init__(self, query_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[OutputColumn, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ..., threshold: _Optional[int] = ..., order_by: _Optional[_Iterable[_Union[OrderKey, _Mapping]]] = ..., limit: _Optional[int] = ..., seconds: _Optional[float] = ..., receipts: _Optional[_Union[Receipts, _Mapping]] = ...) -> None: ...
+    having: str
+    explanation: str
+    def __init__(self, query_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[OutputColumn, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ..., threshold: _Optional[int] = ..., order_by: _Optional[_Iterable[_Union[OrderKey, _Mapping]]] = ..., limit: _Optional[int] = ..., seconds: _Optional[float] = ..., receipts: _Optional[_Union[Receipts, _Mapping]] = ..., having: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class ListDatasetsRequest(_message.Message):
     __slots__ = ()
@@ -181,14 +187,16 @@ class CollectRequest(_message.Message):
     def __init__(self, batch_id: _Optional[str] = ..., query_ids: _Optional[_Iterable[str]] = ..., request_indices: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class QueryLabels(_message.Message):
-    __slots__ = ("query_id", "labels", "failure")
+    __slots__ = ("query_id", "labels", "failure", "rows")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     labels: _containers.RepeatedCompositeFieldContainer[LabelRow]
     failure: Failure
-    def __init__(self, query_id: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., failure: _Optional[_Union[Failure, _Mapping]] = ...) -> None: ...
+    rows: int
+    def __init__(self, query_id: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., failure: _Optional[_Union[Failure, _Mapping]] = ..., rows: _Optional[int] = ...) -> None: ...
 
 class CollectReply(_message.Message):
     __slots__ = ("queries",)
@@ -197,14 +205,16 @@ class CollectReply(_message.Message):
     def __init__(self, queries: _Optional[_Iterable[_Union[QueryLabels, _Mapping]]] = ...) -> None: ...
 
 class QueryDomain(_message.Message):
-    __slots__ = ("query_id", "groups", "request_index")
+    __slots__ = ("query_id", "groups", "request_index", "padded_length")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    PADDED_LENGTH_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     groups: _containers.RepeatedCompositeFieldContainer[LabelRow]
     request_index: int
-    def __init__(self, query_id: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., request_index: _Optional[int] = ...) -> None: ...
+    padded_length: int
+    def __init__(self, query_id: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., request_index: _Optional[int] = ..., padded_length: _Optional[int] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
     __slots__ = ("job_id", "epoch", "queries", "batch_ids")

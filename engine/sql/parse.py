@@ -22,31 +22,43 @@ Anything else raises :class:`UnsupportedError` naming the construct.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
+import re
+from fractions import Fraction
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from engine.errors import CapacityError, QueryError, UnsupportedError
+from engine.sql.query import (
+    Aggregate,
+    AggregateCall,
+    Branch,
+    JoinCondition,
+    OrderKey,
+    ParsedQuery,
+    Relation,
+    SelectItem,
+    TableRef,
+)
+
+__all__ = [
+    "Aggregate",
+    "AggregateCall",
+    "Branch",
+    "JoinCondition",
+    "OrderKey",
+    "ParsedQuery",
+    "Relation",
+    "SelectItem",
+    "TableRef",
+    "parse_query",
+]
 
 MAX_SQL_BYTES = 64 * 1024
 MAX_UNION_BRANCHES = 64
 MAX_SELECT_ITEMS = 256
-
-
-class Aggregate(StrEnum):
-    """An aggregate function the engine computes securely."""
-
-    COUNT = "count"  # COUNT(*) when the argument is None
-    SUM = "sum"
-    AVG = "avg"
-    VAR_SAMP = "var_samp"
-    VAR_POP = "var_pop"
-    STDDEV_SAMP = "stddev_samp"
-    STDDEV_POP = "stddev_pop"
-
+MAX_JOINED_TABLES = 3
 
 _AGGREGATES: dict[type[exp.Expression], Aggregate] = {
     exp.Count: Aggregate.COUNT,
@@ -57,19 +69,23 @@ _AGGREGATES: dict[type[exp.Expression], Aggregate] = {
     exp.Stddev: Aggregate.STDDEV_SAMP,
     exp.StddevSamp: Aggregate.STDDEV_SAMP,
     exp.StddevPop: Aggregate.STDDEV_POP,
+    exp.Min: Aggregate.MIN,
+    exp.Max: Aggregate.MAX,
+    exp.Median: Aggregate.MEDIAN,
+    exp.PercentileCont: Aggregate.QUANTILE_CONT,
+    exp.CovarPop: Aggregate.COVAR_POP,
+    exp.CovarSamp: Aggregate.COVAR_SAMP,
+    exp.Corr: Aggregate.CORR,
+    exp.RegrSlope: Aggregate.REGR_SLOPE,
+    exp.RegrIntercept: Aggregate.REGR_INTERCEPT,
+    exp.RegrR2: Aggregate.REGR_R2,
+    exp.RegrCount: Aggregate.REGR_COUNT,
 }
 
 # Aggregates that exist in SQL but not (yet) in jointstat: named in the error message.
 _LATER_AGGREGATES = (
-    exp.Min,
-    exp.Max,
-    exp.Median,
     exp.Quantile,
-    exp.PercentileCont,
     exp.PercentileDisc,
-    exp.Corr,
-    exp.CovarPop,
-    exp.CovarSamp,
     exp.ArrayAgg,
     exp.GroupConcat,
     exp.AnyValue,
@@ -81,77 +97,20 @@ _LATER_AGGREGATES = (
     exp.LogicalOr,
 )
 
-_SELECT_ARGS = {"expressions", "from", "from_", "where", "group", "order", "limit", "kind"}
+_SELECT_ARGS = {
+    "expressions",
+    "from",
+    "from_",
+    "where",
+    "group",
+    "having",
+    "order",
+    "limit",
+    "kind",
+    "joins",
+}
 _BRANCH_ARGS = {"expressions", "from", "from_", "where", "kind"}
-
-
-@dataclass(frozen=True)
-class TableRef:
-    """A dataset named in SQL as ``party.dataset``."""
-
-    party: str
-    dataset: str
-
-    def __str__(self) -> str:
-        return f"{self.party}.{self.dataset}"
-
-
-@dataclass(frozen=True)
-class Branch:
-    """One input of a relation: a dataset, the columns it contributes, its own filter.
-
-    ``columns`` maps each output name to the dataset column it comes from; ``None`` means
-    every column under its own name (``SELECT *`` or a plain table).
-    """
-
-    table: TableRef
-    columns: tuple[tuple[str, str], ...] | None
-    where: exp.Expression | None
-
-
-@dataclass(frozen=True)
-class Relation:
-    """A FROM source: one dataset, or a UNION ALL of same-schema datasets."""
-
-    alias: str
-    branches: tuple[Branch, ...]
-
-
-@dataclass(frozen=True)
-class AggregateCall:
-    """An aggregate in the select list; ``argument`` is None for COUNT(*)."""
-
-    function: Aggregate
-    argument: exp.Column | None
-
-
-@dataclass(frozen=True)
-class SelectItem:
-    """One output column: either a group key (a column) or an aggregate."""
-
-    name: str
-    column: exp.Column | None
-    aggregate: AggregateCall | None
-
-
-@dataclass(frozen=True)
-class OrderKey:
-    """ORDER BY on an output column (by position in the select list)."""
-
-    output: int
-    descending: bool
-
-
-@dataclass(frozen=True)
-class ParsedQuery:
-    """A supported SELECT, with column references still unresolved."""
-
-    relation: Relation
-    select: tuple[SelectItem, ...]
-    where: exp.Expression | None
-    group_by: tuple[exp.Column, ...]
-    order_by: tuple[OrderKey, ...]
-    limit: int | None
+_EXPLAIN = re.compile(r"^\s*explain\s+", re.IGNORECASE)
 
 
 def _name(node: exp.Expr) -> str:
@@ -180,13 +139,16 @@ def _check_args(node: exp.Expression, allowed: set[str], where: str) -> None:
 
 
 def parse_query(sql: str) -> ParsedQuery:
-    """Parse ``sql`` into a ParsedQuery.
+    """Parse ``sql`` (optionally prefixed by EXPLAIN) into a ParsedQuery.
 
-    Raises QueryError for malformed SQL and UnsupportedError for constructs outside the
-    grammar in this module's docstring.
+    Raises QueryError for malformed SQL, CapacityError for oversized SQL and
+    UnsupportedError for constructs outside the grammar in this module's docstring.
     """
     if len(sql.encode()) > MAX_SQL_BYTES:
         raise CapacityError(f"SQL: got {len(sql.encode())} bytes, want at most {MAX_SQL_BYTES}")
+    explain = bool(_EXPLAIN.match(sql))
+    if explain:
+        sql = _EXPLAIN.sub("", sql, count=1)
     try:
         statements = sqlglot.parse(sql, dialect="duckdb")
     except (ParseError, TokenError) as exc:
@@ -203,28 +165,36 @@ def parse_query(sql: str) -> ParsedQuery:
     if not isinstance(root, exp.Select):
         raise UnsupportedError(f"not supported: {root.key.upper()} statements; want SELECT")
     _check_args(root, _SELECT_ARGS, "in the query")
-    relation = _relation(root)
+    relations, joins = _sources(root)
     select = tuple(_select_item(item) for item in root.expressions)
     if not select:
         raise QueryError("SELECT: got no output columns, want at least one")
     if len(select) > MAX_SELECT_ITEMS:
         raise QueryError(f"SELECT: got {len(select)} outputs, want at most {MAX_SELECT_ITEMS}")
     group = root.args.get("group")
-    group_by: tuple[exp.Column, ...] = ()
+    group_by: tuple[exp.Expression, ...] = ()
     if group is not None:
         _check_args(group, {"expressions"}, "in GROUP BY")
-        group_by = tuple(_group_key(e) for e in group.expressions)
+        group_by = tuple(_group_key(e, select) for e in group.expressions)
+    select = _bind_groups(select, group_by)
     where_node = root.args.get("where")
     where = where_node.this if where_node is not None else None
     if where is not None:
         _reject_nested(where, "WHERE")
+    having_node = root.args.get("having")
+    having = having_node.this if having_node is not None else None
+    if having is not None:
+        _check_having(having, select)
     return ParsedQuery(
-        relation=relation,
+        relations=relations,
+        joins=joins,
         select=select,
         where=where,
         group_by=group_by,
+        having=having,
         order_by=_order(root, select),
         limit=_limit(root),
+        explain=explain,
     )
 
 
@@ -247,16 +217,59 @@ def _table(node: exp.Expression, where: str) -> TableRef:
         raise UnsupportedError(f"not supported yet: {node.key.upper()} as a source {where}")
     if node.args.get("catalog") is not None:
         raise QueryError(f"table {_name(node)}: got three name parts, want party.dataset")
-    if node.args.get("joins"):
-        raise UnsupportedError(f"not supported yet: JOIN {where}")
     party = node.args.get("db")
     if party is None:
         raise QueryError(f"table {node.name!r}: got no party, want party.dataset (e.g. tax.income)")
     return TableRef(party.name, node.name)
 
 
-def _relation(select: exp.Select) -> Relation:
-    source = _from(select)
+def _sources(select: exp.Select) -> tuple[tuple[Relation, ...], tuple[JoinCondition, ...]]:
+    """Return the FROM relations and the equalities joining them."""
+    relations = [_relation(_from(select))]
+    conditions: list[JoinCondition] = []
+    for join in select.args.get("joins") or []:
+        side, kind = join.args.get("side"), join.args.get("kind")
+        if side:
+            raise UnsupportedError(
+                f"not supported: {str(side).upper()} OUTER JOIN; jointstat joins are inner "
+                "joins (use JOIN ... ON a.key = b.key)"
+            )
+        if kind and str(kind).upper() != "INNER":
+            raise UnsupportedError(f"not supported: {str(kind).upper()} JOIN; want JOIN ... ON")
+        if join.args.get("using"):
+            raise UnsupportedError("not supported yet: JOIN ... USING; write ON a.key = b.key")
+        on = join.args.get("on")
+        if on is None:
+            raise UnsupportedError("not supported: a JOIN without ON (a cross join)")
+        relations.append(_relation(join.this))
+        conditions.extend(_equalities(on))
+    if len(relations) > MAX_JOINED_TABLES:
+        raise UnsupportedError(
+            f"not supported yet: joins of {len(relations)} tables; want at most {MAX_JOINED_TABLES}"
+        )
+    if len(relations) > 1 and any(len(r.branches) > 1 for r in relations):
+        raise UnsupportedError("not supported yet: UNION ALL inside a JOIN")
+    aliases = [r.alias for r in relations]
+    if len(set(aliases)) != len(aliases):
+        raise QueryError(f"FROM: got the alias {aliases!r} twice, want distinct table aliases")
+    return tuple(relations), tuple(conditions)
+
+
+def _equalities(on: exp.Expression) -> list[JoinCondition]:
+    node = on.unnest() if isinstance(on, exp.Paren) else on
+    if isinstance(node, exp.And):
+        return _equalities(node.this) + _equalities(node.expression)
+    if isinstance(node, exp.EQ):
+        left, right = node.this, node.expression
+        if isinstance(left, exp.Column) and isinstance(right, exp.Column):
+            return [JoinCondition(left, right)]
+    raise UnsupportedError(
+        f"not supported: join condition {_name(node)!r}; want equalities of join_key columns "
+        "(a non-equi join)"
+    )
+
+
+def _relation(source: exp.Expression) -> Relation:
     if isinstance(source, exp.Table):
         table = _table(source, "in FROM")
         alias = source.alias_or_name
@@ -317,52 +330,171 @@ def _reject_nested(node: exp.Expression, where: str) -> None:
 
 
 def _select_item(item: exp.Expression) -> SelectItem:
-    name = item.alias_or_name if isinstance(item, exp.Alias) else _name(item)
+    if isinstance(item, exp.Alias):
+        name = item.alias_or_name
+    elif isinstance(item, exp.Column):
+        name = item.name  # as DuckDB names it: the column, without its table
+    else:
+        name = _name(item)
     node = item.this if isinstance(item, exp.Alias) else item
     if isinstance(node, exp.Window) or node.find(exp.Window):
         raise UnsupportedError(f"not supported yet: window function {_name(node)!r}")
-    if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
-        return SelectItem(name, node, None)
     if isinstance(node, exp.Star) or (isinstance(node, exp.Column) and node.is_star):
         raise UnsupportedError("not supported: SELECT *; jointstat releases aggregates only")
-    return SelectItem(name, None, _aggregate(node))
+    if isinstance(node, exp.AggFunc | exp.WithinGroup) or node.find(exp.AggFunc):
+        return SelectItem(name, None, _aggregate(node))
+    if isinstance(node, exp.Subquery | exp.Select) or node.find(exp.Select):
+        raise UnsupportedError("not supported yet: subquery in SELECT")
+    return SelectItem(name, node, None)
+
+
+def _column_argument(node: exp.Expression | None, function: Aggregate, what: str) -> exp.Column:
+    if not isinstance(node, exp.Column) or isinstance(node.this, exp.Star):
+        shown = _name(node) if node is not None else "nothing"
+        raise UnsupportedError(
+            f"not supported yet: {what} {shown!r} in {function.value.upper()}; want a plain column"
+        )
+    return node
+
+
+def _fraction(node: exp.Expression | None, function: Aggregate) -> Fraction:
+    if not isinstance(node, exp.Literal) or node.is_string:
+        raise QueryError(f"{function.value.upper()}: got a non-constant fraction, want 0 <= q <= 1")
+    value = Fraction(node.this)
+    if not 0 <= value <= 1:
+        raise QueryError(f"{function.value.upper()}: got q = {node.this}, want 0 <= q <= 1")
+    return value
 
 
 def _aggregate(node: exp.Expression) -> AggregateCall:
+    if isinstance(node, exp.WithinGroup):
+        inner, order = node.this, node.expression
+        if not isinstance(inner, exp.PercentileCont) or not isinstance(order, exp.Order):
+            raise UnsupportedError(f"not supported yet: aggregate {_name(node)!r}")
+        if len(order.expressions) != 1 or order.expressions[0].args.get("desc"):
+            raise UnsupportedError("not supported yet: WITHIN GROUP with several or DESC keys")
+        column = _column_argument(order.expressions[0].this, Aggregate.QUANTILE_CONT, "ordering")
+        return AggregateCall(
+            Aggregate.QUANTILE_CONT, column, None, _fraction(inner.this, Aggregate.QUANTILE_CONT)
+        )
     if isinstance(node, _LATER_AGGREGATES):
-        raise UnsupportedError(f"not supported yet: aggregate {node.key.upper()}")
+        label = (
+            "QUANTILE_DISC"
+            if isinstance(node, exp.Quantile | exp.PercentileDisc)
+            else (node.key.upper())
+        )
+        raise UnsupportedError(f"not supported yet: aggregate {label}; use QUANTILE_CONT")
     function = _AGGREGATES.get(type(node))
     if function is None:
         if isinstance(node, exp.AggFunc):
             raise UnsupportedError(f"not supported yet: aggregate {_name(node)!r}")
         raise UnsupportedError(
-            f"not supported yet: output {_name(node)!r}; want a group column or an aggregate "
-            "(COUNT, SUM, AVG, VAR_SAMP, VAR_POP, STDDEV_SAMP, STDDEV_POP)"
+            f"not supported yet: expression {_name(node)!r} around an aggregate; want a group "
+            "key or a plain aggregate"
         )
     argument = node.this
     if isinstance(argument, exp.Distinct):
         raise UnsupportedError(f"not supported yet: DISTINCT inside {function.value.upper()}")
-    extra = [k for k, v in node.args.items() if k not in ("this", "big_int") and v]
-    if extra:
-        raise UnsupportedError(f"not supported yet: {_name(node)!r} with extra arguments")
     if function is Aggregate.COUNT and (
         isinstance(argument, exp.Star) or (isinstance(argument, exp.Column) and argument.is_star)
     ):
         return AggregateCall(function, None)
-    if not isinstance(argument, exp.Column) or isinstance(argument.this, exp.Star):
-        raise UnsupportedError(
-            f"not supported yet: expression inside {function.value.upper()} "
-            f"({_name(node)!r}); want a plain column"
+    if function is Aggregate.QUANTILE_CONT:
+        column = _column_argument(argument, function, "argument")
+        return AggregateCall(
+            function, column, None, _fraction(node.args.get("expression"), function)
         )
-    return AggregateCall(function, argument)
+    if function.bivariate:
+        y = _column_argument(argument, function, "argument")
+        x = _column_argument(node.args.get("expression"), function, "second argument")
+        return AggregateCall(function, y, x)
+    extra = [k for k, v in node.args.items() if k not in ("this", "big_int") and v]
+    if extra:
+        raise UnsupportedError(f"not supported yet: {_name(node)!r} with extra arguments")
+    return AggregateCall(function, _column_argument(argument, function, "argument"))
 
 
-def _group_key(node: exp.Expression) -> exp.Column:
-    if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
-        return node
-    if isinstance(node, exp.Literal):
-        raise UnsupportedError("not supported yet: GROUP BY position; name the column")
-    raise UnsupportedError(f"not supported yet: GROUP BY expression {_name(node)!r}")
+def _group_key(node: exp.Expression, select: tuple[SelectItem, ...]) -> exp.Expression:
+    """Return a GROUP BY key, resolving positions and select aliases to expressions."""
+    if isinstance(node, exp.Literal) and not node.is_string:
+        position = int(node.this)
+        if not 1 <= position <= len(select) or select[position - 1].group is None:
+            raise QueryError(f"GROUP BY: got position {position}, want a non-aggregate output")
+        group = select[position - 1].group
+        assert group is not None
+        return group
+    if isinstance(node, exp.Column) and not node.table:
+        for item in select:
+            if item.name == node.name and item.group is not None:
+                return item.group
+    if node.find(exp.AggFunc):
+        raise QueryError(f"GROUP BY: got aggregate {_name(node)!r}, want a row expression")
+    return node
+
+
+def _bind_groups(
+    select: tuple[SelectItem, ...], group_by: tuple[exp.Expression, ...]
+) -> tuple[SelectItem, ...]:
+    """Check that every non-aggregate output is a GROUP BY key."""
+    keys = {_name(g) for g in group_by}
+    for item in select:
+        if item.group is not None and _name(item.group) not in keys:
+            if not group_by:
+                raise QueryError(
+                    f"output {item.name!r}: got a plain column without GROUP BY, want it in "
+                    "GROUP BY or inside an aggregate"
+                )
+            raise QueryError(
+                f"output {item.name!r}: got an expression that is not in GROUP BY, want a "
+                "group key or an aggregate"
+            )
+    return select
+
+
+_HAVING_NODES = (
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.Paren,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.Literal,
+    exp.Neg,
+    exp.Null,
+    exp.Boolean,
+)
+
+
+def _check_having(having: exp.Expression, select: tuple[SelectItem, ...]) -> None:
+    """HAVING may compare released outputs (aggregates or group keys) with constants."""
+    outputs = {_output_text(item) for item in select} | {item.name for item in select}
+
+    def check(node: exp.Expression) -> None:
+        text = _name(node)
+        if isinstance(node, exp.AggFunc | exp.Column | exp.WithinGroup):
+            if text in outputs or (isinstance(node, exp.Column) and node.name in outputs):
+                return
+            raise UnsupportedError(
+                f"not supported yet: HAVING on {text!r}, which is not in SELECT; want "
+                "conditions on released outputs"
+            )
+        if not isinstance(node, _HAVING_NODES):
+            raise UnsupportedError(f"not supported yet: {node.key.upper()} in HAVING")
+        for child in node.iter_expressions():
+            assert isinstance(child, exp.Expression)
+            check(child)
+
+    check(having)
+
+
+def _output_text(item: SelectItem) -> str:
+    if item.group is not None:
+        return _name(item.group)
+    return item.name
 
 
 def _order(select: exp.Select, items: tuple[SelectItem, ...]) -> tuple[OrderKey, ...]:
@@ -381,8 +513,9 @@ def _order(select: exp.Select, items: tuple[SelectItem, ...]) -> tuple[OrderKey,
         else:
             text = _name(node)
             for i, item in enumerate(items):
-                column_name = item.column.name if item.column is not None else None
-                if text in (item.name, column_name) or (
+                group_text = _name(item.group) if item.group is not None else None
+                column_name = item.group.name if isinstance(item.group, exp.Column) else None
+                if text in (item.name, group_text, column_name) or (
                     item.aggregate is not None and text == _aggregate_text(item)
                 ):
                     index = i

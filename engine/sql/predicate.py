@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import sqlglot
 from sqlglot import exp
 
 from engine.errors import UnsupportedError
@@ -60,12 +61,30 @@ def columns_of(predicate: exp.Expression) -> list[exp.Column]:
     return list(predicate.find_all(exp.Column))
 
 
-def check_safe(predicate: exp.Expression, where: str) -> None:
-    """Raise UnsupportedError if ``predicate`` uses anything outside the safe subset."""
+SAFE_FUNCTIONS: tuple[type[exp.Expression], ...] = (
+    exp.Abs,
+    exp.Lower,
+    exp.Upper,
+    exp.Length,
+    exp.Coalesce,
+    exp.Round,
+    exp.Floor,
+    exp.Ceil,
+    exp.Cast,
+)
+BUCKETS: tuple[type[exp.Expression], ...] = (exp.WidthBucket, exp.Case, exp.If, exp.IntDiv)
+
+
+def check_safe(
+    predicate: exp.Expression, where: str, extra: tuple[type[exp.Expression], ...] = ()
+) -> None:
+    """Raise UnsupportedError if ``predicate`` uses anything outside the safe subset
+    (plus the node types in ``extra``)."""
+    allowed = _ALLOWED + extra
     for node in predicate.walk():
         if isinstance(node, exp.Cast) and not _plain_type(node.to):
             raise UnsupportedError(f"not supported yet: CAST to {node.to.sql()} in {where}")
-        if not isinstance(node, _ALLOWED):
+        if not isinstance(node, allowed):
             label = node.key.upper()
             if isinstance(node, exp.Anonymous):
                 label = f"function {node.name.upper()}()"
@@ -90,13 +109,14 @@ def _plain_type(datatype: exp.DataType) -> bool:
     }
 
 
-def conjuncts(predicate: exp.Expr | None) -> list[exp.Expr]:
+def conjuncts(predicate: exp.Expression | None) -> list[exp.Expression]:
     """Split a predicate into its top-level AND terms (parentheses removed)."""
     if predicate is None:
         return []
     node = predicate.unnest() if isinstance(predicate, exp.Paren) else predicate
     if isinstance(node, exp.And):
         return conjuncts(node.this) + conjuncts(node.expression)
+    assert isinstance(node, exp.Expression)
     return [node]
 
 
@@ -111,4 +131,31 @@ def render(predicate: exp.Expression, rename: Callable[[exp.Column], str]) -> st
             return exp.column(rename(node), quoted=True)
         return node
 
-    return predicate.copy().transform(transform).sql(dialect="duckdb")
+    return standard(predicate.copy().transform(transform)).sql(dialect="duckdb")
+
+
+def standard(node: exp.Expression) -> exp.Expression:
+    """Rewrite SQL-standard functions DuckDB lacks (WIDTH_BUCKET) into plain expressions.
+
+    WIDTH_BUCKET(x, lo, hi, n) is 0 below lo, n + 1 from hi on, and else the 1-based bucket
+    of n equal-width buckets, as in SQL:2003 and PostgreSQL; NULL stays NULL.
+    """
+
+    def transform(sub: exp.Expression) -> exp.Expression:
+        if not isinstance(sub, exp.WidthBucket):
+            return sub
+        x = sub.this.sql(dialect="duckdb")
+        lo = sub.args["min_value"].sql(dialect="duckdb")
+        hi = sub.args["max_value"].sql(dialect="duckdb")
+        n = sub.args["num_buckets"].sql(dialect="duckdb")
+        text = (
+            f"CASE WHEN {x} IS NULL THEN NULL WHEN {x} < {lo} THEN 0 WHEN {x} >= {hi} "
+            f"THEN {n} + 1 ELSE CAST(FLOOR(({x} - {lo}) * {n} / ({hi} - {lo})) AS BIGINT) + 1 END"
+        )
+        parsed = sqlglot.parse_one(text, dialect="duckdb")
+        assert isinstance(parsed, exp.Expression)
+        return parsed
+
+    result = node.transform(transform)
+    assert isinstance(result, exp.Expression)
+    return result

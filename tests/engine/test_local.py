@@ -47,14 +47,14 @@ def test_scan_returns_exact_integer_components(tmp_path: Path) -> None:
         Measure("x", ("n", "s", "q"), 2),
         Measure("n", ("n", "s"), 0),
     )
-    scan = Scan("p", "t", None, ("g",), (None, "x", "n"))
+    scan = Scan("p", "t", None, ('"g"',), ((None, None), ("x", None), ("n", None)))
     out = data.scan(scan, measures)
     assert out == {
         ("a",): [2, 2, 125 - 250, 125**2 + 250**2, 1, 3],
         ("b",): [1, 0, 0, 0, 1, 7],
         (None,): [1, 1, 1, 1, 1, 1],
     }
-    filtered = data.scan(Scan("p", "t", '"x" > 0', (), (None,)), measures[:1])
+    filtered = data.scan(Scan("p", "t", '"x" > 0', (), ((None, None),)), measures[:1])
     assert filtered == {(): [2]}
 
 
@@ -64,7 +64,7 @@ def test_non_numeric_aggregate_column_names_the_row_not_the_value(tmp_path: Path
     assert not info.available
     assert "row 2" in info.problem and "SECRET-VALUE" not in info.problem
     with pytest.raises(DataError, match="unavailable"):
-        data.scan(Scan("p", "t", None, (), (None,)), (Measure(None, ("n",), 0),))
+        data.scan(Scan("p", "t", None, (), ((None, None),)), (Measure(None, ("n",), 0),))
 
 
 def test_missing_file_then_appearing_file_is_reloaded(tmp_path: Path) -> None:
@@ -75,12 +75,11 @@ def test_missing_file_then_appearing_file_is_reloaded(tmp_path: Path) -> None:
     assert "no data file" in data.catalog()[0].problem
     path.write_text("g,x,n,h\nz,2,2,2\nz,3,3,3\n")
     data.refresh()
-    assert data.scan(Scan("p", "t", None, ("g",), (None,)), (Measure(None, ("n",), 0),)) == {
-        ("z",): [2]
-    }
+    scan = Scan("p", "t", None, ('"g"',), ((None, None),))
+    assert data.scan(scan, (Measure(None, ("n",), 0),)) == {("z",): [2]}
 
 
 def test_values_beyond_the_fixed_point_range_are_a_capacity_error(tmp_path: Path) -> None:
     data = _party(tmp_path, "g,x,n,h\na,1e30,1,1\n")
     with pytest.raises(CapacityError, match="out of range"):
-        data.scan(Scan("p", "t", None, (), ("x",)), (Measure("x", ("n", "s"), 2),))
+        data.scan(Scan("p", "t", None, (), (("x", None),)), (Measure("x", ("n", "s"), 2),))

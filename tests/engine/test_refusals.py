@@ -46,17 +46,38 @@ REFUSALS = [
     ("SELECT sector, COUNT(*) FROM tax.income", QueryError, "GROUP BY"),
     ("SELECT sector FROM tax.income GROUP BY sector", QueryError, "aggregate"),
     ("SELECT SUM(sector) FROM tax.income", QueryError, "want numeric"),
-    ("SELECT MEDIAN(income) FROM tax.income", UnsupportedError, "MEDIAN"),
-    ("SELECT MIN(income) FROM tax.income", UnsupportedError, "MIN"),
+    ("SELECT quantile(income, 0.5) FROM tax.income", UnsupportedError, "QUANTILE_DISC"),
+    (
+        "SELECT MEDIAN(v) FROM (SELECT * FROM tax.edge UNION ALL SELECT * FROM social.edge) u",
+        UnsupportedError,
+        "UNION ALL",
+    ),
     ("SELECT COUNT(DISTINCT sector) FROM tax.income", UnsupportedError, "DISTINCT"),
     ("SELECT SUM(income * 2) FROM tax.income", UnsupportedError, "plain column"),
     (
-        "SELECT COUNT(*) FROM tax.income t JOIN registry.people p ON t.citizen_id = p.citizen_id",
+        "SELECT COUNT(*) FROM tax.income t LEFT JOIN registry.people p "
+        "ON t.citizen_id = p.citizen_id",
         UnsupportedError,
-        "JOIN",
+        "OUTER",
     ),
     (
-        "SELECT sector, COUNT(*) FROM tax.income GROUP BY sector HAVING COUNT(*) > 5",
+        "SELECT COUNT(*) FROM tax.income t JOIN registry.people p ON t.sector = p.district",
+        PolicyError,
+        "join_key",
+    ),
+    (
+        "SELECT COUNT(*) FROM tax.income t JOIN registry.people p ON t.citizen_id > p.citizen_id",
+        UnsupportedError,
+        "non-equi",
+    ),
+    (
+        "SELECT COUNT(*) FROM tax.income t JOIN tax.edge e ON t.citizen_id = e.person",
+        UnsupportedError,
+        "same agency",
+    ),
+    ("SELECT COUNT(*) FROM tax.income t, registry.people p", UnsupportedError, "cross join"),
+    (
+        "SELECT sector, COUNT(*) FROM tax.income GROUP BY sector HAVING AVG(income) > 5",
         UnsupportedError,
         "HAVING",
     ),

@@ -1,0 +1,268 @@
+"""Plan an aggregate over an inner join of datasets held by different agencies.
+
+Supported: two or three datasets, each at a different agency, joined by equalities of
+their ``join_key`` columns that all link one key (a star, e.g. citizen_id). Each owner
+filters its rows with the WHERE conditions on its own columns and aggregates them per key
+(:class:`engine.plan.JoinScan`); a private join aligns those per-key columns onto the
+hub's rows without revealing which rows matched; each released total is a sum over the
+aligned rows of a product of one column per owner:
+
+- COUNT(*) = Σ c_A·c_B(·c_C), with c an owner's row count per key;
+- SUM(x), for x at owner X = Σ s_x·Π_{others} c, and likewise counts and sums of squares;
+- a pair (y, x) at different owners X, Y: n = Σ n_x·n_y, sx = Σ s_x·n_y, sxy = Σ s_x·s_y, …
+  (products of per-key sums give the sums over the joined pairs of rows, exactly);
+- a GROUP BY key of owner X makes X's columns per group label.
+
+The hub is the owner of the GROUP BY keys (its columns are the cheapest to group by).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from engine import having as having_json
+from engine.catalog import Catalog, ColumnType
+from engine.config import ColumnPolicy
+from engine.errors import PolicyError, QueryError, UnsupportedError
+from engine.local_scan import scaled
+from engine.plan import JoinColumn, JoinPlan, JoinScan, Measure
+from engine.planner import MeasureBuilder, outputs_of
+from engine.sql import predicate
+from engine.sql.query import ParsedQuery
+from engine.sql.resolve import (
+    FILTERABLE,
+    Bound,
+    ResolvedRelation,
+    Resolver,
+    check_group_key,
+    resolve_relations,
+)
+
+
+@dataclass
+class _Side:
+    """What one relation contributes: its value expressions and per-key columns."""
+
+    relation: ResolvedRelation
+    values: dict[str, str] = field(default_factory=dict)  # relation column -> value alias
+    value_sql: list[tuple[str, str]] = field(default_factory=list)
+    columns: list[str] = field(default_factory=lambda: ["COUNT(*)"])
+
+    def value(self, column: str, decimals: int) -> str:
+        """Return the alias of a scaled value column (adding it once)."""
+        if column not in self.values:
+            alias = f"v{len(self.values)}"
+            source = self.relation.branches[0].names[column]
+            self.values[column] = alias
+            self.value_sql.append((alias, scaled(source, decimals)))
+        return self.values[column]
+
+    def column(self, sql: str) -> int:
+        if sql not in self.columns:
+            self.columns.append(sql)
+        return self.columns.index(sql)
+
+
+def _h(alias: str) -> str:
+    return f"CAST({alias} AS HUGEINT)"
+
+
+def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinPlan:
+    """Return the plan of a parsed query with JOINs (see the module docstring)."""
+    relations = resolve_relations(query.relations, catalog, analyst)
+    resolver = Resolver(relations)
+    keys = _join_keys(query, resolver)
+    owners = [r.branches[0].dataset.owner for r in relations]
+    if len(set(owners)) != len(owners):
+        raise UnsupportedError(
+            "not supported yet: joining datasets of the same agency "
+            f"({', '.join(sorted({o for o in owners if owners.count(o) > 1}))}); each joined "
+            "dataset must be held by a different agency"
+        )
+
+    # GROUP BY keys: each from one relation; the hub is the owner of the group keys.
+    group_texts: list[str] = []
+    group_nodes: list[exp.Expression] = []
+    group_relation: list[int] = []
+    for key in query.group_by:
+        relation = check_group_key(resolver, key)
+        text = key.sql(dialect="duckdb")
+        if text not in group_texts:
+            group_texts.append(text)
+            group_nodes.append(key)
+            group_relation.append(relation)
+    hub = group_relation[0] if group_relation else 0
+    order = [hub] + [i for i in range(len(relations)) if i != hub]
+
+    # WHERE: conditions on one relation's columns run at its owner, in plaintext.
+    filters: dict[int, list[str]] = {i: [] for i in range(len(relations))}
+    for condition in predicate.conjuncts(query.where):
+        predicate.check_safe(condition, "WHERE")
+        for column in predicate.columns_of(condition):
+            resolver.require(resolver.column(column), FILTERABLE, "in WHERE")
+        owner = resolver.relation_of(condition, "WHERE condition")
+        target = hub if owner is None else owner
+        names = relations[target].branches[0].names
+        filters[target].append(predicate.render(condition, _renamer(names)))
+
+    builder = MeasureBuilder(resolver, qualify=True)
+    outputs = outputs_of(query, builder, group_texts)
+    if any(m.order is not None for m in builder.measures):
+        raise UnsupportedError("not supported yet: MIN, MAX, MEDIAN or QUANTILE_CONT over a join")
+    sides = [_Side(relations[i]) for i in range(len(relations))]
+    terms = _terms(builder.measures, sides, relations, order)
+
+    scans = []
+    for i in order:
+        resolved = relations[i]
+        branch = resolved.branches[0]
+        slots = tuple(s for s, r in enumerate(group_relation) if r == i)
+        scans.append(
+            JoinScan(
+                party=branch.dataset.owner,
+                dataset=branch.dataset.name,
+                alias=resolved.alias,
+                key=branch.names[keys[i].name],
+                filter_sql=" AND ".join(f"({f})" for f in filters[i]) or None,
+                group_slots=slots,
+                group_sql=tuple(
+                    predicate.render(group_nodes[s], _renamer(branch.names)) for s in slots
+                ),
+                value_sql=tuple(sides[i].value_sql),
+                columns=tuple(
+                    JoinColumn(f"c{j}", sql, bool(slots)) for j, sql in enumerate(sides[i].columns)
+                ),
+            )
+        )
+    return JoinPlan(
+        group_names=tuple(group_texts),
+        measures=tuple(builder.measures),
+        outputs=tuple(outputs),
+        min_group_size=max(r.branches[0].dataset.min_group_size for r in relations),
+        order_by=tuple((k.output, k.descending) for k in query.order_by),
+        limit=query.limit,
+        having=having_json.encode(query),
+        scans=tuple(scans),
+        terms=terms,
+    )
+
+
+def _renamer(names: dict[str, str]) -> Callable[[exp.Column], str]:
+    """Return a function naming a relation column by its dataset's own name."""
+    return lambda column: names[column.name]
+
+
+def _join_keys(query: ParsedQuery, resolver: Resolver) -> dict[int, Bound]:
+    """Check the ON equalities form a star on one key; return each relation's key column."""
+    keys: dict[int, Bound] = {}
+    links: list[tuple[int, int]] = []
+    for condition in query.joins:
+        left, right = resolver.column(condition.left), resolver.column(condition.right)
+        if left.relation == right.relation:
+            raise UnsupportedError(
+                f"not supported: join condition {condition.left.sql()} = "
+                f"{condition.right.sql()} within one table"
+            )
+        for bound in (left, right):
+            infos = resolver.infos(bound)
+            if infos[0].policy is not ColumnPolicy.JOIN_KEY:
+                dataset = resolver.relations[bound.relation].branches[0].dataset
+                raise PolicyError(
+                    f"policy: column {bound.name!r} of {dataset.qualified_name} used in JOIN "
+                    f"is {infos[0].policy.value}; want a join_key column"
+                )
+            known = keys.setdefault(bound.relation, bound)
+            if known != bound:
+                raise UnsupportedError(
+                    "not supported yet: a join on two different keys of one table (want a "
+                    "star on one key, e.g. citizen_id)"
+                )
+        left_type = resolver.infos(left)[0].type
+        right_type = resolver.infos(right)[0].type
+        if (left_type is ColumnType.TEXT) != (right_type is ColumnType.TEXT):
+            raise QueryError(
+                f"JOIN: {condition.left.sql()} is {left_type.value} but {condition.right.sql()} "
+                f"is {right_type.value}, want keys of the same type"
+            )
+        links.append((left.relation, right.relation))
+    count = len(resolver.relations)
+    reached = {0}
+    for _ in range(count):
+        for a, b in links:
+            if a in reached or b in reached:
+                reached |= {a, b}
+    if len(reached) != count or len(keys) != count:
+        raise UnsupportedError(
+            "not supported: a table not linked by JOIN ... ON (a cross join); want every "
+            "table joined on its key"
+        )
+    return keys
+
+
+def _terms(
+    measures: list[Measure],
+    sides: list[_Side],
+    relations: list[ResolvedRelation],
+    order: list[int],
+) -> tuple[tuple[int, ...], ...]:
+    """Return, per component of every measure, the column of each scan (hub first)."""
+    alias_of = {r.alias: i for i, r in enumerate(relations)}
+
+    def split(name: str) -> tuple[int, str]:
+        alias, column = name.split(".", 1)
+        return alias_of[alias], column
+
+    terms: list[tuple[int, ...]] = []
+    for measure in measures:
+        for component in measure.components:
+            factors = {i: 0 for i in range(len(sides))}  # column 0 is COUNT(*) per key
+            if measure.column is None:
+                pass
+            elif measure.second is None:
+                relation, column = split(measure.column)
+                side = sides[relation]
+                v = side.value(column, measure.decimals)
+                factors[relation] = side.column(
+                    {"n": f"COUNT({v})", "s": f"SUM({_h(v)})", "q": f"SUM({_h(v)} * {_h(v)})"}[
+                        component
+                    ]
+                )
+            else:
+                factors.update(_pair_factors(measure, component, sides, split))
+            terms.append(tuple(factors[i] for i in order))
+    return tuple(terms)
+
+
+def _pair_factors(
+    measure: Measure, component: str, sides: list[_Side], split: object
+) -> dict[int, int]:
+    """Return the columns one pair component needs from the owners of y and x."""
+    assert callable(split) and measure.column is not None and measure.second is not None
+    ry, cy = split(measure.column)
+    rx, cx = split(measure.second)
+    y = sides[ry].value(cy, measure.decimals)
+    x = sides[rx].value(cx, measure.second_decimals)
+    if rx == ry:
+        both = f"({x} IS NOT NULL AND {y} IS NOT NULL)"
+        sql = {
+            "n": f"SUM(CASE WHEN {both} THEN 1 ELSE 0 END)",
+            "s": f"SUM(CASE WHEN {both} THEN {_h(x)} END)",
+            "q": f"SUM(CASE WHEN {both} THEN {_h(x)} * {_h(x)} END)",
+            "sy": f"SUM(CASE WHEN {both} THEN {_h(y)} END)",
+            "syy": f"SUM(CASE WHEN {both} THEN {_h(y)} * {_h(y)} END)",
+            "sxy": f"SUM(CASE WHEN {both} THEN {_h(x)} * {_h(y)} END)",
+        }[component]
+        return {rx: sides[rx].column(sql)}
+    count_x, count_y = f"COUNT({x})", f"COUNT({y})"
+    x_part, y_part = {
+        "n": (count_x, count_y),
+        "s": (f"SUM({_h(x)})", count_y),
+        "q": (f"SUM({_h(x)} * {_h(x)})", count_y),
+        "sy": (count_x, f"SUM({_h(y)})"),
+        "syy": (count_x, f"SUM({_h(y)} * {_h(y)})"),
+        "sxy": (f"SUM({_h(x)})", f"SUM({_h(y)})"),
+    }[component]
+    return {rx: sides[rx].column(x_part), ry: sides[ry].column(y_part)}

@@ -1,0 +1,149 @@
+"""Lay out a join query as a JoinJob, and each owner's side of it.
+
+Every party derives the same job from the plan, the agreed groups and the padded length:
+party indices, widths, which column of each owner multiplies into each total, and the
+released cells. An owner's side has one row per join key and, when the owner holds group
+keys, one column per (per-key column, own group label): each row's values sit in the column
+of its label and are 0 in the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+
+from engine.cells import KIND_OF, CellKind, field_bits
+from engine.errors import CapacityError, PeerError
+from engine.local_scan import JoinTable, Label
+from engine.mpc.job import COMPONENTS, CellProgram, JoinInput, JoinJob
+from engine.plan import JoinPlan
+
+TOTAL_BITS = 2 * 63 + 44 + 8  # the largest per-group total (a sum of squares or products)
+DUMMIES = 100
+EPSILON = (1, 2)
+MAX_JOIN_CELLS = 100_000
+
+
+def _project(label: Label, slots: Sequence[int]) -> Label:
+    return tuple(label[s] for s in slots)
+
+
+def own_labels(plan: JoinPlan, groups: Sequence[Label]) -> list[list[Label]]:
+    """Return, per scan, the distinct projections of the groups onto its group keys."""
+    from engine.local import label_sort_key
+
+    out: list[list[Label]] = []
+    for scan in plan.scans:
+        if not scan.group_slots:
+            out.append([()])
+            continue
+        labels = {_project(g, scan.group_slots) for g in groups}
+        out.append(sorted(labels, key=label_sort_key))
+    return out
+
+
+def join_domain(plan: JoinPlan, labels: Mapping[str, Sequence[Label]]) -> list[Label]:
+    """Return the agreed groups: every combination of the owners' reported labels."""
+    from engine.local import label_sort_key
+
+    if not plan.group_names:
+        return [()]
+    grouped = [scan for scan in plan.scans if scan.group_slots]
+    choices = [sorted(set(labels.get(scan.party, ())), key=label_sort_key) for scan in grouped]
+    domain = []
+    for combo in itertools.product(*choices):
+        full: list[object] = [None] * len(plan.group_names)
+        for scan, part in zip(grouped, combo, strict=True):
+            for slot, value in zip(scan.group_slots, part, strict=True):
+                full[slot] = value
+        domain.append(tuple(full))
+    return sorted(domain, key=label_sort_key)
+
+
+def padded_length(row_bounds: Sequence[int]) -> int:
+    """Return N: room for the largest table (its size rounded up to a power of two by its
+    owner) plus the dummies, rounded up to a multiple of 1024."""
+    need = max(row_bounds, default=0) + 2 * DUMMIES
+    return -(-need // 1024) * 1024
+
+
+def join_job(
+    job_id: str, plan: JoinPlan, groups: Sequence[Label], length: int, parties: Sequence[str]
+) -> JoinJob:
+    """Return the job every party runs for this join query."""
+    index = {name: i for i, name in enumerate(parties)}
+    owners = [index[scan.party] for scan in plan.scans]
+    outsiders = [i for i in range(len(parties)) if i not in owners]
+    if len(owners) == 2:
+        if not outsiders:
+            raise PeerError("join: got no party outside the join to help it, want at least 3")
+        helpers = [outsiders[0]]
+    else:
+        helpers = [owners[2], owners[1]]  # A–B helped by C, A–C helped by B (JOIN.md)
+    labels = own_labels(plan, groups)
+    widths = [len(s.columns) * len(labels[j]) for j, s in enumerate(plan.scans)]
+    position = [{label: i for i, label in enumerate(ls)} for ls in labels]
+
+    def column(scan: int, base: int, group: Label) -> int:
+        slots = plan.scans[scan].group_slots
+        if not slots:
+            return base
+        return base * len(labels[scan]) + position[scan][_project(group, slots)]
+
+    terms = []
+    for group in groups:
+        for term in plan.terms:
+            terms.append(tuple(column(j, base, group) for j, base in enumerate(term)))
+    kinds: list[CellKind] = []
+    totals: list[tuple[int, int, int, int, int, int]] = []
+    sizes: list[int] = []
+    for g in range(len(groups)):
+        for output in plan.aggregate_outputs():
+            assert output.function is not None and output.measure is not None
+            measure = plan.measures[output.measure]
+            kinds.append(KIND_OF[output.function])
+            where = [
+                plan.component_index(g, output.measure, c) if c in measure.components else -1
+                for c in COMPONENTS
+            ]
+            totals.append((where[0], where[1], where[2], where[3], where[4], where[5]))
+            sizes.append(plan.min_group_size)
+    if len(kinds) > MAX_JOIN_CELLS:
+        raise CapacityError(
+            f"join: got {len(kinds)} result cells, want at most {MAX_JOIN_CELLS} (fewer groups)"
+        )
+    return JoinJob(
+        job_id=job_id,
+        field_bits=max(field_bits(set(kinds)), TOTAL_BITS),
+        join_bits=TOTAL_BITS,
+        hub=owners[0],
+        hub_width=widths[0],
+        spokes=tuple(
+            (owner, helper, width)
+            for owner, helper, width in zip(owners[1:], helpers, widths[1:], strict=True)
+        ),
+        padded_length=length,
+        noise=(DUMMIES, *EPSILON),
+        terms=tuple(terms),
+        cells=CellProgram(tuple(kinds), tuple(totals), tuple(sizes)),
+    )
+
+
+def join_input(
+    plan: JoinPlan, scan_index: int, table: JoinTable, groups: Sequence[Label]
+) -> JoinInput:
+    """Return this owner's side: one row per key, its columns spread over its own labels."""
+    scan = plan.scans[scan_index]
+    labels = own_labels(plan, groups)[scan_index]
+    position = {label: i for i, label in enumerate(labels)}
+    spread = len(labels)
+    width = len(scan.columns) * spread
+    rows: dict[bytes, list[int]] = {}
+    for r, key in enumerate(table.keys):
+        row = rows.setdefault(key, [0] * width)
+        offset = position[table.labels[r]] if scan.group_slots else 0
+        for j, values in enumerate(table.columns):
+            row[j * spread + offset] += values[r]
+    keys = tuple(rows)
+    columns = tuple(tuple(rows[k][c] for k in keys) for c in range(width))
+    return JoinInput(keys, columns)
