@@ -14,9 +14,12 @@ blocks, each block into s_2 blocks, and so on (M = s_1·…·s_L):
   it, and the last level (blocks of one position) selects the value itself.
 
 So a row costs s_1 + … + s_L comparisons (about L·M^(1/L)) instead of M, in L batches,
-plus L matrix products (the first one 2·M local multiply-adds per row, resharing M/s_1
-elements per row). The result is exact: nothing is approximated, and positions of weight
-0 (equal C) are never selected. Nothing is opened but MPyC's masked comparison values.
+plus L matrix products (the first one 2·M local multiply-adds per row, resharing 2·M/s_1
+elements per row: the selected block's counts and values). A first level with more
+blocks than the others shrinks those extractions; the cost model of
+:func:`engine.mpc._order_plan.level_sizes` weighs one against the other. The result is
+exact: nothing is approximated, and positions of weight 0 (equal C) are never selected.
+Nothing is opened but MPyC's masked comparison values.
 
 The comparisons use ``bits`` as their bit length: every ``b_r·C - θ_r`` must lie in
 ``[-2^(bits-1), 2^(bits-1))`` (MPyC gives wrong results, silently, otherwise).

@@ -57,9 +57,7 @@ async def sort_by_owner(
     sigma2: IndexVector | None = None
     if me == owner:
         assert local is not None and sigma1 is not None
-        inverse = np.empty(length, dtype=np.int64)
-        inverse[sigma1] = np.arange(length, dtype=np.int64)
-        sigma2 = inverse[local.order]
+        sigma2 = second_stage(sigma1, local.order)
         outgoing = {second: encode_permutation(sigma2)}
     order = await exchange(mpc, outgoing, [owner] if me == second else [])
     dealt = spawn(
@@ -106,3 +104,14 @@ async def sort_by_owner(
     )
     (vector,) = await dealt
     return final, vector
+
+
+def second_stage(first: IndexVector, order: IndexVector) -> IndexVector:
+    """Return σ2 = σ1⁻¹ ∘ σ: gathering by σ1, then by σ2, gathers by σ (``x[σ1][σ2] == x[σ]``).
+
+    For σ1 uniform and unknown to the holder of σ2, σ2 is uniform whatever σ is.
+    """
+    inverse = np.empty(len(first), dtype=np.int64)
+    inverse[first] = np.arange(len(first), dtype=np.int64)
+    result: IndexVector = inverse[order]
+    return result

@@ -32,8 +32,11 @@ import numpy as np
 import pytest
 
 from engine.errors import DataError
+from engine.mpc._join_prf import PairKey, Purpose, keyed_permutation
 from engine.mpc._order import GroupLabels, OrderRequest, order_statistics
 from engine.mpc._order_plan import OrderPlan, level_sizes, prepare_owner, search_cost
+from engine.mpc._order_products import field_matmul
+from engine.mpc._order_sort import second_stage
 from tests.engine.join_party import order_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,6 +204,32 @@ def test_the_owner_sorts_by_label_then_value_and_marks_each_group_end() -> None:
 def test_the_owner_refuses_invalid_values(values: Any, labels: Any) -> None:
     with pytest.raises(DataError):
         prepare_owner(_plan(), values, labels)
+
+
+def test_two_stages_sort_and_the_second_one_is_uniform_whatever_the_order() -> None:
+    rng = np.random.default_rng(7)
+    values = rng.integers(-5, 5, 12)
+    order = np.argsort(values, kind="stable")
+    key = PairKey(stream=bytes(32), pseudonym=bytes(32))
+    first = keyed_permutation(key, Purpose.ORDER_FIRST, 0, 12)
+    assert list(values[first][second_stage(first, order)]) == sorted(values)
+    seen: Counter[int] = Counter()  # where σ2 sends position 0, fresh σ1, fixed σ
+    for trial in range(3000):
+        trial_key = PairKey(stream=trial.to_bytes(32, "big"), pseudonym=bytes(32))
+        sigma1 = keyed_permutation(trial_key, Purpose.ORDER_FIRST, 0, 12)
+        seen[int(second_stage(sigma1, order)[0])] += 1
+    assert set(seen) == set(range(12)) and max(seen.values()) < 2 * min(seen.values())
+
+
+@pytest.mark.parametrize("modulus", [P64, 2**61 - 1, 2**127 - 1, 7])
+def test_products_by_limbs_are_exact(modulus: int) -> None:
+    rng = random.Random(modulus)
+    for left, right in [((3, 5), (5, 4)), ((1, 40, 57), (1, 57, 30)), ((6, 1, 9), (6, 9, 1))]:
+        a = np.array([rng.randrange(modulus) for _ in range(math.prod(left))], dtype=object)
+        b = np.array([rng.randrange(modulus) for _ in range(math.prod(right))], dtype=object)
+        a, b = a.reshape(left), b.reshape(right)
+        a.flat[0], b.flat[-1] = modulus - 1, modulus - 1  # the largest elements
+        assert (field_matmul(a, b, modulus) == (a @ b) % modulus).all()
 
 
 def test_public_arguments_are_checked_before_any_message() -> None:
