@@ -494,6 +494,59 @@ def test_the_scenarios_cover_the_shapes_they_claim() -> None:
     assert min(v for g in multisets("pair") for v in g) < 0
 
 
+def duckdb_answer(scenario: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Return the scenario's query run by DuckDB over the pooled, unaggregated tables.
+
+    Each spoke's per-key count c becomes c rows with that key (what an owner pre-aggregates
+    into its count column), so the join repeats a hub row once per matching spoke row.
+    """
+    hub, *spokes = order_tables(scenario)
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE hub (k VARCHAR, f INT, v BIGINT, label INT)")
+    connection.executemany(
+        "INSERT INTO hub VALUES (?, ?, ?, ?)",
+        [(k.decode(), *row) for k, *row in zip(hub.keys, *hub.columns, strict=True)],
+    )
+    joins = []
+    for m, spoke in enumerate(spokes):
+        connection.execute(f"CREATE TABLE s{m} (k VARCHAR, grp INT)")
+        rows = []
+        for j, key in enumerate(spoke.keys):
+            group = [column[j] for column in spoke.columns[1:]].index(1)
+            rows += [(key.decode(), group)] * spoke.columns[0][j]
+        if rows:
+            connection.executemany(f"INSERT INTO s{m} VALUES (?, ?)", rows)
+        joins.append(f"JOIN s{m} USING (k)")
+    group = {"none": "0", "labels": "hub.label", "columns": "s0.grp"}[scenario["grouping"]]
+    return connection.execute(
+        f"SELECT {group} AS g, count(*), min(v), max(v), median(v), quantile_cont(v, 0.25), "
+        f"quantile_cont(v, 0.9) FROM hub {' '.join(joins)} WHERE f = 1 GROUP BY g ORDER BY g"
+    ).fetchall()
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+@pytest.mark.parametrize("name", ["pair_labels", "pair_columns", "heavy", "star_labels", "star"])
+def test_results_equal_duckdb_on_the_pooled_tables(three_parties: Run, name: str) -> None:
+    (scenario,) = [s for s in PAIRS + STARS if s["name"] == name]
+    assert [r[0] for r in scenario["requests"]] == [
+        "min",
+        "max",
+        "quantile",
+        "quantile",
+        "quantile",
+    ]
+    answer = duckdb_answer(scenario)
+    assert answer, "DuckDB found no joined rows: the scenario tests nothing"
+    result = three_parties.results[0][name]
+    for group, count, *statistics in answer:
+        assert result["counts"][group] == count
+        got = [
+            n / d for n, d in zip(result["numerators"][group], result["denominators"], strict=True)
+        ]
+        assert got == pytest.approx([float(v) for v in statistics], rel=1e-12, abs=1e-9)
+    assert sum(result["counts"]) == sum(row[1] for row in answer)  # no group DuckDB lacks
+
+
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
 def test_traffic_depends_on_the_public_parameters_only(three_parties: Run) -> None:
     for scenario in SAME_SHAPE:
