@@ -517,9 +517,9 @@ def duckdb_answer(scenario: dict[str, Any]) -> list[tuple[Any, ...]]:
         if rows:
             connection.executemany(f"INSERT INTO s{m} VALUES (?, ?)", rows)
         joins.append(f"JOIN s{m} USING (k)")
-    group = {"none": "0", "labels": "hub.label", "columns": "s0.grp"}[scenario["grouping"]]
+    by = {"none": "0", "labels": "hub.label", "columns": "s0.grp"}[scenario["grouping"]]
     return connection.execute(
-        f"SELECT {group} AS g, count(*), min(v), max(v), median(v), quantile_cont(v, 0.25), "
+        f"SELECT {by} AS g, count(*), min(v), max(v), median(v), quantile_cont(v, 0.25), "
         f"quantile_cont(v, 0.9) FROM hub {' '.join(joins)} WHERE f = 1 GROUP BY g ORDER BY g"
     ).fetchall()
 
