@@ -247,14 +247,13 @@ async def order_statistics(
 
     prefix = products.secure(_running_counts(ordered, plan.padded, plan.modulus))
     values = products.secure(dealt[: plan.padded])
+    # Every later comparison relies on this bound: check it (one bit) before any of them.
+    fits = prefix[:, plan.padded - 1].sum() < (1 << count_bits)
     if mode == "labels":
         totals, before = await _group_totals(mpc, products, plan, prefix, dealt[plan.padded :])
-        total = prefix[0, plan.padded - 1]
     else:
         totals, before = prefix[:, plan.padded - 1], None
-        total = totals.sum()
-    # Every comparison below relies on this bound: check it (one bit) before any of them.
-    if not await mpc.output(total < (1 << count_bits)):
+    if not await mpc.output(fits):
         raise CapacityError(
             f"order statistics: got a total weight >= 2^{count_bits}, want below (count_bits)"
         )

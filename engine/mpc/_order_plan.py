@@ -317,7 +317,8 @@ def _integers(values: Values | None, length: int, what: str) -> npt.NDArray[np.o
     if isinstance(values, np.ndarray):
         if values.dtype.kind not in "iu":
             raise DataError(f"order {what}: got dtype {values.dtype}, want integers")
-        return np.array([int(v) for v in values.tolist()], dtype=object)
-    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        return np.array(values.tolist(), dtype=object)
+    kinds = {type(v) for v in values}
+    if not all(issubclass(k, int | np.integer) and not issubclass(k, bool) for k in kinds):
         raise DataError(f"order {what}: got a non-integer, want ints")
     return np.array([int(v) for v in values], dtype=object)
