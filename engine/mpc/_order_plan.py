@@ -221,8 +221,11 @@ class OrderPlan:
         rows = len(self.crossings) * groups
         self.sizes = level_sizes(length, rows, self.comparison_bits, levels)
         self.padded = _product(self.sizes)
-        half = len(self.sizes) // 2
-        self.ends_shape = (_product(self.sizes[:half]), _product(self.sizes[half:]))
+        # The group ends are dealt as one-hot (block, offset) pairs: P + Q elements, P·Q = M.
+        splits = [
+            (_product(self.sizes[:i]), _product(self.sizes[i:])) for i in range(len(self.sizes))
+        ]
+        self.ends_shape: tuple[int, int] = min(splits, key=sum)
         public = {
             "protocol": _PROTOCOL,
             "parties": n,
