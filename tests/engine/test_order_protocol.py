@@ -347,9 +347,10 @@ FOUR_PARTIES = [  # party 1, then party 3, has no role in the join; all take par
 
 @dataclass
 class Run:
-    """What the processes of one run wrote: per-party results."""
+    """What the processes of one run wrote: per-party results and received bytes."""
 
     results: list[dict[str, Any]]
+    received: list[bytes]
     seconds: float
 
 
@@ -392,6 +393,7 @@ def _run_parties(directory: Path, parties: int, scenarios: list[dict[str, Any]])
         assert process.returncode == 0, f"party {i} failed:\n{outputs[i][-3000:]}"
     return Run(
         results=[json.loads((directory / f"result_{i}.json").read_text()) for i in range(parties)],
+        received=[(directory / f"received_{i}.bin").read_bytes() for i in range(parties)],
         seconds=time.monotonic() - start,
     )
 
@@ -574,3 +576,20 @@ def test_a_total_weight_beyond_count_bits_is_an_error_at_every_party(three_parti
     (scenario,) = [s for s in FAULTS if s["name"] == "too_heavy"]
     assert sum(map(len, joined_multisets(scenario))) >= 1 << scenario["count_bits"]
     assert [r["too_heavy"].get("error") for r in three_parties.results] == ["CapacityError"] * 3
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+def test_no_value_of_the_owner_crosses_the_wire(three_parties: Run) -> None:
+    (scenario,) = [s for s in PAIRS if s["name"] == "wide"]  # values of about 40 bits
+    hub = scenario["roles"][0]
+    values = order_tables(scenario)[0].columns[1]
+    assert len(set(values)) > 20 and min(abs(v) for v in values) > 1 << 24
+    for party, received in enumerate(three_parties.received):
+        if party == hub:
+            continue
+        assert received and b"citizen-" not in received, f"party {party}"
+        for value in values:
+            # as MPyC pickles a Python int, and as a little-endian 64-bit word
+            compact = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+            word = value.to_bytes(8, "little", signed=True)
+            assert compact not in received and word not in received, f"party {party}"
