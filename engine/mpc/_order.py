@@ -104,7 +104,8 @@ know. The number of messages and their sizes depend on the public parameters onl
 Limitations: semi-honest, t = 1 (as the join); weights must be nonnegative integers and
 their total below ``2^count_bits`` (checked as above); values integers with
 ``|v| < 2^value_bits`` (checked at the owner). Fixed-point values must be scaled to
-integers by the caller.
+integers by the caller. Secret group columns are limited to K·N <= 10^7 (memory: the sort
+and the running counts carry K vectors of N shares).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ MAX_REQUESTS = 64
 MAX_DENOMINATOR = 1 << 16  # keeps comparisons short: their bit length grows with log2(b)
 MAX_LEVELS = 8
 MAX_GROUPS = 65_535
+MAX_GROUP_CELLS = 10_000_000  # secret group columns: K·N shares sorted and summed (memory)
 # Cost model of the search (measured on 2 cores, 3 parties): a vectorized secure comparison
 # costs about 13 µs per bit and element, extracting a block about 3 µs per element (local
 # product and resharing), the first level's local product 20 ns per multiply-add (float64
@@ -170,6 +171,10 @@ class OrderPlan:
             raise ValueError(f"rows: got {length}, want >= 1")
         if not 1 <= groups <= MAX_GROUPS:
             raise ValueError(f"groups: got {groups}, want 1 to {MAX_GROUPS}")
+        if mode == "columns" and groups * length > MAX_GROUP_CELLS:
+            raise ValueError(
+                f"group columns × rows: got {groups * length}, want <= {MAX_GROUP_CELLS}"
+            )
         if not 1 <= len(requests) <= MAX_REQUESTS:
             raise ValueError(f"requests: got {len(requests)}, want 1 to {MAX_REQUESTS}")
         if not all(isinstance(r, OrderRequest) for r in requests):

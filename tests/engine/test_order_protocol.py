@@ -165,6 +165,7 @@ def test_the_plan_shares_crossings_between_requests() -> None:
         {"requests": []},
         {"owner": 3},
         {"length": 0},
+        {"mode": "columns", "groups": 101, "length": 100_000},  # K·N shares beyond 10^7
     ],
 )
 def test_the_plan_refuses_what_would_overflow_or_is_invalid(fields: dict[str, Any]) -> None:
