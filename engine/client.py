@@ -108,6 +108,8 @@ class Result:
         return out.getvalue()
 
     def to_table(self) -> str:
+        if self.columns == ("plan",):
+            return "\n".join(str(row[0]) for row in self.rows)
         cells = [list(self.columns)] + [[_text(v) for v in row] for row in self.rows]
         widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=True))]
@@ -210,6 +212,15 @@ class Client:
             raise error_from_rpc(exc, self._party) from None
         if reply.query_id != signed.query_id:
             raise AuthError(f"result: got query id {reply.query_id}, want {signed.query_id}")
+        if reply.explanation:
+            lines = reply.explanation.splitlines()
+            return Result(
+                signed.query_id,
+                ("plan",),
+                tuple((line,) for line in lines),
+                0.0,
+                time.perf_counter() - began,
+            )
         result = decode_result(reply, private, signed.query_id)
         receipt, anchored = None, None
         if reply.HasField("receipts"):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from engine import cross_filter
 from engine import having as having_json
 from engine.catalog import Catalog, ColumnType
 from engine.config import ColumnPolicy
@@ -54,7 +55,7 @@ class _Side:
     def value(self, column: str, decimals: int) -> str:
         """Return the alias of a scaled value column (adding it once)."""
         if column not in self.values:
-            alias = f"v{len(self.values)}"
+            alias = f"__v{len(self.values)}"
             source = self.relation.branches[0].names[column]
             self.values[column] = alias
             self.value_sql.append((alias, scaled(source, decimals)))
@@ -97,23 +98,43 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
     hub = group_relation[0] if group_relation else 0
     order = [hub] + [i for i in range(len(relations)) if i != hub]
 
-    # WHERE: conditions on one relation's columns run at its owner, in plaintext.
-    filters: dict[int, list[str]] = {i: [] for i in range(len(relations))}
-    for condition in predicate.conjuncts(query.where):
-        predicate.check_safe(condition, "WHERE")
-        for column in predicate.columns_of(condition):
-            resolver.require(resolver.column(column), FILTERABLE, "in WHERE")
-        owner = resolver.relation_of(condition, "WHERE condition")
-        target = hub if owner is None else owner
-        names = relations[target].branches[0].names
-        filters[target].append(predicate.render(condition, _renamer(names)))
-
     builder = MeasureBuilder(resolver, qualify=True)
     outputs = outputs_of(query, builder, group_texts)
     if any(m.order is not None for m in builder.measures):
         raise UnsupportedError("not supported yet: MIN, MAX, MEDIAN or QUANTILE_CONT over a join")
     sides = [_Side(relations[i]) for i in range(len(relations))]
     terms = _terms(builder.measures, sides, relations, order)
+
+    # WHERE: conditions on one relation's columns run at its owner, in plaintext; the
+    # others become a formula evaluated per joined row inside MPC (engine.cross_filter).
+    filters: dict[int, list[str]] = {i: [] for i in range(len(relations))}
+    formulas = []
+    strict: set[int] = set()
+    per_key: dict[int, set[int]] = {i: set() for i in range(len(relations))}
+
+    def render(relation: int, node: exp.Expression) -> str:
+        return predicate.render(node, _renamer(relations[relation].branches[0].names))
+
+    def add_column(relation: int, sql: str) -> int:
+        index = sides[relation].column(sql)
+        per_key[relation].add(index)
+        return index
+
+    def add_value(relation: int, column: str, decimals: int) -> str:
+        return sides[relation].value(column, decimals)
+
+    for condition in predicate.conjuncts(query.where):
+        predicate.check_safe(condition, "WHERE")
+        for column in predicate.columns_of(condition):
+            resolver.require(resolver.column(column), FILTERABLE, "in WHERE")
+        touching = {resolver.column(c).relation for c in predicate.columns_of(condition)}
+        if len(touching) > 1:
+            tree, used = cross_filter.formula(condition, resolver, render, add_column, add_value)
+            formulas.append(tree)
+            strict |= used
+            continue
+        target = touching.pop() if touching else hub
+        filters[target].append(render(target, condition))
 
     scans = []
     for i in order:
@@ -133,10 +154,13 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
                 ),
                 value_sql=tuple(sides[i].value_sql),
                 columns=tuple(
-                    JoinColumn(f"c{j}", sql, bool(slots)) for j, sql in enumerate(sides[i].columns)
+                    JoinColumn(f"c{j}", sql, bool(slots) and j not in per_key[i])
+                    for j, sql in enumerate(sides[i].columns)
                 ),
+                one_row_per_key=i in strict,
             )
         )
+    position = {relation: scan for scan, relation in enumerate(order)}
     return JoinPlan(
         group_names=tuple(group_texts),
         measures=tuple(builder.measures),
@@ -147,6 +171,7 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
         having=having_json.encode(query),
         scans=tuple(scans),
         terms=terms,
+        row_filter=cross_filter.encode([cross_filter.to_scans(f, position) for f in formulas]),
     )
 
 

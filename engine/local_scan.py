@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from engine.errors import CapacityError, QueryError
+from engine.errors import CapacityError, DataError, QueryError
 from engine.plan import JoinScan, Measure, Scan
 
 Label = tuple[object, ...]
@@ -199,18 +199,28 @@ def key_bytes(value: object) -> bytes:
 
 def join_scan(cursor: Any, table: str, qualified: str, scan: JoinScan) -> JoinTable:
     """Return the owner's per-key columns for a join (rows with a NULL key never join)."""
-    groups = [f"{sql} AS g{i}" for i, sql in enumerate(scan.group_sql)]
-    keys = [f"g{i}" for i in range(len(scan.group_sql))]
+    # The dataset's own columns stay visible: per-key conditions may read them.
+    groups = [f"{sql} AS __g{i}" for i, sql in enumerate(scan.group_sql)]
+    keys = [f"__g{i}" for i in range(len(scan.group_sql))]
     values = [f"{sql} AS {name}" for name, sql in scan.value_sql]
-    inner = [f'"{scan.key}" AS join_key', *groups, *values]
+    inner = ["*", f'"{scan.key}" AS __join_key', *groups, *values]
     where = [f'"{scan.key}" IS NOT NULL']
     if scan.filter_sql:
         where.append(f"({scan.filter_sql})")
     source = f'(SELECT {", ".join(inner)} FROM "{table}" WHERE {" AND ".join(where)})'
-    outer = ["join_key", *keys, *(c.sql for c in scan.columns)]
-    sql = f"SELECT {', '.join(outer)} FROM {source} GROUP BY {', '.join(['join_key', *keys])}"
+    outer = ["__join_key", *keys, *(c.sql for c in scan.columns)]
+    grouping = ", ".join(["__join_key", *keys])
+    sql = f"SELECT {', '.join(outer)} FROM {source} GROUP BY {grouping}"
     rows = run(cursor, sql, qualified)
     width = 1 + len(keys)
+    if scan.one_row_per_key:
+        seen = [row[0] for row in rows]
+        several = len(set(seen)) != len(seen) or any(row[width] != 1 for row in rows)
+        if several:
+            raise DataError(
+                f"join on {qualified}: a WHERE condition on columns of several agencies needs "
+                f"one row per {scan.key!r} here, got a key with several rows"
+            )
     return JoinTable(
         keys=[key_bytes(row[0]) for row in rows],
         labels=[tuple(label_value(v) for v in row[1:width]) for row in rows],

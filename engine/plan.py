@@ -157,6 +157,7 @@ class JoinScan:
     group_sql: tuple[str, ...]
     value_sql: tuple[tuple[str, str], ...]  # (name, scaled BIGINT expression) per value
     columns: tuple[JoinColumn, ...]
+    one_row_per_key: bool = False  # a cross-agency condition reads this owner's row values
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ class JoinPlan(_Common):
 
     scans: tuple[JoinScan, ...] = ()
     terms: tuple[tuple[int, ...], ...] = ()
+    row_filter: str = ""  # JSON formula on per-key columns of several owners (cross_filter)
 
     @property
     def parties(self) -> tuple[str, ...]:

@@ -14,8 +14,10 @@ from engine.daemon.party import Party
 from engine.daemon.peers import Peers
 from engine.daemon.sequencer import RECONNECT_WAIT, Sequencer
 from engine.errors import UnreachableError
+from engine.explain import explain
 from engine.request import SignedRequest, verify
 from engine.rpc import jointstat_pb2 as pb
+from engine.sql.parse import is_explain
 from engine.wire import outcome_to_pb, signed_to_pb
 
 
@@ -34,7 +36,11 @@ class Coordinator:
         """Run one query for the analyst authenticated as ``analyst``."""
         federation = self._config.federation
         request = verify(signed, federation, peer_analyst=analyst, now=time.time())
-        await self._party.plan(request.sql, request.analyst)  # refuse early, with the reason
+        plan = await self._party.plan(request.sql, request.analyst)  # refuse early, with reason
+        if is_explain(request.sql):
+            # Plans and checks every policy, but touches no data and runs nothing.
+            text = explain(plan, federation, request.sql)
+            return pb.QueryResult(query_id=signed.query_id, explanation=text, limit=-1)
         if self._sequencer is not None:
             outcome = await self._sequencer.submit(signed)
             return outcome_to_pb(

@@ -11,6 +11,7 @@ are released as cells exactly as for a single dataset (:mod:`engine.mpc._release
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -70,6 +71,12 @@ async def run_join_job(
     else:
         products = await arithmetic.products(*((spokes[0][r[0]], spokes[1][r[1]]) for r in rights))
         vectors = dict(zip(rights, products, strict=True))
+    if job.row_filter:
+        # A WHERE condition on several agencies' columns: a 0/1 value per aligned row.
+        sides = [hub, *spokes]
+        keep = await _row_filter(mpc, secint, arithmetic, json.loads(job.row_filter), sides)
+        filtered = await arithmetic.products(*((vectors[r], keep) for r in rights))
+        vectors = dict(zip(rights, filtered, strict=True))
     lefts = sorted({t[0] for t in job.terms})
     left = np.stack([hub[a] for a in lefts])
     right = np.stack([vectors[r] for r in rights])
@@ -107,3 +114,42 @@ async def run_join_job(
         time.perf_counter() - summed,
     )
     return JobResult(job.job_id, p, mpc.pid + 1, *released)
+
+
+COMPARE_BITS = 63 + 2  # scaled values are below 2**63 in absolute value
+
+
+async def _row_filter(
+    mpc: Any, secint: Any, arithmetic: _Shares, node: list[Any], sides: list[list[Any]]
+) -> Any:
+    """Return shares of the formula's 0/1 value on every aligned row (engine.cross_filter)."""
+    p = arithmetic.p
+    kind = node[0]
+    if kind == "bit":
+        return sides[node[1]][node[2]]
+    if kind == "not":
+        return (1 - await _row_filter(mpc, secint, arithmetic, node[1], sides)) % p
+    if kind in ("and", "or"):
+        left = await _row_filter(mpc, secint, arithmetic, node[1], sides)
+        right = await _row_filter(mpc, secint, arithmetic, node[2], sides)
+        (both,) = await arithmetic.products((left, right))
+        return both if kind == "and" else (left + right - both) % p
+    op, (sx, vx, px), (sy, vy, py) = node[1], node[2], node[3]
+    x, y = sides[sx][vx], sides[sy][vy]
+
+    async def less(a: Any, b: Any) -> Any:  # [a < b], one secure comparison per row
+        diff = secint.array(secint.field.array((a - b) % p, check=False))
+        return (await mpc.gather(mpc.np_sgn(diff, l=COMPARE_BITS, LT=True))).value % p
+
+    if op in ("=", "<>"):
+        below, above = await less(x, y), await less(y, x)
+        value = (below + above) % p if op == "<>" else (1 - below - above) % p
+    elif op in ("<", ">="):
+        value = await less(x, y)
+        value = value if op == "<" else (1 - value) % p
+    else:  # ">" or "<="
+        value = await less(y, x)
+        value = value if op == ">" else (1 - value) % p
+    (present,) = await arithmetic.products((sides[sx][px], sides[sy][py]))
+    (result,) = await arithmetic.products((value, present))  # NULL on either side: false
+    return result

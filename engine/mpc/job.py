@@ -98,6 +98,7 @@ class JoinJob:
     noise: tuple[int, int, int]
     terms: tuple[tuple[int, ...], ...]
     cells: CellProgram
+    row_filter: str = ""  # JSON formula over side columns (engine.cross_filter), "" for none
 
 
 @dataclass(frozen=True)

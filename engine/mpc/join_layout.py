@@ -10,7 +10,9 @@ of its label and are 0 in the others.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from engine.cells import KIND_OF, CellKind, field_bits
 from engine.errors import CapacityError, PeerError
@@ -81,14 +83,15 @@ def join_job(
     else:
         helpers = [owners[2], owners[1]]  # A–B helped by C, A–C helped by B (JOIN.md)
     labels = own_labels(plan, groups)
-    widths = [len(s.columns) * len(labels[j]) for j, s in enumerate(plan.scans)]
+    offsets = [_offsets(plan, j, len(labels[j])) for j in range(len(plan.scans))]
+    widths = [offsets[j][-1] for j in range(len(plan.scans))]
     position = [{label: i for i, label in enumerate(ls)} for ls in labels]
 
     def column(scan: int, base: int, group: Label) -> int:
-        slots = plan.scans[scan].group_slots
-        if not slots:
-            return base
-        return base * len(labels[scan]) + position[scan][_project(group, slots)]
+        start = offsets[scan][base]
+        if not plan.scans[scan].columns[base].grouped:
+            return start
+        return start + position[scan][_project(group, plan.scans[scan].group_slots)]
 
     terms = []
     for group in groups:
@@ -126,7 +129,36 @@ def join_job(
         noise=(DUMMIES, *EPSILON),
         terms=tuple(terms),
         cells=CellProgram(tuple(kinds), tuple(totals), tuple(sizes)),
+        row_filter=_side_columns(plan.row_filter, offsets),
     )
+
+
+def _offsets(plan: JoinPlan, scan: int, spread: int) -> list[int]:
+    """Return where each per-key column of a scan starts in its side (and the width last):
+    a grouped column takes one slot per own label, an ungrouped one a single slot."""
+    out = [0]
+    for column in plan.scans[scan].columns:
+        out.append(out[-1] + (spread if column.grouped else 1))
+    return out
+
+
+def _side_columns(row_filter: str, offsets: list[list[int]]) -> str:
+    """Return the row filter with per-key column indices replaced by side columns."""
+    if not row_filter:
+        return ""
+
+    def remap(node: list[Any]) -> list[Any]:
+        if node[0] == "bit":
+            return ["bit", node[1], offsets[node[1]][node[2]]]
+        if node[0] == "cmp":
+            return [
+                "cmp",
+                node[1],
+                *([s[0], offsets[s[0]][s[1]], offsets[s[0]][s[2]]] for s in node[2:]),
+            ]
+        return [node[0], *(remap(child) for child in node[1:])]
+
+    return json.dumps(remap(json.loads(row_filter)))
 
 
 def join_input(
@@ -136,14 +168,14 @@ def join_input(
     scan = plan.scans[scan_index]
     labels = own_labels(plan, groups)[scan_index]
     position = {label: i for i, label in enumerate(labels)}
-    spread = len(labels)
-    width = len(scan.columns) * spread
+    offsets = _offsets(plan, scan_index, len(labels))
+    width = offsets[-1]
     rows: dict[bytes, list[int]] = {}
     for r, key in enumerate(table.keys):
         row = rows.setdefault(key, [0] * width)
-        offset = position[table.labels[r]] if scan.group_slots else 0
+        label = position[table.labels[r]] if scan.group_slots else 0
         for j, values in enumerate(table.columns):
-            row[j * spread + offset] += values[r]
+            row[offsets[j] + (label if scan.columns[j].grouped else 0)] += values[r]
     keys = tuple(rows)
     columns = tuple(tuple(rows[k][c] for k in keys) for c in range(width))
     return JoinInput(keys, columns)

@@ -138,6 +138,11 @@ def _check_args(node: exp.Expression, allowed: set[str], where: str) -> None:
         raise UnsupportedError(f"not supported yet: {construct} {where}")
 
 
+def is_explain(sql: str) -> bool:
+    """Return whether ``sql`` asks for an explanation of its plan (EXPLAIN SELECT ...)."""
+    return bool(_EXPLAIN.match(sql))
+
+
 def parse_query(sql: str) -> ParsedQuery:
     """Parse ``sql`` (optionally prefixed by EXPLAIN) into a ParsedQuery.
 

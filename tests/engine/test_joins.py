@@ -73,6 +73,21 @@ CASES = [
         (0,),
         5,
     ),
+    (  # WHERE on columns of two agencies: OR and NOT, evaluated per joined row in MPC
+        "SELECT p.district, COUNT(*), AVG(t.income) FROM registry.people p JOIN tax.income t "
+        "ON p.citizen_id = t.citizen_id WHERE (p.sex = 'F' OR t.sector = 'health') "
+        "AND NOT (p.birth_year < 1970 AND t.income > 60000) GROUP BY p.district",
+        (0,),
+        (1,),
+        10,
+    ),
+    (  # comparing two agencies' columns: a secure comparison per joined row
+        "SELECT COUNT(*), AVG(s.medical_claims) FROM tax.income t JOIN social.benefits s "
+        "ON t.citizen_id = s.citizen_id WHERE t.income > s.pension",
+        (),
+        (0,),
+        10,
+    ),
     (  # a constant column: zero variance gives NULL (undefined), never a number
         "SELECT CORR(e.c, f.v), REGR_SLOPE(f.v, e.c), COUNT(*) FROM tax.edge e "
         "JOIN social.edge f ON e.person = f.person",
@@ -156,3 +171,30 @@ def test_join_small_groups_are_suppressed(federation: Federation) -> None:
             assert count is SUPPRESSED
         else:
             assert count == counts[year]
+
+
+def test_explain_names_what_runs_where_and_what_is_revealed(federation: Federation) -> None:
+    sql = (
+        "EXPLAIN SELECT p.district, COUNT(*), AVG(t.income) FROM registry.people p "
+        "JOIN tax.income t ON p.citizen_id = t.citizen_id "
+        "WHERE p.birth_year < 1960 AND (t.income > s.pension OR p.sex = 'F') "
+        "GROUP BY p.district"
+    )
+    with federation.client() as client:
+        with pytest.raises(Exception, match="s"):
+            client.query(sql)  # s is not a table of the query
+        text = client.query(
+            sql.replace(" OR p.sex = 'F'", "").replace("t.income > s.pension", "t.income > 10")
+        )
+    lines = [row[0] for row in text.rows]
+    body = "\n".join(lines)
+    assert text.columns == ("plan",)
+    assert "hub registry" in body and "helper" in body
+    assert 'filter: ("birth_year" < 1960)' in body
+    assert "reveals:" in body and "number of matching keys" in body
+    with federation.client() as client:
+        cross = client.query(
+            "EXPLAIN SELECT COUNT(*) FROM tax.income t JOIN social.benefits s "
+            "ON t.citizen_id = s.citizen_id WHERE t.income > s.pension"
+        )
+    assert any("secure comparison" in row[0] and "expensive" in row[0] for row in cross.rows)
