@@ -111,6 +111,9 @@ class ColumnConfig:
     name: str
     policy: ColumnPolicy
     decimals: int | None  # fixed-point decimals for non-integer numeric columns
+    # join_key only: may a join reveal to this owner which of its rows matched? jointstat's
+    # join never does (hidden membership), so both settings are honoured.
+    reveal_membership: bool = False
 
 
 @dataclass(frozen=True)
@@ -352,10 +355,16 @@ def _column(name: str, value: Any, where: str) -> ColumnConfig:
     decimals = table.get("decimals", int, None)
     if decimals is not None and not 0 <= decimals <= MAX_DECIMALS:
         raise ConfigError(f"{where}.decimals: got {decimals}, want 0..{MAX_DECIMALS}")
+    reveal = table.get("reveal_membership", bool, False)
+    if reveal and policy is not ColumnPolicy.JOIN_KEY:
+        raise ConfigError(
+            f"{where}.reveal_membership: got it on a {policy.value} column, want it on a "
+            "join_key column only"
+        )
     table.finish()
     if not NAME_PATTERN.fullmatch(name):
         raise ConfigError(f"{where}: got column name {name!r}, want {NAME_PATTERN.pattern}")
-    return ColumnConfig(name, policy, decimals)
+    return ColumnConfig(name, policy, decimals, reveal)
 
 
 def _dataset(table: _Table, base: Path) -> DatasetConfig:

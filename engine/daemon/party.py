@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from engine.anchor.party import PartyLedger
 from engine.catalog import Catalog, DatasetInfo
 from engine.config import PartyConfig
-from engine.errors import EngineError, PeerError, PolicyError
+from engine.errors import EngineError, PeerError, PolicyError, QueryError
 from engine.local import LocalData, label_sort_key
 from engine.local_scan import JoinTable, Label
 from engine.mpc.job import JobResult
@@ -163,7 +163,13 @@ class Party:
         key = (sql, analyst, catalog.digest())
         plan = self._plans.get(key)
         if plan is None:
-            plan = plan_query(sql, catalog, analyst)
+            try:
+                plan = plan_query(sql, catalog, analyst)
+            except QueryError:
+                if refresh:
+                    raise
+                # A peer's catalog may be missing or stale (it just started or changed).
+                return await self.plan(sql, analyst, refresh=True)
             self._plans[key] = plan
             if len(self._plans) > PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)

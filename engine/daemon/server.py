@@ -15,6 +15,7 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 from pathlib import Path
 
 import grpc
@@ -29,9 +30,9 @@ from engine.config import PartyConfig, load_party
 from engine.daemon.coordinator import Coordinator
 from engine.daemon.party import Party
 from engine.daemon.peers import CHANNEL_OPTIONS, Peers
-from engine.daemon.sequencer import Sequencer
+from engine.daemon.sequencer import RECONNECT_WAIT, Sequencer
 from engine.daemon.services import AnalystService, FederationService, Registrar
-from engine.errors import ConfigError
+from engine.errors import ConfigError, UnreachableError
 from engine.local import LocalData
 from engine.mpc.session import MpcSession
 from engine.pki import load_signing_key, read_pem
@@ -127,9 +128,16 @@ class Daemon:
         self.peers = peers = Peers(config)
 
         async def fetch_catalog(name: str) -> tuple[DatasetInfo, ...]:
-            reply = await peers.call(
-                name, lambda s: s.GetCatalog(pb.GetCatalogRequest(), timeout=5.0)
-            )
+            def ask(stub: Any) -> Any:
+                return stub.GetCatalog(pb.GetCatalogRequest(), timeout=5.0)
+
+            try:
+                reply = await peers.call(name, ask)
+            except UnreachableError:
+                # A peer that just started may still be in the channel's reconnect backoff.
+                if not await peers.wait_ready(name, RECONNECT_WAIT):
+                    raise
+                reply = await peers.call(name, ask)
             return catalog_from_pb(reply)
 
         ledger = None
