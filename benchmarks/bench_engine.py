@@ -31,11 +31,19 @@ from engine.launch import LocalFederation, free_port_block
 from engine.oracle import PlaintextOracle
 
 REGIONS = ("North", "East", "South", "West", "Central")
-SECTORS = ("agriculture", "construction", "education", "finance", "health", "ict",
-           "manufacturing", "public", "retail", "transport")
-LATENCY_SQL = (
-    "SELECT region, COUNT(*), AVG(x), STDDEV_SAMP(x) FROM tax.rows_{n} GROUP BY region"
+SECTORS = (
+    "agriculture",
+    "construction",
+    "education",
+    "finance",
+    "health",
+    "ict",
+    "manufacturing",
+    "public",
+    "retail",
+    "transport",
 )
+LATENCY_SQL = "SELECT region, COUNT(*), AVG(x), STDDEV_SAMP(x) FROM tax.rows_{n} GROUP BY region"
 SMALL_SQL = "SELECT COUNT(*), AVG(x) FROM tax.rows_{n} WHERE sector = '{sector}'"
 
 
@@ -60,16 +68,32 @@ def build(root: Path, sizes: list[int], analysts: int, ledger: bool = True) -> d
         path = root / "tax" / "data" / f"rows_{n}.csv"
         write_rows(path, n, seed=n)
         files[f"tax.rows_{n}"] = path
-        specs.append(DatasetSpec(f"rows_{n}", f"data/rows_{n}.csv", {
-            "region": "group_by", "sector": "group_by",
-            "x": {"policy": "aggregate", "decimals": 2}, "k": "aggregate",
-        }))
+        specs.append(
+            DatasetSpec(
+                f"rows_{n}",
+                f"data/rows_{n}.csv",
+                {
+                    "region": "group_by",
+                    "sector": "group_by",
+                    "x": {"policy": "aggregate", "decimals": 2},
+                    "k": "aggregate",
+                },
+            )
+        )
     names = [f"analyst{i}" for i in range(analysts)]
-    create_federation(root, ["registry", "tax", "social"], names, name="bench",
-                      base_port=free_port_block(3), datasets={"tax": specs})
+    create_federation(
+        root,
+        ["registry", "tax", "social"],
+        names,
+        name="bench",
+        base_port=free_port_block(3),
+        datasets={"tax": specs},
+    )
     if not ledger:  # benchmark-only switch: measure what anchoring costs
         path = root / "federation.toml"
-        path.write_text(path.read_text().replace("[federation]\n", "[federation]\nledger = false\n"))
+        path.write_text(
+            path.read_text().replace("[federation]\n", "[federation]\nledger = false\n")
+        )
     return files
 
 
@@ -90,11 +114,20 @@ def latency(root: Path, oracle: PlaintextOracle, sizes: list[int], repeat: int) 
             client.query(sql)  # warm: catalog, plan cache, MPC session
             secure = [client.query(sql).elapsed for _ in range(repeat)]
             plain = [oracle.run(sql).seconds for _ in range(repeat)]
-            rows.append({"rows": n, "secure_s": summary(secure), "duckdb_s": summary(plain),
-                         "ratio": statistics.median(secure) / statistics.median(plain)})
-            print(f"  {n:>9,} rows: secure {statistics.median(secure) * 1000:8.1f} ms   "
-                  f"DuckDB {statistics.median(plain) * 1000:7.2f} ms   "
-                  f"ratio {rows[-1]['ratio']:.0f}x", flush=True)
+            rows.append(
+                {
+                    "rows": n,
+                    "secure_s": summary(secure),
+                    "duckdb_s": summary(plain),
+                    "ratio": statistics.median(secure) / statistics.median(plain),
+                }
+            )
+            print(
+                f"  {n:>9,} rows: secure {statistics.median(secure) * 1000:8.1f} ms   "
+                f"DuckDB {statistics.median(plain) * 1000:7.2f} ms   "
+                f"ratio {rows[-1]['ratio']:.0f}x",
+                flush=True,
+            )
     return rows
 
 
@@ -117,8 +150,9 @@ def throughput(root: Path, oracle: PlaintextOracle, n: int, analysts: int, durat
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     workers = [
-        context.Process(target=_analyst, args=(str(root / "analysts" / f"analyst{i}"), n,
-                                               duration, i, queue))
+        context.Process(
+            target=_analyst, args=(str(root / "analysts" / f"analyst{i}"), n, duration, i, queue)
+        )
         for i in range(analysts)
     ]
     began = time.perf_counter()
@@ -139,12 +173,20 @@ def throughput(root: Path, oracle: PlaintextOracle, n: int, analysts: int, durat
         plain_count += 1
     plain_rate = plain_count / (time.perf_counter() - start)
     rate = count / duration
-    print(f"  {analysts} analysts x {duration:.0f} s: {rate:7.1f} queries/s "
-          f"(median latency {statistics.median(latencies) * 1000:.0f} ms; wall {wall:.1f} s)   "
-          f"DuckDB {plain_rate:8.0f} queries/s", flush=True)
-    return {"analysts": analysts, "queries": count, "duration_s": duration,
-            "queries_per_s": rate, "latency_s": summary(latencies),
-            "duckdb_queries_per_s": plain_rate}
+    print(
+        f"  {analysts} analysts x {duration:.0f} s: {rate:7.1f} queries/s "
+        f"(median latency {statistics.median(latencies) * 1000:.0f} ms; wall {wall:.1f} s)   "
+        f"DuckDB {plain_rate:8.0f} queries/s",
+        flush=True,
+    )
+    return {
+        "analysts": analysts,
+        "queries": count,
+        "duration_s": duration,
+        "queries_per_s": rate,
+        "latency_s": summary(latencies),
+        "duckdb_queries_per_s": plain_rate,
+    }
 
 
 def main() -> int:
@@ -155,8 +197,11 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--directory", type=Path, help="keep the federation (and logs) here")
-    parser.add_argument("--no-ledger", action="store_true",
-                        help="turn anchoring off (benchmark only) to measure its cost")
+    parser.add_argument(
+        "--no-ledger",
+        action="store_true",
+        help="turn anchoring off (benchmark only) to measure its cost",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="jointstat-bench-") as tmp:
@@ -165,8 +210,9 @@ def main() -> int:
         files = build(root, sizes, args.analysts, ledger=not args.no_ledger)
         oracle = PlaintextOracle(files)
         with LocalFederation(root):
-            print("(a) grouped aggregate latency, end to end (median of "
-                  f"{args.repeat}):", flush=True)
+            print(
+                f"(a) grouped aggregate latency, end to end (median of {args.repeat}):", flush=True
+            )
             lat = latency(root, oracle, sizes, args.repeat)
             print("(b) small-query throughput:", flush=True)
             thr = throughput(root, oracle, min(sizes), args.analysts, args.duration)

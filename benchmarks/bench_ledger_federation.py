@@ -42,7 +42,9 @@ from engine.launch import LocalFederation, free_port_block
 from engine.pki import load_signing_key
 from engine.rpc import jointstat_pb2 as pb
 
-QUERY = "SELECT sector, COUNT(*), AVG(income) FROM tax.income WHERE region = 'North' GROUP BY sector"
+QUERY = (
+    "SELECT sector, COUNT(*), AVG(income) FROM tax.income WHERE region = 'North' GROUP BY sector"
+)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -52,11 +54,19 @@ def percentile(samples: list[float], q: float) -> float:
 
 def make_federation(root: Path, citizens: int, ledger: bool) -> None:
     data = generate(root, citizens, seed=3)
-    create_federation(root, list(PARTIES), ["alice"], name="bench",
-                      base_port=free_port_block(3), datasets=data.datasets)
+    create_federation(
+        root,
+        list(PARTIES),
+        ["alice"],
+        name="bench",
+        base_port=free_port_block(3),
+        datasets=data.datasets,
+    )
     if not ledger:
         path = root / "federation.toml"
-        path.write_text(path.read_text().replace("[federation]\n", "[federation]\nledger = false\n"))
+        path.write_text(
+            path.read_text().replace("[federation]\n", "[federation]\nledger = false\n")
+        )
 
 
 async def appends(root: Path, total: int) -> tuple[list[dict[str, float]], Path]:
@@ -68,8 +78,12 @@ async def appends(root: Path, total: int) -> tuple[list[dict[str, float]], Path]
 
     async def remote(name: str, call: CosignCall) -> CosignOutcome:
         request = pb.CosignRequest(
-            entries=call.entries, from_size=call.from_size, note=call.note,
-            old_size=call.old_size, proof=call.proof, apply_only=call.apply_only,
+            entries=call.entries,
+            from_size=call.from_size,
+            note=call.note,
+            old_size=call.old_size,
+            proof=call.proof,
+            apply_only=call.apply_only,
             cosigned_note=call.cosigned_note,
         )
         reply = await peers.call(name, lambda s: s.Cosign(request, timeout=60))
@@ -88,10 +102,14 @@ async def appends(root: Path, total: int) -> tuple[list[dict[str, float]], Path]
         for start in range(0, count, batch):
             await writer.append(entries[start : start + batch])
         seconds = time.perf_counter() - began
-        rows.append({"batch": batch, "entries": count, "seconds": seconds,
-                     "appends_per_s": count / seconds})
-        print(f"  batch {batch:>5}: {count / seconds:8.0f} cosigned appends/s "
-              f"({count} entries, {seconds:.1f} s)", flush=True)
+        rows.append(
+            {"batch": batch, "entries": count, "seconds": seconds, "appends_per_s": count / seconds}
+        )
+        print(
+            f"  batch {batch:>5}: {count / seconds:8.0f} cosigned appends/s "
+            f"({count} entries, {seconds:.1f} s)",
+            flush=True,
+        )
     await writer.stop()
     await peers.close()
     path = Path(ledger.store.path)
@@ -131,17 +149,25 @@ def main() -> int:
                 samples, bundle = query_latencies(where, args.queries)
             latencies[ledger] = samples
             receipt = bundle or receipt
-            print(f"  ledger {'on ' if ledger else 'off'}: median {statistics.median(samples) * 1000:6.1f} ms"
-                  f"  p95 {percentile(samples, 0.95) * 1000:6.1f} ms", flush=True)
+            print(
+                f"  ledger {'on ' if ledger else 'off'}: "
+                f"median {statistics.median(samples) * 1000:6.1f} ms"
+                f"  p95 {percentile(samples, 0.95) * 1000:6.1f} ms",
+                flush=True,
+            )
         overhead = {
-            "median_ms": (statistics.median(latencies[True]) - statistics.median(latencies[False])) * 1000,
-            "p95_ms": (percentile(latencies[True], 0.95) - percentile(latencies[False], 0.95)) * 1000,
+            "median_ms": (statistics.median(latencies[True]) - statistics.median(latencies[False]))
+            * 1000,
+            "p95_ms": (percentile(latencies[True], 0.95) - percentile(latencies[False], 0.95))
+            * 1000,
         }
         print(f"  overhead: median {overhead['median_ms']:.1f} ms, p95 {overhead['p95_ms']:.1f} ms")
         report["overhead"] = overhead
         report["latency_ms"] = {
-            ("on" if k else "off"): {"median": statistics.median(v) * 1000,
-                                    "p95": percentile(v, 0.95) * 1000}
+            ("on" if k else "off"): {
+                "median": statistics.median(v) * 1000,
+                "p95": percentile(v, 0.95) * 1000,
+            }
             for k, v in latencies.items()
         }
 
@@ -155,9 +181,14 @@ def main() -> int:
             began = time.perf_counter()
             verify_bundle(receipt, federation)
             times.append(time.perf_counter() - began)
-        print(f"  median {statistics.median(times) * 1000:.2f} ms, p95 {percentile(times, 0.95) * 1000:.2f} ms")
-        report["receipt_verify_ms"] = {"median": statistics.median(times) * 1000,
-                                       "p95": percentile(times, 0.95) * 1000}
+        print(
+            f"  median {statistics.median(times) * 1000:.2f} ms, "
+            f"p95 {percentile(times, 0.95) * 1000:.2f} ms"
+        )
+        report["receipt_verify_ms"] = {
+            "median": statistics.median(times) * 1000,
+            "p95": percentile(times, 0.95) * 1000,
+        }
 
         print("(a) cosigned appends over gRPC (3 witnesses, 2 remote mirrors):", flush=True)
         where = root / "appends"
@@ -178,10 +209,14 @@ def main() -> int:
 
         with LedgerStore(path) as store:
             began = time.perf_counter()
-            result = store.verify(keys.keyring(federation_for(where)), keys.quorum(federation_for(where)))
+            result = store.verify(
+                keys.keyring(federation_for(where)), keys.quorum(federation_for(where))
+            )
             seconds = time.perf_counter() - began
-            print(f"  {store.size} entries in {seconds:.1f} s ({store.size / seconds:.0f} entries/s), "
-                  f"valid={result.ok}")
+            print(
+                f"  {store.size} entries in {seconds:.1f} s "
+                f"({store.size / seconds:.0f} entries/s), valid={result.ok}"
+            )
             report["full_verify"] = {"entries": store.size, "seconds": seconds, "ok": result.ok}
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
