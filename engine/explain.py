@@ -42,7 +42,10 @@ def _measure_words(measure: Measure) -> str:
 
 def explain(plan: Plan, federation: Federation, sql: str) -> str:
     """Return the explanation of ``plan`` as text lines."""
-    lines = [f"EXPLAIN {' '.join(sql.split())[:400]}"]
+    text = " ".join(sql.split())
+    if not text.upper().startswith("EXPLAIN "):
+        text = f"EXPLAIN {text}"
+    lines = [text[:400]]
     outputs = plan.aggregate_outputs()
     kinds = {KIND_OF[o.function] for o in outputs if o.function is not None}
     groups = "one group" if not plan.group_names else f"G groups of ({', '.join(plan.group_names)})"

@@ -65,6 +65,24 @@ QUERIES = (
         5,
     ),
     DemoQuery(
+        "Across agencies (registry ⋈ tax): income of people born before 1960 in manufacturing",
+        "SELECT p.district, COUNT(*) AS people, AVG(t.income) AS mean_income "
+        "FROM registry.people p JOIN tax.income t ON p.citizen_id = t.citizen_id "
+        "WHERE p.birth_year < 1960 AND t.sector = 'manufacturing' "
+        "GROUP BY p.district ORDER BY p.district",
+        (0,),
+        (1,),
+    ),
+    DemoQuery(
+        "Three agencies (tax ⋈ social ⋈ registry): income and medical claims of women",
+        "SELECT CORR(t.income, s.medical_claims) AS corr, "
+        "REGR_SLOPE(s.medical_claims, t.income) AS slope, COUNT(*) AS n "
+        "FROM tax.income t JOIN social.benefits s ON t.citizen_id = s.citizen_id "
+        "JOIN registry.people p ON p.citizen_id = t.citizen_id WHERE p.sex = 'F'",
+        (),
+        (2,),
+    ),
+    DemoQuery(
         "One small cell: public-sector taxpayers in the North earning over 140,000",
         "SELECT COUNT(*) AS n, AVG(income) AS mean_income FROM tax.income "
         "WHERE region = 'North' AND sector = 'public' AND income > 140000",
@@ -100,6 +118,8 @@ def run_demo(citizens: int, directory: Path | None, base_port: int, seed: int) -
             with Client(root / "analysts" / "alice") as client:
                 for number, query in enumerate(QUERIES, 1):
                     failures += _show(number, query, client, oracle)
+                print("EXPLAIN of query 6 (plans and checks policies; touches no data):")
+                print(_indent(client.query("EXPLAIN " + QUERIES[5].sql).to_table()) + "\n")
     finally:
         if temporary and failures == 0:
             shutil.rmtree(root, ignore_errors=True)

@@ -67,7 +67,9 @@ def generate(directory: Path, citizens: int, seed: int = 7) -> DemoData:
     sex = np.where(rng.random(citizens) < 0.51, "F", "M")
 
     age = 2026 - birth
-    working = (age >= 18) & (age < 67) & (rng.random(citizens) < 0.86)
+    # Most adults of working age have taxable income; some pensioners still work.
+    chance = np.where(age >= 67, 0.12, 0.86)
+    working = (age >= 18) & (rng.random(citizens) < chance)
     sector_probs = np.array([3, 7, 9, 4, 11, 6, 14, 12, 13, 6], dtype=float)
     sector = np.array(SECTORS)[
         rng.choice(len(SECTORS), citizens, p=sector_probs / sector_probs.sum())
