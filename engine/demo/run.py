@@ -3,8 +3,8 @@
 Generates synthetic data for a population registry, a tax bureau and a social-security
 office, creates the federation (CA, keys, configs), starts the three party daemons as
 separate processes on loopback, runs example queries as analyst ``alice``, prints each
-secure result beside DuckDB's answer over the pooled plaintext with both times, and stops
-the daemons.
+secure result beside DuckDB's answer over the pooled plaintext with both times, stops the
+daemons and verifies every party's copy of the ledger.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.anchor import keys
 from engine.client import Client
+from engine.config import load_party
 from engine.demo.synthetic import PARTIES, generate
 from engine.errors import EngineError
 from engine.federation_init import create_federation
 from engine.launch import LocalFederation
 from engine.oracle import PlaintextOracle, compare
+from ledger import LedgerStore
 
 
 @dataclass(frozen=True)
@@ -120,12 +123,41 @@ def run_demo(citizens: int, directory: Path | None, base_port: int, seed: int) -
                     failures += _show(number, query, client, oracle)
                 print("EXPLAIN of query 6 (plans and checks policies; touches no data):")
                 print(_indent(client.query("EXPLAIN " + QUERIES[5].sql).to_table()) + "\n")
+        failures += _check_ledgers(root, keep=not temporary)
     finally:
         if temporary and failures == 0:
             shutil.rmtree(root, ignore_errors=True)
     verdict = "all results match DuckDB" if failures == 0 else f"{failures} result(s) differ"
     print(f"daemons stopped; {len(QUERIES)} queries, {verdict}")
     return 0 if failures == 0 else 1
+
+
+def _check_ledgers(root: Path, keep: bool) -> int:
+    """Verify every party's copy of the ledger and that all copies agree; 1 on a problem."""
+    roots = set()
+    for name in PARTIES:
+        party = load_party(root / name / "party.toml")
+        with LedgerStore(party.state_dir / "ledger.sqlite") as store:
+            report = store.verify(keys.keyring(party.federation), keys.quorum(party.federation))
+            if not report.ok:
+                print(
+                    f"ledger at {name} INVALID at entry {report.first_bad_index}: {report.problem}"
+                )
+                return 1
+            roots.add((store.size, store.root.hex()))
+    if len(roots) != 1:
+        print(f"ledger copies differ: got {sorted(roots)}, want one size and root")
+        return 1
+    ((size, digest),) = roots
+    print(
+        f"ledger: {size} entries (registrations, requests, decisions, result commitments); "
+        f"every hash, signature and cosigned checkpoint verified at all {len(PARTIES)} "
+        f"parties; one root {digest[:16]}…"
+    )
+    if keep:
+        print(f"  audit it: jointstat ledger log --config {root / PARTIES[1] / 'party.toml'}")
+    print()
+    return 0
 
 
 def _show(number: int, query: DemoQuery, client: Client, oracle: PlaintextOracle) -> int:
