@@ -306,7 +306,7 @@ def load_federation(path: Path) -> Federation:
     if sequencer not in {p.name for p in parties}:
         raise ConfigError(f"{path.name}: federation.sequencer got {sequencer!r}, want a party")
     max_age = fed.get("max_request_age_seconds", int, 300)
-    timeout = fed.get("query_timeout_seconds", float, 120.0)
+    timeout = fed.get("query_timeout_seconds", float, 600.0)
     log_public_key = _public_key(fed, "log_public_key")
     # k >= ceil((n + f + 1) / 2) with f = threshold dishonest parties (DESIGN.md, Ledger).
     least = (n + threshold + 2) // 2

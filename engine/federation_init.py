@@ -113,7 +113,7 @@ def create_federation(
         f"sequencer = {_toml_value(parties[0])}",
         f"threshold = {(len(parties) - 1) // 2}",
         "max_request_age_seconds = 300",
-        "query_timeout_seconds = 120",
+        "query_timeout_seconds = 600",
         f"log_public_key = {_toml_value(_b64(pki.public_key_bytes(log_key)))}",
         "",
     ]

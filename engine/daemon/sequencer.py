@@ -144,7 +144,15 @@ class Sequencer:
             raise CapacityError(
                 f"sequencer queue: got {MAX_QUEUE} waiting queries, want fewer (retry later)"
             ) from None
-        return await asyncio.wait_for(future, federation.query_timeout_seconds)
+        try:
+            return await asyncio.wait_for(future, federation.query_timeout_seconds)
+        except TimeoutError:
+            raise PeerError(
+                f"query {signed.query_id}: got no result within "
+                f"{federation.query_timeout_seconds:.0f} s, want one within "
+                "federation.query_timeout_seconds (raise it for queries this large; "
+                "or a party may be stuck)"
+            ) from None
 
     # ------------------------------------------------------------------ stage 1
 
@@ -228,7 +236,7 @@ class Sequencer:
         for pending in batch:
             refusal = refusals.get(pending.signed.query_id)
             if refusal is not None:
-                pending.future.set_exception(refusal)
+                _reject(pending.future, refusal)
             else:
                 live.append(pending)
         if not live:
@@ -284,7 +292,7 @@ class Sequencer:
                 rows.append(entry.rows)
             if failure is not None:
                 self._abort(pending, failure)
-                pending.future.set_exception(failure)
+                _reject(pending.future, failure)
                 continue
             groups: list[Label]
             if isinstance(pending.plan, JoinPlan):
@@ -387,7 +395,7 @@ class Sequencer:
             if failure is not None:
                 error = error_of(failure.code, failure.message)
                 self._abort(pending, error)
-                pending.future.set_exception(error)
+                _reject(pending.future, error)
             else:
                 done.append((index, pending, groups))
 
@@ -414,7 +422,8 @@ class Sequencer:
         threshold = self._config.federation.threshold
         for (index, pending, groups), receipt in zip(done, receipts, strict=True):
             shares = tuple(sealed_from_pb(reply.shares[index]) for reply in executed)
-            pending.future.set_result(
+            _resolve(
+                pending.future,
                 QueryOutcome(
                     pending.signed.query_id,
                     pending.plan,
@@ -423,7 +432,7 @@ class Sequencer:
                     threshold,
                     seconds,
                     receipt,
-                )
+                ),
             )
         log.info(
             "job %s: %d batches, %d queries in %.1f ms (first batch: prepare %.1f, "
@@ -499,3 +508,15 @@ class Sequencer:
         except EngineError as exc:
             raise PeerError(f"MPC session: could not start on every party ({exc})") from None
         self._session_ok = True
+
+
+def _resolve(future: asyncio.Future[QueryOutcome], outcome: QueryOutcome) -> None:
+    """Deliver ``outcome`` unless the analyst's wait already ended (timed out)."""
+    if not future.done():
+        future.set_result(outcome)
+
+
+def _reject(future: asyncio.Future[QueryOutcome], error: EngineError) -> None:
+    """Deliver ``error`` unless the analyst's wait already ended (timed out)."""
+    if not future.done():
+        future.set_exception(error)
