@@ -2,22 +2,29 @@
 
 The grammar accepted (DuckDB dialect, through sqlglot)::
 
-    SELECT item [, item ...]
+    [EXPLAIN] SELECT item [, item ...]
     FROM source
     [WHERE predicate]
-    [GROUP BY column [, column ...]]
+    [GROUP BY group [, group ...]]
+    [HAVING condition on outputs]
     [ORDER BY output [ASC|DESC] [, ...]]
     [LIMIT n]
 
     source := party.dataset [[AS] alias]
+            | party.dataset [AS] a JOIN party.dataset [AS] b ON a.key = b.key [JOIN ...]
             | ( branch UNION ALL branch [UNION ALL ...] ) [AS] alias
     branch := SELECT * | column [AS name], ... FROM party.dataset [WHERE predicate]
-    item   := column [AS name] | aggregate [AS name]
-    aggregate := COUNT(*) | COUNT(col) | SUM(col) | AVG(col) | VAR_SAMP(col) | VAR_POP(col)
-               | VARIANCE(col) | STDDEV(col) | STDDEV_SAMP(col) | STDDEV_POP(col)
+    group  := column | WIDTH_BUCKET(column, lo, hi, n) | CASE ... END (by alias or expression)
+    item   := group [AS name] | aggregate [AS name]
+    aggregate := COUNT(*) | COUNT(col) | SUM | AVG | VAR_SAMP | VAR_POP | VARIANCE | STDDEV
+               | STDDEV_SAMP | STDDEV_POP | MIN | MAX | MEDIAN | QUANTILE_CONT(col, q)
+               | PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY col)
+               | COVAR_POP | COVAR_SAMP | CORR | REGR_SLOPE | REGR_INTERCEPT | REGR_R2
+               | REGR_COUNT   (the bivariate ones over two columns)
 
-Column references are resolved later, against the catalog, by :mod:`engine.planner`.
-Anything else raises :class:`UnsupportedError` naming the construct.
+Column references are resolved later, against the catalog, by :mod:`engine.planner` and
+:mod:`engine.join_planner`. Anything else raises :class:`UnsupportedError` naming the
+construct.
 """
 
 from __future__ import annotations
