@@ -87,17 +87,20 @@ With secret group columns the sort carries K vectors (2·K·N elements per stage
 K·N multiplications; the search costs the same as with labels.
 
 Measured (benchmarks/bench_order_protocol.py, 3 processes on this 2-core machine, SecInt(32),
-joined rows = all 10^5 citizens, weights 0 to 2): the join 0.6–0.8 s, then MEDIAN 1.3 s
-(5 MB sent by the owner), MEDIAN by 20 hub groups 4.8 s, MIN, MAX, MEDIAN and
-QUANTILE_CONT 0.25 and 0.9 by 20 hub groups 9.9 s (24 MB); plaintext 0.03 s.
+10^5 joined citizens, weights 0 to 2, after a join of 0.6 s; slowest party, MB sent by the
+owner): MEDIAN 1.2 s (5 MB), MEDIAN by 20 hub groups 2.8 s (10 MB), MIN, MAX, MEDIAN and
+QUANTILE_CONT 0.25 and 0.9 by 20 hub groups 8.2 s (24 MB), MEDIAN by 20 spoke groups 20 s
+(56 MB); plaintext 0.03 s. With another engineer's benchmarks running (load 4), two to
+three times as long.
 
 What is revealed
 ----------------
 Nothing beyond what the join reveals: the owner's first partner sees σ1, its second
 partner σ2 — each a uniform permutation independent of everything else it holds; all
 other messages are uniform share vectors, MPyC's masked openings inside comparisons, the
-masked residue openings (statistically hiding), and the bound-check bit (always 1 when
-``count_bits`` is a true bound). No party learns values, ranks, which rows are in the join
+masked residue openings (statistically hiding), the bound-check bit (always 1 when
+``count_bits`` is a true bound) and the owner's flag that its values were valid (else the
+call aborts everywhere). No party learns values, ranks, which rows are in the join
 or their weights, group sizes or the statistics; the owner learns nothing it did not
 know. The number of messages and their sizes depend on the public parameters only.
 
