@@ -1,0 +1,1 @@
+"""Tests of the benchmark suite (benchmarks/run.py)."""
