@@ -91,10 +91,15 @@ def field_matmul(a: FieldVector, b: FieldVector, modulus: int) -> FieldVector:
     recombined with Python ints on the output only. Requires elements in [0, modulus).
     """
     inner = a.shape[-1]
-    width = min(24, (_MANTISSA_BITS - inner.bit_length()) // 2)
-    if width < 8:  # an inner dimension beyond 2^37: not worth limbs
-        return np.matmul(a, b) % modulus  # type: ignore[no-any-return]
+    # A sum of limb products adds up to ``count`` matrix products of ``inner`` terms each,
+    # every term below 2^(2w): 2w + log2(inner) + log2(count) bits must fit the mantissa.
+    width = 24
     count = -(-modulus.bit_length() // width)
+    while width >= 8 and 2 * width + inner.bit_length() + count.bit_length() > _MANTISSA_BITS:
+        width -= 1
+        count = -(-modulus.bit_length() // width)
+    if width < 8:  # an inner dimension beyond about 2^30: not worth limbs
+        return np.matmul(a, b) % modulus  # type: ignore[no-any-return]
     left, right = _limbs(a, width, count, modulus), _limbs(b, width, count, modulus)
     sums: list[npt.NDArray[np.float64]] = []
     for i in range(count):
