@@ -11,9 +11,14 @@ aligned rows of a product of one column per owner:
 - SUM(x), for x at owner X = Σ s_x·Π_{others} c, and likewise counts and sums of squares;
 - a pair (y, x) at different owners X, Y: n = Σ n_x·n_y, sx = Σ s_x·n_y, sxy = Σ s_x·s_y, …
   (products of per-key sums give the sums over the joined pairs of rows, exactly);
-- a GROUP BY key of owner X makes X's columns per group label.
+- a GROUP BY key of owner X makes X's columns per group label;
+- MIN, MAX, MEDIAN and QUANTILE_CONT of a column of owner X: X is the hub and must hold one
+  row per key; its values stay in plaintext at X, which inputs them to the secure order
+  statistics (:mod:`engine.mpc._order`) with each joined row's weight, the product of the
+  other owners' per-key counts. Their GROUP BY keys must all be of one owner.
 
-The hub is the owner of the GROUP BY keys (its columns are the cheapest to group by).
+The hub is the owner of order statistics' values if any, else of the GROUP BY keys (its
+columns are the cheapest to group by).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from engine.catalog import Catalog, ColumnType
 from engine.config import ColumnPolicy
 from engine.errors import PolicyError, QueryError, UnsupportedError
 from engine.local_scan import scaled
-from engine.plan import JoinColumn, JoinPlan, JoinScan, Measure
+from engine.plan import JoinColumn, JoinOrder, JoinPlan, JoinScan, Measure
 from engine.planner import MeasureBuilder, outputs_of
 from engine.sql import predicate
 from engine.sql.query import ParsedQuery
@@ -95,15 +100,14 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
             group_texts.append(text)
             group_nodes.append(key)
             group_relation.append(relation)
-    hub = group_relation[0] if group_relation else 0
-    order = [hub] + [i for i in range(len(relations)) if i != hub]
-
     builder = MeasureBuilder(resolver, qualify=True)
     outputs = outputs_of(query, builder, group_texts)
-    if any(m.order is not None for m in builder.measures):
-        raise UnsupportedError("not supported yet: MIN, MAX, MEDIAN or QUANTILE_CONT over a join")
+    valued = _value_owner(builder.measures, relations, group_relation)
+    hub = valued if valued is not None else group_relation[0] if group_relation else 0
+    order = [hub] + [i for i in range(len(relations)) if i != hub]
     sides = [_Side(relations[i]) for i in range(len(relations))]
     terms = _terms(builder.measures, sides, relations, order)
+    orders, order_sql = _orders(builder.measures, sides[hub])
 
     # WHERE: conditions on one relation's columns run at its owner, in plaintext; the
     # others become a formula evaluated per joined row inside MPC (engine.cross_filter).
@@ -135,6 +139,8 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
             continue
         target = touching.pop() if touching else hub
         filters[target].append(render(target, condition))
+    if orders:
+        strict.add(hub)  # one value per joined row of the hub
 
     scans = []
     for i in order:
@@ -158,6 +164,7 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
                     for j, sql in enumerate(sides[i].columns)
                 ),
                 one_row_per_key=i in strict,
+                order_sql=order_sql if i == hub else (),
             )
         )
     position = {relation: scan for scan, relation in enumerate(order)}
@@ -172,7 +179,48 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
         scans=tuple(scans),
         terms=terms,
         row_filter=cross_filter.encode([cross_filter.to_scans(f, position) for f in formulas]),
+        orders=orders,
     )
+
+
+def _value_owner(
+    measures: list[Measure], relations: list[ResolvedRelation], group_relation: list[int]
+) -> int | None:
+    """Return the relation whose values the order statistics rank (None if there are none)."""
+    alias_of = {r.alias: i for i, r in enumerate(relations)}
+    owners = {
+        alias_of[m.column.split(".", 1)[0]]
+        for m in measures
+        if m.order is not None and m.column is not None
+    }
+    if not owners:
+        return None
+    if len(owners) > 1:
+        raise UnsupportedError(
+            "not supported yet: MIN, MAX, MEDIAN or QUANTILE_CONT over a join of columns of "
+            "several agencies in one query; want them all on one agency's columns"
+        )
+    if len(set(group_relation)) > 1:
+        raise UnsupportedError(
+            "not supported yet: MIN, MAX, MEDIAN or QUANTILE_CONT over a join grouped by "
+            "columns of several agencies; want every GROUP BY key from one agency"
+        )
+    return owners.pop()
+
+
+def _orders(measures: list[Measure], hub: _Side) -> tuple[tuple[JoinOrder, ...], tuple[str, ...]]:
+    """Return the order statistics per value column of the hub, and their per-key values."""
+    columns: dict[str, list[int]] = {}
+    for index, measure in enumerate(measures):
+        if measure.order is not None and measure.column is not None:
+            columns.setdefault(measure.column, []).append(index)
+    orders: list[JoinOrder] = []
+    order_sql: list[str] = []
+    for name, indices in columns.items():
+        v = hub.value(name.split(".", 1)[1], measures[indices[0]].decimals)
+        orders.append(JoinOrder(len(order_sql), hub.column(f"COUNT({v})"), tuple(indices)))
+        order_sql.append(f"MIN({v})")  # the key's one value (NULL if none)
+    return tuple(orders), tuple(order_sql)
 
 
 def _renamer(names: dict[str, str]) -> Callable[[exp.Column], str]:
@@ -250,10 +298,11 @@ def _terms(
                 relation, column = split(measure.column)
                 side = sides[relation]
                 v = side.value(column, measure.decimals)
+                sums = {"n": f"COUNT({v})", "s": f"SUM({_h(v)})", "q": f"SUM({_h(v)} * {_h(v)})"}
+                # An order statistic's "s" and "q" come from the order statistics; the
+                # count stands in for them here (its sum is computed once).
                 factors[relation] = side.column(
-                    {"n": f"COUNT({v})", "s": f"SUM({_h(v)})", "q": f"SUM({_h(v)} * {_h(v)})"}[
-                        component
-                    ]
+                    sums["n" if measure.order is not None else component]
                 )
             else:
                 factors.update(_pair_factors(measure, component, sides, split))

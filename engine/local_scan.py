@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -184,6 +184,7 @@ class JoinTable:
     keys: list[bytes]
     labels: list[Label]  # one per row; () when this owner has no group keys
     columns: list[list[int]]  # columns[j][row]
+    values: list[list[int | None]] = field(default_factory=list)  # order_sql[j][row]
 
 
 def key_bytes(value: object) -> bytes:
@@ -208,7 +209,7 @@ def join_scan(cursor: Any, table: str, qualified: str, scan: JoinScan) -> JoinTa
     if scan.filter_sql:
         where.append(f"({scan.filter_sql})")
     source = f'(SELECT {", ".join(inner)} FROM "{table}" WHERE {" AND ".join(where)})'
-    outer = ["__join_key", *keys, *(c.sql for c in scan.columns)]
+    outer = ["__join_key", *keys, *(c.sql for c in scan.columns), *scan.order_sql]
     grouping = ", ".join(["__join_key", *keys])
     sql = f"SELECT {', '.join(outer)} FROM {source} GROUP BY {grouping}"
     rows = run(cursor, sql, qualified)
@@ -218,14 +219,20 @@ def join_scan(cursor: Any, table: str, qualified: str, scan: JoinScan) -> JoinTa
         several = len(set(seen)) != len(seen) or any(row[width] != 1 for row in rows)
         if several:
             raise DataError(
-                f"join on {qualified}: a WHERE condition on columns of several agencies needs "
-                f"one row per {scan.key!r} here, got a key with several rows"
+                f"join on {qualified}: a WHERE condition on columns of several agencies, or "
+                "MIN, MAX, MEDIAN or QUANTILE_CONT of its values, needs one row per "
+                f"{scan.key!r} here, got a key with several rows"
             )
+    first = width + len(scan.columns)
     return JoinTable(
         keys=[key_bytes(row[0]) for row in rows],
         labels=[tuple(label_value(v) for v in row[1:width]) for row in rows],
         columns=[
             [int(row[width + j]) if row[width + j] is not None else 0 for row in rows]
             for j in range(len(scan.columns))
+        ],
+        values=[
+            [None if row[first + j] is None else int(row[first + j]) for row in rows]
+            for j in range(len(scan.order_sql))
         ],
     )

@@ -157,7 +157,24 @@ class JoinScan:
     group_sql: tuple[str, ...]
     value_sql: tuple[tuple[str, str], ...]  # (name, scaled BIGINT expression) per value
     columns: tuple[JoinColumn, ...]
-    one_row_per_key: bool = False  # a cross-agency condition reads this owner's row values
+    one_row_per_key: bool = False  # a cross-agency condition or an order statistic reads
+    # this owner's row values
+    order_sql: tuple[str, ...] = ()  # per-key values of order statistics (the hub's; kept
+    # in plaintext at the owner, never secret-shared as columns)
+
+
+@dataclass(frozen=True)
+class JoinOrder:
+    """Order statistics over a join of one value column of the hub (its owner).
+
+    ``value`` is the index of the column's per-key values in the hub's ``order_sql``,
+    ``count`` the hub's per-key column counting them (0 or 1: the value is not NULL),
+    ``measures`` the plan's measures computed from it (each "min", "max" or "quantile").
+    """
+
+    value: int
+    count: int
+    measures: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -165,12 +182,15 @@ class JoinPlan(_Common):
     """An aggregate over an inner join on one key; the first scan is the hub.
 
     ``terms[k]`` says, for component k of the per-group total vector (measure by measure
-    as in :meth:`component_index`), which column of each scan multiplies into it.
+    as in :meth:`component_index`), which column of each scan multiplies into it. An order
+    statistic's "n" is such a sum (the joined rows with a value); its "s" and "q" (the exact
+    value as a fraction) come from the secure order statistics of ``orders`` instead.
     """
 
     scans: tuple[JoinScan, ...] = ()
     terms: tuple[tuple[int, ...], ...] = ()
     row_filter: str = ""  # JSON formula on per-key columns of several owners (cross_filter)
+    orders: tuple[JoinOrder, ...] = ()
 
     @property
     def parties(self) -> tuple[str, ...]:

@@ -16,13 +16,17 @@ import logging
 import secrets
 import time
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
+from engine.cells import VALUE_BITS
 from engine.mpc._join import JoinNoise, JoinSide, Spoke, star_join
+from engine.mpc._order import GroupColumns, GroupLabels, OrderRequest, order_statistics
 from engine.mpc._release import PowerPool, _Shares, release_cells
-from engine.mpc.job import JobResult, JoinInput, JoinJob
+from engine.mpc.job import JobResult, JoinInput, JoinJob, OrderJob
+
+OrderKind = Literal["min", "max", "quantile"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ async def run_join_job(
     else:
         products = await arithmetic.products(*((spokes[0][r[0]], spokes[1][r[1]]) for r in rights))
         vectors = dict(zip(rights, products, strict=True))
+    keep = None
     if job.row_filter:
         # A WHERE condition on several agencies' columns: a 0/1 value per aligned row.
         sides = [hub, *spokes]
@@ -85,6 +90,11 @@ async def run_join_job(
     totals = np.array(
         [sums[lefts.index(t[0]), rights.index(t[1:])] for t in job.terms], dtype=object
     )
+    ordered = time.perf_counter()
+    for order in job.orders:
+        await _order_statistics(
+            mpc, secint, arithmetic, job, order, side, star.hub_rows, hub, spokes, keep, totals
+        )
 
     if cells_type is not secint:
         # The cells need a larger field (CORR, REGR_R2, ...): convert the few totals.
@@ -102,7 +112,7 @@ async def run_join_job(
     released = await release_cells(mpc, secint, job.cells, totals, masks.reshape(3, m), pool)
     log.info(
         "join job %s: N=%d, %d+%s columns, %d totals, %d-bit field: join %.2f s, sums %.2f s, "
-        "release %.2f s",
+        "order statistics %.2f s, release %.2f s",
         job.job_id,
         job.padded_length,
         job.hub_width,
@@ -110,13 +120,74 @@ async def run_join_job(
         len(job.terms),
         p.bit_length(),
         joined - began,
-        summed - joined,
+        ordered - joined,
+        summed - ordered,
         time.perf_counter() - summed,
     )
     return JobResult(job.job_id, p, mpc.pid + 1, *released)
 
 
 COMPARE_BITS = 63 + 2  # scaled values are below 2**63 in absolute value
+
+
+def _secure(secint: Any, shares: Any) -> Any:
+    """Return a secure array holding this party's ``shares`` (field elements)."""
+    return secint.array(secint.field.array(shares % secint.field.order, check=False))
+
+
+async def _order_statistics(
+    mpc: Any,
+    secint: Any,
+    arithmetic: _Shares,
+    job: JoinJob,
+    order: OrderJob,
+    side: JoinInput | None,
+    hub_rows: Any,
+    hub: list[Any],
+    spokes: list[list[Any]],
+    keep: Any,
+    totals: Any,
+) -> None:
+    """Compute one value column's order statistics; put each exact fraction in ``totals``.
+
+    A joined row's weight is the product of its owners' counts (and the row filter); the
+    hub inputs its values, and its labels, in the joined order (``hub_rows``, hub only).
+    """
+    weight = sum((hub[c] for c in order.hub_weight[1:]), hub[order.hub_weight[0]]) % arithmetic.p
+    factors = [spokes[s][c] for s, c in enumerate(order.spoke_weight) if c is not None]
+    for factor in factors if keep is None else [*factors, keep]:
+        (weight,) = await arithmetic.products((weight, factor))
+    grouping: GroupColumns | GroupLabels | None = None
+    if order.group_columns:
+        owner = order.spoke_weight.index(None)
+        grouping = GroupColumns([_secure(secint, spokes[owner][c]) for c in order.group_columns])
+    elif order.labels:
+        labels = None
+        if hub_rows is not None and side is not None:
+            labels = [side.labels[r] if r >= 0 else 0 for r in hub_rows]
+        grouping = GroupLabels(order.labels, labels)
+    values = None
+    if hub_rows is not None and side is not None:
+        column = side.values[order.value]
+        values = [column[r] if r >= 0 else 0 for r in hub_rows]
+    result = await order_statistics(
+        mpc,
+        secint,
+        owner=job.hub,
+        weights=_secure(secint, weight),
+        groups=grouping,
+        my_values=values,
+        requests=[
+            OrderRequest(cast(OrderKind, kind), Fraction(a, b)) for kind, a, b in order.requests
+        ],
+        value_bits=VALUE_BITS,
+        count_bits=order.count_bits,
+    )
+    numerators = (await mpc.gather(result.numerators)).value
+    for g, slots in enumerate(order.slots):
+        for r, (numerator, denominator) in enumerate(slots):
+            totals[numerator] = int(numerators[g, r])
+            totals[denominator] = result.denominators[r]  # public: every share is b
 
 
 async def _row_filter(

@@ -77,6 +77,28 @@ class SessionReady:
 
 
 @dataclass(frozen=True)
+class OrderJob:
+    """Order statistics of one value column of the join's hub (:mod:`engine.mpc._order`).
+
+    A joined row's weight is the sum of the hub's ``hub_weight`` columns (its count of
+    values) times, per spoke, its ``spoke_weight`` column (None for the grouping spoke) and
+    the row filter. Groups are the hub's own labels (``labels`` of them), or the grouping
+    spoke's per-group count columns ``group_columns``, or none. ``requests`` are
+    (kind, a, b) with q = a/b; ``slots[g][r]`` the positions in the job's total vector of
+    request r's numerator and denominator in group g.
+    """
+
+    value: int
+    hub_weight: tuple[int, ...]
+    spoke_weight: tuple[int | None, ...]
+    group_columns: tuple[int, ...]
+    labels: int
+    requests: tuple[tuple[str, int, int], ...]
+    slots: tuple[tuple[tuple[int, int], ...], ...]
+    count_bits: int
+
+
+@dataclass(frozen=True)
 class JoinJob:
     """One query over a private join: align the owners' per-key columns, sum products, release.
 
@@ -99,11 +121,19 @@ class JoinJob:
     terms: tuple[tuple[int, ...], ...]
     cells: CellProgram
     row_filter: str = ""  # JSON formula over side columns (engine.cross_filter), "" for none
+    orders: tuple[OrderJob, ...] = ()
 
 
 @dataclass(frozen=True)
 class JoinInput:
-    """This party's side of a join: per key, its columns (None: no side in this join)."""
+    """This party's side of a join: per key, its columns (None: no side in this join).
+
+    The hub of a join with order statistics also has, per key, its values of each order
+    column (``values``, 0 for none) and its group label's index (``labels``); they stay at
+    the hub, which inputs them to the order statistics in the joined order.
+    """
 
     keys: tuple[bytes, ...]
     columns: tuple[tuple[int, ...], ...]
+    values: tuple[tuple[int, ...], ...] = ()
+    labels: tuple[int, ...] = ()

@@ -17,8 +17,8 @@ from typing import Any
 from engine.cells import KIND_OF, CellKind, field_bits
 from engine.errors import CapacityError, PeerError
 from engine.local_scan import JoinTable, Label
-from engine.mpc.job import COMPONENTS, CellProgram, JoinInput, JoinJob
-from engine.plan import JoinPlan
+from engine.mpc.job import COMPONENTS, CellProgram, JoinInput, JoinJob, OrderJob
+from engine.plan import JoinOrder, JoinPlan
 
 TOTAL_BITS = 2 * 63 + 44 + 8  # the largest per-group total (a sum of squares or products)
 DUMMIES = 100
@@ -115,6 +115,9 @@ def join_job(
         raise CapacityError(
             f"join: got {len(kinds)} result cells, want at most {MAX_JOIN_CELLS} (fewer groups)"
         )
+    orders = tuple(
+        _order_job(plan, order, groups, labels, offsets, length) for order in plan.orders
+    )
     return JoinJob(
         job_id=job_id,
         field_bits=max(field_bits(set(kinds)), TOTAL_BITS),
@@ -130,6 +133,57 @@ def join_job(
         terms=tuple(terms),
         cells=CellProgram(tuple(kinds), tuple(totals), tuple(sizes)),
         row_filter=_side_columns(plan.row_filter, offsets),
+        orders=orders,
+    )
+
+
+def _order_job(
+    plan: JoinPlan,
+    order: JoinOrder,
+    groups: Sequence[Label],
+    labels: list[list[Label]],
+    offsets: list[list[int]],
+    length: int,
+) -> OrderJob:
+    """Lay out the order statistics of one hub value column (see :class:`OrderJob`)."""
+
+    def spread(scan: int, base: int) -> tuple[int, ...]:
+        start = offsets[scan][base]
+        if not plan.scans[scan].columns[base].grouped:
+            return (start,)
+        return tuple(range(start, start + len(labels[scan])))
+
+    grouping = [j for j, scan in enumerate(plan.scans) if scan.group_slots]
+    spoke_weight: list[int | None] = [offsets[j][0] for j in range(1, len(plan.scans))]
+    group_columns: tuple[int, ...] = ()
+    if grouping and grouping[0] > 0:
+        owner = grouping[0]
+        if not plan.scans[owner].columns[0].grouped:
+            raise PeerError("join: the grouping owner's count is not per group, want it so")
+        spoke_weight[owner - 1] = None
+        group_columns = spread(owner, 0)
+    measures = [plan.measures[m] for m in order.measures]
+    requests = []
+    for measure in measures:
+        assert measure.order is not None and measure.fraction is not None
+        requests.append((measure.order, *measure.fraction))
+    slots = tuple(
+        tuple(
+            (plan.component_index(g, m, "s"), plan.component_index(g, m, "q"))
+            for m in order.measures
+        )
+        for g in range(len(groups))
+    )
+    return OrderJob(
+        value=order.value,
+        hub_weight=spread(0, order.count),
+        spoke_weight=tuple(spoke_weight),
+        group_columns=group_columns,
+        labels=len(labels[0]) if grouping == [0] else 0,
+        requests=tuple(requests),
+        slots=slots,
+        # Σ weights <= Π over spokes of their table sizes (each < N): a true bound.
+        count_bits=max(1, (len(plan.scans) - 1) * length.bit_length()),
     )
 
 
@@ -178,4 +232,9 @@ def join_input(
             row[offsets[j] + (label if scan.columns[j].grouped else 0)] += values[r]
     keys = tuple(rows)
     columns = tuple(tuple(rows[k][c] for k in keys) for c in range(width))
-    return JoinInput(keys, columns)
+    if scan_index != 0 or not plan.orders:
+        return JoinInput(keys, columns)
+    # The hub of order statistics has one row per key (checked by its scan).
+    per_key = tuple(tuple(v or 0 for v in column) for column in table.values)
+    own = tuple(position[label] if scan.group_slots else 0 for label in table.labels)
+    return JoinInput(keys, columns, per_key, own)

@@ -6,6 +6,7 @@ other shapes for edge cases, all generated from fixed seeds at test time, with f
 - ``tax.edge``: group labels with NULLs, integer values with NULLs and negatives,
   three-decimal values, a constant column;
 - ``social.edge``: the same schema at another agency (for UNION ALL);
+- ``social.repeat``: several rows per join key (``person``, as in ``tax.edge``);
 - ``social.empty``: a header and no rows;
 - ``social.missing``: declared, but its file does not exist;
 - ``tax.bad``: an aggregate column holding text;
@@ -73,6 +74,10 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     write_edge(root / "tax" / "data" / "edge.csv", 1500, seed=1)
     write_edge(root / "social" / "data" / "edge.csv", 900, seed=2)
     (root / "social" / "data" / "empty.csv").write_text("k,g,v,w,c,secret,person\n")
+    (root / "social" / "data" / "repeat.csv").write_text(
+        "person,amount\n" + "".join(f"{i // 3},{(i * 37) % 101 - 20}\n" for i in range(900))
+    )
+    files["social.repeat"] = root / "social" / "data" / "repeat.csv"
     (root / "tax" / "data" / "bad.csv").write_text(
         "k,v\n" + "".join(f"a,{i}\n" for i in range(30)) + "a,twelve\n"
     )
@@ -93,6 +98,12 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         DatasetSpec("edge", "data/edge.csv", EDGE_COLUMNS, min_group_size=5),
         DatasetSpec("private", "data/edge.csv", EDGE_COLUMNS, min_group_size=5, analysts=("bob",)),
         DatasetSpec("empty", "data/empty.csv", EDGE_COLUMNS, min_group_size=5),
+        DatasetSpec(
+            "repeat",
+            "data/repeat.csv",
+            {"person": "join_key", "amount": "aggregate"},
+            min_group_size=5,
+        ),
         DatasetSpec("missing", "data/missing.csv", EDGE_COLUMNS),
     ]
     base = free_port_block(len(PARTIES))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from engine.client import SUPPRESSED
+from engine.errors import DataError, UnsupportedError
 from engine.oracle import compare
 
 from .conftest import Federation
@@ -145,6 +146,82 @@ def test_single_dataset_statistics_match_duckdb(
     assert compare(result, federation.oracle.run(sql), groups, minimum, exact) == []
 
 
+ORDERED = [
+    (  # the first example with its MEDIAN: groups of the other agency (a spoke)
+        "SELECT p.district, COUNT(*), AVG(t.income), MEDIAN(t.income) "
+        "FROM registry.people p JOIN tax.income t ON p.citizen_id = t.citizen_id "
+        "WHERE p.birth_year < 1975 AND t.sector IN ('manufacturing', 'retail', 'health') "
+        "GROUP BY p.district",
+        (0,),
+        (1,),
+        10,
+    ),
+    (  # groups of the value's owner (the hub); MIN, MAX and two quantiles at once
+        "SELECT t.sector, MIN(t.income), MAX(t.income), QUANTILE_CONT(t.income, 0.25), "
+        "PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY t.income), AVG(s.pension) "
+        "FROM tax.income t JOIN social.benefits s ON t.citizen_id = s.citizen_id "
+        "GROUP BY t.sector",
+        (0,),
+        (),
+        10,
+    ),
+    (  # three agencies and a WHERE on two of them, evaluated per joined row
+        "SELECT MEDIAN(s.medical_claims), MAX(s.pension), COUNT(*) FROM tax.income t "
+        "JOIN social.benefits s ON t.citizen_id = s.citizen_id "
+        "JOIN registry.people p ON p.citizen_id = t.citizen_id "
+        "WHERE p.sex = 'F' AND t.income > s.pension",
+        (),
+        (2,),
+        10,
+    ),
+    (  # NULLs, negatives and three decimals; two value columns; groups with few rows
+        "SELECT f.k, MIN(f.v), MEDIAN(f.w), MAX(f.w), COUNT(*) FROM tax.edge e "
+        "JOIN social.edge f ON e.person = f.person GROUP BY f.k",
+        (0,),
+        (4,),
+        5,
+    ),
+    (  # three rows per key at the other agency: each value counts three times
+        "SELECT e.k, MEDIAN(e.v), QUANTILE_CONT(e.v, 0.1), COUNT(*), SUM(r.amount) "
+        "FROM tax.edge e JOIN social.repeat r ON e.person = r.person GROUP BY e.k",
+        (0,),
+        (3, 4),
+        5,
+    ),
+]
+
+
+@pytest.mark.parametrize(("sql", "groups", "exact", "minimum"), ORDERED)
+def test_order_statistics_over_joins_match_duckdb(
+    federation: Federation, sql: str, groups: tuple[int, ...], exact: tuple[int, ...], minimum: int
+) -> None:
+    with federation.client() as client:
+        result = client.query(sql)
+    reference = federation.oracle.run(sql)
+    assert compare(result, reference, groups, minimum, exact) == []
+
+
+def test_order_statistics_over_joins_refuse_what_they_cannot_do(federation: Federation) -> None:
+    with federation.client() as client:
+        with pytest.raises(UnsupportedError, match="columns of several agencies in one query"):
+            client.query(
+                "SELECT MEDIAN(t.income), MAX(p.birth_year) FROM tax.income t "
+                "JOIN registry.people p ON p.citizen_id = t.citizen_id"
+            )
+        with pytest.raises(UnsupportedError, match="grouped by columns of several agencies"):
+            client.query(
+                "SELECT p.sex, t.sector, MEDIAN(t.income) FROM tax.income t "
+                "JOIN registry.people p ON p.citizen_id = t.citizen_id GROUP BY p.sex, t.sector"
+            )
+        with pytest.raises(DataError, match="needs one row per 'person'"):
+            client.query(  # social.repeat has three rows per person
+                "SELECT MEDIAN(r.amount) FROM social.repeat r "
+                "JOIN tax.edge e ON r.person = e.person"
+            )
+        # the daemons keep serving
+        assert client.query("SELECT COUNT(*) FROM tax.income").rows[0][0] > 0
+
+
 def test_having_filters_released_groups(federation: Federation) -> None:
     sql = (
         "SELECT sector, COUNT(*) AS n, AVG(income) FROM tax.income GROUP BY sector "
@@ -198,3 +275,10 @@ def test_explain_names_what_runs_where_and_what_is_revealed(federation: Federati
             "ON t.citizen_id = s.citizen_id WHERE t.income > s.pension"
         )
     assert any("secure comparison" in row[0] and "expensive" in row[0] for row in cross.rows)
+    with federation.client() as client:
+        ordered = client.query(
+            "EXPLAIN SELECT t.sector, MEDIAN(t.income) FROM tax.income t JOIN social.benefits s "
+            "ON t.citizen_id = s.citizen_id GROUP BY t.sector"
+        )
+    assert any("blocked search" in row[0] for row in ordered.rows)
+    assert any("uniformly random permutation" in row[0] for row in ordered.rows)
