@@ -9,6 +9,9 @@ over the demo agencies' synthetic data and reports, beside DuckDB on the pooled 
 (c) an exact median over the joined rows.
 
     python benchmarks/bench_joins.py [--sizes 10000,100000] [--repeat 3] [--out F]
+        [--only histogram_10_bins,...] [--keep DIR]
+
+``--keep DIR`` keeps each federation (its daemons' logs give the time of every stage).
 
 Targets on a 2-core machine: 10^5 join + aggregate ≤ 30 s; 10^6 ≤ 5 min; 10-bin histogram
 over 10^6 joined rows ≤ 60 s; exact median of 10^5 ≤ 2 min.
@@ -55,10 +58,12 @@ QUERIES = {
 }
 
 
-def run(size: int, repeat: int) -> list[dict[str, object]]:
+def run(
+    size: int, repeat: int, only: list[str] | None = None, keep: Path | None = None
+) -> list[dict[str, object]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="jointstat-joins-") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) if keep is None else keep / f"citizens-{size}"
         began = time.perf_counter()
         data = generate(root, size, seed=5)
         create_federation(
@@ -75,6 +80,8 @@ def run(size: int, repeat: int) -> list[dict[str, object]]:
         )
         with LocalFederation(root), Client(root / "analysts" / "alice") as client:
             for name, (sql, groups, exact) in QUERIES.items():
+                if only and name not in only:
+                    continue
                 secure: list[float] = []
                 status = "ok"
                 try:
@@ -115,10 +122,15 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--only", help=f"comma-separated, of {', '.join(QUERIES)}")
+    parser.add_argument("--keep", type=Path, help="keep the federations in this directory")
     args = parser.parse_args()
+    only = args.only.split(",") if args.only else None
+    if only and not set(only) <= set(QUERIES):
+        parser.error(f"--only: got {args.only}, want names from {', '.join(QUERIES)}")
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        results += run(size, args.repeat)
+        results += run(size, args.repeat, only, args.keep)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return 0

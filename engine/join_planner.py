@@ -31,6 +31,7 @@ from sqlglot import exp
 from engine import cross_filter
 from engine import having as having_json
 from engine.catalog import Catalog, ColumnType
+from engine.cells import VALUE_BITS
 from engine.config import ColumnPolicy
 from engine.errors import PolicyError, QueryError, UnsupportedError
 from engine.local_scan import scaled
@@ -160,7 +161,7 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
                 ),
                 value_sql=tuple(sides[i].value_sql),
                 columns=tuple(
-                    JoinColumn(f"c{j}", sql, bool(slots) and j not in per_key[i])
+                    JoinColumn(f"c{j}", sql, bool(slots) and j not in per_key[i], _magnitude(sql))
                     for j, sql in enumerate(sides[i].columns)
                 ),
                 one_row_per_key=i in strict,
@@ -221,6 +222,20 @@ def _orders(measures: list[Measure], hub: _Side) -> tuple[tuple[JoinOrder, ...],
         orders.append(JoinOrder(len(order_sql), hub.column(f"COUNT({v})"), tuple(indices)))
         order_sql.append(f"MIN({v})")  # the key's one value (NULL if none)
     return tuple(orders), tuple(order_sql)
+
+
+def _magnitude(sql: str) -> int:
+    """Return the bits of a per-key column's value per joined row (see JoinColumn.bits).
+
+    Counts and 0/1 flags are 0; sums of scaled values and their maxima VALUE_BITS; sums of
+    squares and products twice that (every per-key column is built in this module or in
+    :mod:`engine.cross_filter`, in one of these forms).
+    """
+    if sql.startswith("COUNT(") or sql.endswith("THEN 1 ELSE 0 END)"):
+        return 0
+    if sql.startswith("SUM(") and " * " in sql:
+        return 2 * VALUE_BITS
+    return VALUE_BITS
 
 
 def _renamer(names: dict[str, str]) -> Callable[[exp.Column], str]:

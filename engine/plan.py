@@ -138,6 +138,7 @@ class JoinColumn:
     name: str
     sql: str
     grouped: bool  # computed per group label of this owner's group keys
+    bits: int = 0  # |value| < 2**bits times the key's row count (0: a count or a 0/1 flag)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from engine.cells import VALUE_BITS
 from engine.mpc._join import JoinNoise, JoinSide, Spoke, star_join
 from engine.mpc._order import GroupColumns, GroupLabels, OrderRequest, order_statistics
 from engine.mpc._release import PowerPool, _Shares, release_cells
-from engine.mpc.job import JobResult, JoinInput, JoinJob, OrderJob
+from engine.mpc.job import COMPARE_BITS, JobResult, JoinInput, JoinJob, OrderJob
 
 OrderKind = Literal["min", "max", "quantile"]
 
@@ -125,9 +125,6 @@ async def run_join_job(
         time.perf_counter() - summed,
     )
     return JobResult(job.job_id, p, mpc.pid + 1, *released)
-
-
-COMPARE_BITS = 63 + 2  # scaled values are below 2**63 in absolute value
 
 
 def _secure(secint: Any, shares: Any) -> Any:

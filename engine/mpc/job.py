@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from engine.cells import CellKind
 
 COMPONENTS = ("n", "s", "q", "sy", "syy", "sxy")  # the totals a cell may use, in this order
+COMPARE_BITS = 63 + 2  # comparisons of two agencies' scaled values (|v| < 2**63) in a join
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,20 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.cells import KIND_OF, CellKind, field_bits
+from engine import cross_filter
+from engine.cells import KIND_OF, VALUE_BITS, CellKind, field_bits
 from engine.errors import CapacityError, PeerError
 from engine.local_scan import JoinTable, Label
-from engine.mpc.job import COMPONENTS, CellProgram, JoinInput, JoinJob, OrderJob
+from engine.mpc.job import (
+    COMPARE_BITS,
+    COMPONENTS,
+    CellProgram,
+    JoinInput,
+    JoinJob,
+    OrderJob,
+)
 from engine.plan import JoinOrder, JoinPlan
 
-TOTAL_BITS = 2 * 63 + 44 + 8  # the largest per-group total (a sum of squares or products)
 DUMMIES = 100
 EPSILON = (1, 2)
 MAX_JOIN_CELLS = 100_000
@@ -118,10 +125,11 @@ def join_job(
     orders = tuple(
         _order_job(plan, order, groups, labels, offsets, length) for order in plan.orders
     )
+    bits = join_bits(plan, length, orders)
     return JoinJob(
         job_id=job_id,
-        field_bits=max(field_bits(set(kinds)), TOTAL_BITS),
-        join_bits=TOTAL_BITS,
+        field_bits=max(field_bits(set(kinds)), bits),
+        join_bits=bits,
         hub=owners[0],
         hub_width=widths[0],
         spokes=tuple(
@@ -135,6 +143,33 @@ def join_job(
         row_filter=_side_columns(plan.row_filter, offsets),
         orders=orders,
     )
+
+
+def join_bits(plan: JoinPlan, length: int, orders: Sequence[OrderJob]) -> int:
+    """Return the bit length of the join's secure integers: room for every total, the
+    cross-agency comparisons and the order statistics, and no more (a smaller field makes
+    the join and the order statistics cheaper).
+
+    A total Σ_rows Π_owners x is at most Π_owners Σ_rows |x| < Π 2^bits·N (every table has
+    fewer than N rows, so a key has fewer than N rows too).
+    """
+    rows = length.bit_length()
+    need = max(
+        sum(plan.scans[j].columns[c].bits + rows for j, c in enumerate(term)) for term in plan.terms
+    )
+    need += 1  # the sign
+    if plan.row_filter and cross_filter.comparisons(json.loads(plan.row_filter)):
+        need = max(need, COMPARE_BITS + 1)
+    for order in orders:
+        widest = max(b for _, _, b in order.requests).bit_length()
+        need = max(
+            need,
+            VALUE_BITS + widest + 1,  # the numerators
+            order.count_bits + widest + 1,  # the rank comparisons
+            # the residues' masked openings: field bits (l + k + 2) >= residue bits + k + 4
+            order.count_bits + widest + 1 + 2,
+        )
+    return need
 
 
 def _order_job(
