@@ -38,6 +38,7 @@ from suite.data import build  # noqa: E402
 from suite.netns import remove_stale  # noqa: E402
 from suite.plan import PLANS, SECTIONS, Plan  # noqa: E402
 from suite.session import running  # noqa: E402
+from suite.workloads import JOIN3  # noqa: E402
 
 from engine.oracle import PlaintextOracle  # noqa: E402
 
@@ -67,16 +68,6 @@ def _guarded(name: str, call: Any) -> dict[str, Any]:
     return body
 
 
-def _slowest(sections: dict[str, Any]) -> str | None:
-    """Return the SQL of the slowest secure figure measured so far (for the profiler)."""
-    best: tuple[float, str] | None = None
-    for name in ("joins", "histogram", "aggregates"):
-        for f in sections.get(name, {}).get("figures", []):
-            if "secure_s" in f and (best is None or f["secure_s"]["median"] > best[0]):
-                best = (f["secure_s"]["median"], f["sql"])
-    return best[1] if best else None
-
-
 def run(plan: Plan, only: list[str], workdir: Path) -> dict[str, Any]:
     """Run the selected sections of ``plan`` in ``workdir``; return the sections' bodies."""
     sections: dict[str, Any] = {}
@@ -103,14 +94,11 @@ def run(plan: Plan, only: list[str], workdir: Path) -> dict[str, Any]:
                         name, lambda: throughput.run_section(fed, oracle, plan, progress)
                     )
             if "profile" in wanted:
-                sql = _slowest(sections) or f"SELECT COUNT(*) FROM tax.rows_{plan.rows[-1]}"
-                if plan.profile_seconds:
-                    sections["profile"] = _guarded(
-                        "profile",
-                        lambda: profiling.run_section(fed, sql, plan.profile_seconds, workdir),
-                    )
-                else:
-                    sections["profile"] = {"status": "not available", "error": "not in this mode"}
+                n = max(c for c in plan.citizens if c <= 100_000)
+                sections["profile"] = _guarded(
+                    "profile",
+                    lambda: profiling.run_section(fed, JOIN3.sql(n), plan.rows[0], workdir),
+                )
     if "ledger" in wanted:
         sections["ledger"] = _guarded("ledger", lambda: ledger.run_section(workdir, plan, progress))
     if "parties" in wanted:

@@ -17,7 +17,7 @@ SECTIONS = (
     "ledger",  # cosigned appends/s and per-query ledger overhead
     "parties",  # cost against the number of parties (3, 5, 7)
     "network",  # the distributed workloads in namespaces with 1 ms and 20 ms RTT
-    "profile",  # py-spy on the coordinator during the slowest workload
+    "profile",  # py-spy in every party during a 3-agency join (<= 10^5 citizens)
 )
 
 
@@ -42,7 +42,6 @@ class Plan:
     rtts: tuple[float, ...]  # emulated round-trip times, ms
     net_rows: int
     net_citizens: int
-    profile_seconds: int
 
 
 PLANS = {
@@ -64,7 +63,6 @@ PLANS = {
         rtts=(1.0,),
         net_rows=1_000,
         net_citizens=1_000,
-        profile_seconds=0,
     ),
     "quick": Plan(
         mode="quick",
@@ -84,7 +82,6 @@ PLANS = {
         rtts=(1.0, 20.0),
         net_rows=10_000,
         net_citizens=5_000,
-        profile_seconds=5,
     ),
     "full": Plan(
         mode="full",
@@ -104,6 +101,5 @@ PLANS = {
         rtts=(1.0, 20.0),
         net_rows=100_000,
         net_citizens=10_000,
-        profile_seconds=15,
     ),
 }

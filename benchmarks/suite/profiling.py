@@ -1,17 +1,20 @@
-"""Section ``profile``: where the coordinator's time goes, with py-spy, during a slow query.
+"""Section ``profile``: where the time goes, sampled with py-spy in every party.
 
-py-spy samples the coordinator daemon and its children (the MPC worker) while the
-slowest measured workload runs again; the report lists the functions with the most
-samples (leaf frames of our code and of MPyC), which names the bottleneck.
+Two cases: one run of a 3-agency join, and small queries from 4 concurrent analysts.
+One py-spy per party samples its daemon and its children (the MPC worker) for the whole
+case (stopped with SIGINT when it ends); the report lists, per party, the functions with
+the most samples (self time, and time with callees), which names the bottleneck.
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
-import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +23,16 @@ from .session import Running
 PY_SPY = Path(sys.executable).with_name("py-spy")
 
 
-def _top(raw: Path, limit: int = 12) -> tuple[list[list[Any]], int]:
-    """Return the most sampled frames (self time and inclusive time) from py-spy's raw output."""
+def top_frames(raw: Path, limit: int = 10) -> tuple[list[list[Any]], list[list[Any]], int]:
+    """Return the most sampled frames and the sample total.
+
+    First list: by self samples (name, self, with callees); second: jointstat's own
+    functions (engine/, ledger/) by samples with callees, leaving out those present in
+    nearly every sample (entry points).
+    """
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    ours: set[str] = set()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -31,37 +40,80 @@ def _top(raw: Path, limit: int = 12) -> tuple[list[list[Any]], int]:
             continue
         count = int(count_text)
         total += count
-        frames = [f for f in stack.split(";") if f]
+        raw_frames = [f for f in stack.split(";") if f and not f.startswith("process ")]
+        frames = [_short(f) for f in raw_frames]
+        ours.update(
+            short
+            for short, full in zip(frames, raw_frames, strict=True)
+            if "(engine/" in full or "(ledger/" in full
+        )
         if frames:
-            self_time[_short(frames[-1])] += count
-        for frame in {_short(f) for f in frames}:
+            self_time[frames[-1]] += count
+        for frame in set(frames):
             inclusive[frame] += count
     ranked = [[name, count, inclusive[name]] for name, count in self_time.most_common(limit)]
-    return ranked, total
+    own = sorted(
+        (name for name in ours if inclusive[name] < 0.9 * total),
+        key=lambda name: -inclusive[name],
+    )[:limit]
+    return ranked, [[name, self_time[name], inclusive[name]] for name in own], total
 
 
 def _short(frame: str) -> str:
     """Turn ``func (path/to/module.py:12)`` into ``func (module.py)``."""
     name, _, where = frame.partition(" (")
-    file = where.split(":")[0].rsplit("/", 1)[-1]
-    return f"{name} ({file})"
+    return f"{name} ({where.split(':')[0].rsplit('/', 1)[-1]})"
 
 
-def run_section(fed: Running, sql: str, seconds: int, workdir: Path) -> dict[str, Any]:
-    """Profile ``fed``'s coordinator for ``seconds`` while ``sql`` runs; return the top frames."""
-    if not PY_SPY.exists() and shutil.which("py-spy") is None:
+def _spy() -> str | None:
+    if PY_SPY.exists():
+        return str(PY_SPY)
+    return shutil.which("py-spy")
+
+
+def profile(fed: Running, action: Callable[[], Any], workdir: Path, label: str) -> dict[str, Any]:
+    """Sample every party of ``fed`` while ``action`` runs; return the top frames per party."""
+    spy = _spy()
+    if spy is None:
         return {"status": "not available", "error": "py-spy is not installed"}
-    spy = str(PY_SPY if PY_SPY.exists() else shutil.which("py-spy"))
-    pid = fed.coordinator_pid()
-    raw = workdir / "profile.txt"
-    command = [spy, "record", "-p", str(pid), "--subprocesses", "-d", str(seconds)]
-    command += ["-f", "raw", "-o", str(raw), "--nonblocking"]
-    spying = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    worker = threading.Thread(target=lambda: fed.query(sql, 1), daemon=True)
-    worker.start()
-    _, err = spying.communicate(timeout=seconds + 120)
-    worker.join()
-    if not raw.exists():
-        return {"status": "failed", "error": err.decode()[-300:]}
-    top, total = _top(raw)
-    return {"status": "ok", "sql": sql, "seconds": seconds, "samples": total, "top": top}
+    spies = {}
+    for name, process in fed.launcher.processes.items():
+        raw = workdir / f"profile-{label}-{name}.txt"
+        command = [spy, "record", "-p", str(process.pid), "--subprocesses", "-f", "raw"]
+        spies[name] = (
+            raw,
+            subprocess.Popen(
+                [*command, "-o", str(raw), "--nonblocking", "-r", "50"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            ),
+        )
+    time.sleep(1.0)  # py-spy attaches
+    began = time.perf_counter()
+    outcome = action()
+    seconds = time.perf_counter() - began
+    for _, spying in spies.values():
+        spying.send_signal(signal.SIGINT)
+    parties: dict[str, Any] = {}
+    for name, (raw, spying) in spies.items():
+        _, err = spying.communicate(timeout=120)
+        if not raw.exists():
+            parties[name] = {"error": err.decode()[-300:]}
+            continue
+        top, own, total = top_frames(raw)
+        parties[name] = {"samples": total, "top": top, "ours": own}
+    return {"status": "ok", "seconds": seconds, "outcome": outcome, "parties": parties}
+
+
+def run_section(fed: Running, sql: str, small_rows: int, workdir: Path) -> dict[str, Any]:
+    """Profile one run of ``sql`` (a join), then 4 analysts sending small queries for 5 s."""
+    fed.query(sql)  # warm, so that the profile shows the steady state
+    join = profile(fed, lambda: fed.query(sql)["ok"], workdir, "join")
+    join["what"] = f"one run of `{sql}`"
+    spec = {"analysts": 4, "duration": 5.0, "rows": small_rows}
+    small = profile(fed, lambda: fed.command({"throughput": spec})["queries"], workdir, "small")
+    small["what"] = (
+        f"4 analysts sending small aggregates over tax.rows_{small_rows} for 5 s "
+        "(outcome: queries answered)"
+    )
+    return {"status": "ok", "cases": [join, small]}

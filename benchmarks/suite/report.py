@@ -208,19 +208,38 @@ def _network(body: dict[str, Any]) -> list[str]:
 
 
 def _profile(body: dict[str, Any]) -> list[str]:
-    if "top" not in body:
-        return []
-    total = max(body["samples"], 1)
-    rows: list[list[object]] = [
-        [f"`{name}`", f"{own / total:.1%}", f"{incl / total:.1%}"]
-        for name, own, incl in body["top"]
+    lines = [
+        "Sampled by py-spy at 50 Hz in every party (daemon and MPC worker; busy threads "
+        "only). Self: samples in the function itself; with callees: samples anywhere "
+        "below it.",
     ]
-    return [
-        f"`{body['sql']}`: {body['seconds']} s of samples of the coordinator daemon and its "
-        f"MPC worker ({body['samples']:,} samples over their busy threads).",
-        "",
-        *_table(["function (module)", "self %#", "inclusive %#"], rows),
-    ]
+    for case in body.get("cases", []):
+        lines += ["", f"### {case.get('what', '')}: {_s(case.get('seconds'))}"]
+        if "parties" not in case:
+            lines += ["", f"{case.get('status')}: {case.get('error', '')}"]
+        for name, party in case.get("parties", {}).items():
+            if "top" not in party:
+                lines += ["", f"{name}: {party.get('error', 'no samples')}"]
+                continue
+            total = max(party["samples"], 1)
+            rows: list[list[object]] = [
+                [f"`{frame}`", f"{own / total:.1%}", f"{incl / total:.1%}"]
+                for frame, own, incl in party["top"]
+            ]
+            ours: list[list[object]] = [
+                [f"`{frame}`", f"{own / total:.1%}", f"{incl / total:.1%}"]
+                for frame, own, incl in party.get("ours", [])
+            ]
+            lines += [
+                "",
+                f"**{name}** ({party['samples']:,} samples): most self time, then jointstat's "
+                "own functions by time with callees",
+                "",
+                *_table(["function (module)", "self %#", "with callees %#"], rows),
+                "",
+                *_table(["jointstat function (module)", "self %#", "with callees %#"], ours),
+            ]
+    return lines
 
 
 TITLES = {
@@ -232,7 +251,7 @@ TITLES = {
     "ledger": "Ledger",
     "parties": "Number of parties (extra parties compute-only, loopback)",
     "network": "Network: namespaces with emulated round-trip times",
-    "profile": "Profile (py-spy on the coordinator and its MPC worker)",
+    "profile": "Profile (py-spy in every party during a 3-agency join)",
 }
 RENDER = {
     "aggregates": latency_table,
