@@ -6,6 +6,10 @@ Callers may hold keys as `cryptography` objects or as raw bytes (32-byte private
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -51,3 +55,35 @@ def verify(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+class VerifiedSignatures:
+    """Verifies signatures by one key, remembering the latest valid ones.
+
+    A party meets the same checkpoint signature several times (checking a batch into its
+    mirror, cosigning it, storing it with the quorum's cosignatures); verification is
+    deterministic, so a verifier shared by those steps checks each signature once.
+    """
+
+    def __init__(self, key: Ed25519PublicKey, size: int = 256) -> None:
+        self._key = key
+        self._size = size
+        self._valid: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, signature: bytes, message: bytes) -> bool:
+        """Return whether signature is a valid signature of message under the key."""
+        if len(signature) != 64:
+            return False
+        memo = hashlib.sha256(signature + message).digest()  # unambiguous: 64-byte prefix
+        with self._lock:
+            if memo in self._valid:
+                self._valid.move_to_end(memo)
+                return True
+        if not verify(self._key, signature, message):
+            return False
+        with self._lock:
+            self._valid[memo] = None
+            if len(self._valid) > self._size:
+                self._valid.popitem(last=False)
+        return True

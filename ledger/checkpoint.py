@@ -13,6 +13,8 @@ not 32 bytes, a missing final newline).
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,11 +23,14 @@ from ledger.errors import FormatError
 from ledger.merkle import HASH_SIZE
 from ledger.note import OpenedNote, Signer, Verifier, open_note, sign_note
 
+_CONTROL = re.compile("[\x00-\x1f]")
+_CACHED_TEXT_CHARS = 1 << 14
+
 
 def _check_line(line: str, what: str) -> None:
     if not line:
         raise FormatError(f"checkpoint {what}: got an empty line, want a non-empty one")
-    if any(ord(ch) < 0x20 for ch in line):
+    if _CONTROL.search(line):
         raise FormatError(f"checkpoint {what}: got a control character, want none")
 
 
@@ -55,15 +60,28 @@ class Checkpoint:
     @classmethod
     def parse(cls, text: str) -> Checkpoint:
         """Parse checkpoint note text strictly. Raises FormatError."""
-        if not text.endswith("\n"):
-            raise FormatError("checkpoint: got no final newline, want text ending in a newline")
-        lines = text[:-1].split("\n")
-        if len(lines) < 3:
-            raise FormatError(f"checkpoint: got {len(lines)} lines, want at least 3")
-        origin, size_text, root_text, *extensions = lines
-        size = parse_decimal(size_text, "checkpoint size")
-        root = b64decode_hash(root_text, "checkpoint root")
-        return cls(origin, size, root, tuple(extensions))
+        if len(text) <= _CACHED_TEXT_CHARS:
+            return _parse_cached(text)
+        return _parse(text)
+
+
+def _parse(text: str) -> Checkpoint:
+    if not text.endswith("\n"):
+        raise FormatError("checkpoint: got no final newline, want text ending in a newline")
+    lines = text[:-1].split("\n")
+    if len(lines) < 3:
+        raise FormatError(f"checkpoint: got {len(lines)} lines, want at least 3")
+    origin, size_text, root_text, *extensions = lines
+    size = parse_decimal(size_text, "checkpoint size")
+    root = b64decode_hash(root_text, "checkpoint root")
+    return Checkpoint(origin, size, root, tuple(extensions))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(text: str) -> Checkpoint:
+    """Parse a checkpoint text, remembering the latest few (a Checkpoint is immutable):
+    a party parses the same checkpoint several times while checking and storing it."""
+    return _parse(text)
 
 
 def sign_checkpoint(checkpoint: Checkpoint, *signers: Signer) -> str:

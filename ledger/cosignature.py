@@ -62,6 +62,7 @@ class CosignatureVerifier:
         self._name = name
         self._raw = _keys.public_bytes(self._key)
         self._key_id = key_id(name, SIG_TYPE_COSIGNATURE_V1, self._raw)
+        self._verified = _keys.VerifiedSignatures(self._key)
 
     @classmethod
     def from_vkey(cls, vkey: str) -> CosignatureVerifier:
@@ -95,7 +96,7 @@ class CosignatureVerifier:
         timestamp = int.from_bytes(signature[:8], "big")
         if timestamp > MAX_UINT63:
             return False
-        return _keys.verify(self._key, signature[8:], cosigned_message(text, timestamp))
+        return self._verified.verify(signature[8:], cosigned_message(text, timestamp))
 
     def __repr__(self) -> str:
         return f"CosignatureVerifier({self.vkey!r})"

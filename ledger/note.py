@@ -16,6 +16,7 @@ Verifiers and signers are small protocols, so other signature types (C2SP cosign
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -33,6 +34,8 @@ MAX_SIGNATURES = 64  # the spec requires accepting at least 16
 MAX_NOTE_CHARS = 1 << 20
 _DASH = "\u2014 "  # em dash and space open every signature line
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")  # ASCII control characters but newline
+_BAD_KEY_NAME = re.compile(r"[\s+\x00-\x1f]")  # \s is exactly str.isspace
+_CACHED_NOTE_CHARS = 1 << 14  # parse_note remembers notes up to this size
 
 
 class Verifier(Protocol):
@@ -75,7 +78,7 @@ def check_key_name(name: str) -> None:
     """
     if not name:
         raise FormatError("key name: got an empty name, want a non-empty one")
-    if "+" in name or any(ch.isspace() or ord(ch) < 0x20 for ch in name):
+    if _BAD_KEY_NAME.search(name):
         raise FormatError("key name: got spaces, '+' or control characters, want none")
 
 
@@ -140,7 +143,22 @@ class Note:
 
 
 def parse_note(data: str | bytes) -> Note:
-    """Parse a signed note strictly without checking signatures. Raises FormatError."""
+    """Parse a signed note strictly without checking signatures. Raises FormatError.
+
+    A log's parties parse the same few checkpoint notes many times (to verify, to store,
+    to cosign), so the latest small notes are remembered (a Note is immutable).
+    """
+    if len(data) <= _CACHED_NOTE_CHARS:
+        return _parse_note_cached(data)
+    return _parse_note(data)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_note_cached(data: str | bytes) -> Note:
+    return _parse_note(data)
+
+
+def _parse_note(data: str | bytes) -> Note:
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
@@ -251,6 +269,7 @@ class NoteVerifier:
         self._name = name
         self._raw = _keys.public_bytes(self._key)
         self._key_id = key_id(name, SIG_TYPE_ED25519, self._raw)
+        self._verified = _keys.VerifiedSignatures(self._key)
 
     @classmethod
     def from_vkey(cls, vkey: str) -> NoteVerifier:
@@ -279,7 +298,8 @@ class NoteVerifier:
         return format_vkey(self._name, SIG_TYPE_ED25519, self._raw)
 
     def verify(self, text: bytes, signature: bytes) -> bool:
-        return _keys.verify(self._key, signature, text)
+        """Return whether signature is valid for text (each valid one is checked once)."""
+        return self._verified.verify(signature, text)
 
     def __repr__(self) -> str:
         return f"NoteVerifier({self.vkey!r})"

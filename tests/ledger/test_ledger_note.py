@@ -11,6 +11,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.cosignature import cosignature_timestamp
 from ledger.errors import FormatError, SignatureError
@@ -20,6 +22,7 @@ from ledger.note import (
     NoteSignature,
     NoteSigner,
     NoteVerifier,
+    check_key_name,
     key_id,
     open_note,
     parse_note,
@@ -218,7 +221,44 @@ def test_signature_line_parser() -> None:
     assert sig.line() == SIGNED.split("\n\n")[1]
 
 
+def test_parsing_the_same_note_again_gives_the_same_note() -> None:
+    assert parse_note(SIGNED) is parse_note(SIGNED)  # remembered; a Note is immutable
+    bad = SIGNED.replace("\n\n", "\n")
+    for _ in range(2):  # a failure is never remembered as a success
+        with pytest.raises(FormatError, match="no blank line"):
+            parse_note(bad)
+
+
 # --- Keys -------------------------------------------------------------------------------
+
+
+@settings(max_examples=300)
+@given(st.text(min_size=1, max_size=12))
+def test_key_names_are_checked_as_the_spec_says(name: str) -> None:
+    allowed = "+" not in name and not any(ch.isspace() or ord(ch) < 0x20 for ch in name)
+    if allowed:
+        check_key_name(name)
+    else:
+        with pytest.raises(FormatError, match="key name"):
+            check_key_name(name)
+
+
+@pytest.mark.parametrize("name", ["a b", "a\u00a0b", "a\u2028b", "a+b", "a\x1fb", "\u3000"])
+def test_key_names_with_any_space_plus_or_control_are_rejected(name: str) -> None:
+    with pytest.raises(FormatError, match="key name"):
+        check_key_name(name)
+
+
+def test_a_verifier_checks_each_valid_signature_once_and_every_invalid_one() -> None:
+    verifier = ALICE.verifier
+    sig = parse_note(SIGNED).signatures[0].signature
+    text = parse_note(SIGNED).text.encode()
+    assert verifier.verify(text, sig) and verifier.verify(text, sig)
+    assert not verifier.verify(text, sig[:-1] + bytes([sig[-1] ^ 1]))
+    assert not verifier.verify(text + b"x", sig)
+    # A shorter signature whose bytes, with the text, spell a remembered pair is refused.
+    assert not verifier.verify(text[1:], sig + text[:1])
+    assert not verifier.verify(text, sig[:63])
 
 
 def test_key_id_follows_the_spec() -> None:
