@@ -93,7 +93,7 @@ from ledger.errors import (
 )
 from ledger.keyring import KeyRing, Role
 from ledger.merkle import EMPTY_ROOT, CompactRange, MerkleTree, leaf_hash, node_hash
-from ledger.mirror import Mirror
+from ledger.mirror import CheckedBatch, Mirror
 from ledger.note import (
     Note,
     NoteSignature,
@@ -129,6 +129,7 @@ __all__ = [
     "AppendResult",
     "AuthorSignature",
     "Batch",
+    "CheckedBatch",
     "Checkpoint",
     "CommitmentError",
     "CompactRange",

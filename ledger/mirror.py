@@ -10,18 +10,33 @@
 The last check is stronger than a consistency proof: the mirror rebuilds the new tree from
 its own prefix, so an accepted checkpoint extends everything the mirror held before. The
 entries and the checkpoint are stored in one transaction.
+
+`apply` is `check` (every check, nothing written) followed by `store_batch` (one
+transaction); a caller may do other work between the two, such as letting its witness
+cosign the checkpoint while the entries are being written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.entries import decode_entry, verify_entry
-from ledger.errors import FormatError, ProofError, SignatureError
+from ledger.entries import Entry, decode_entry, verify_entry
+from ledger.errors import FormatError, ProofError, SignatureError, short_hex
 from ledger.keyring import KeyRing
 from ledger.note import Verifier
-from ledger.store import LedgerStore
+from ledger.store import LedgerStore, PendingAppend
+
+
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A batch that passed every check of `Mirror.check`, ready for `Mirror.store`."""
+
+    checkpoint: Checkpoint
+    note: str
+    entries: tuple[Entry, ...]  # decoded and verified
+    pending: PendingAppend | None  # None when the batch adds no entries
 
 
 class Mirror:
@@ -36,12 +51,23 @@ class Mirror:
         self.log = log
         self.origin = log.name if origin is None else origin
 
-    def apply(self, entries: Sequence[bytes], note: str) -> Checkpoint:
+    def apply(
+        self, entries: Sequence[bytes], note: str, *, checkpoints: Sequence[str] = ()
+    ) -> Checkpoint:
         """Check and append a batch from the sequencer; return its checkpoint.
 
-        Raises FormatError, SignatureError (the note or an entry), ProofError (wrong size or
-        root: the sequencer's log is not an extension of this copy). Nothing is written
-        unless every check passes.
+        `checkpoints` (notes of this log that the caller has verified, see
+        `LedgerStore.append_batch`) are stored in the same transaction. Raises FormatError,
+        SignatureError (the note or an entry), ProofError (wrong size or root: the
+        sequencer's log is not an extension of this copy). Nothing is written unless every
+        check passes.
+        """
+        return self.store_batch(self.check(entries, note), checkpoints=checkpoints)
+
+    def check(self, entries: Sequence[bytes], note: str) -> CheckedBatch:
+        """Run every check of `apply` on a batch, writing nothing.
+
+        Raises as `apply` does. The result is valid until the store changes.
         """
         checkpoint, _ = open_checkpoint(note, [self.log], self.origin)
         start = self.store.size
@@ -63,7 +89,24 @@ class Mirror:
         if not decoded:
             if checkpoint.root != self.store.root:
                 raise ProofError(f"mirror: checkpoint {checkpoint.size} root differs from the copy")
-            self.store.store_checkpoint(note)
-            return checkpoint
-        self.store.append_batch(decoded, note_for=lambda _s, _r: note, expect_root=checkpoint.root)
-        return checkpoint
+            return CheckedBatch(checkpoint, note, (), None)
+        pending = self.store.prepare_append(decoded, encoded=entries)  # canonical, as decoded
+        if pending.root != checkpoint.root:
+            raise ProofError(
+                f"mirror: append of {len(decoded)} entries at {start}: new root "
+                f"{short_hex(pending.root)}, want {short_hex(checkpoint.root)} (the checkpoint's)"
+            )
+        return CheckedBatch(checkpoint, note, tuple(decoded), pending)
+
+    def store_batch(self, batch: CheckedBatch, *, checkpoints: Sequence[str] = ()) -> Checkpoint:
+        """Append a checked batch and its checkpoint (and `checkpoints`) in one transaction.
+
+        Raises StoreError if the store changed since `check`.
+        """
+        if batch.pending is None:
+            self.store.store_checkpoints([batch.note, *checkpoints])
+        else:
+            self.store.commit_append(
+                batch.pending, note_for=lambda _s, _r: batch.note, checkpoints=checkpoints
+            )
+        return batch.checkpoint

@@ -83,10 +83,12 @@ class Sequencer:
         self._verify_entries = verify_entries
         self._witness_sizes: dict[str, int] = {}
 
-    def append(self, entries: Sequence[Entry]) -> Batch:
+    def append(self, entries: Sequence[Entry], *, checkpoints: Sequence[str] = ()) -> Batch:
         """Append entries in one transaction together with a signed checkpoint.
 
-        Raises FormatError or SignatureError (an entry's authors) before writing anything,
+        `checkpoints` (notes of this log, e.g. an earlier checkpoint with its cosignatures,
+        see `LedgerStore.append_batch`) are stored in the same transaction. Raises
+        FormatError or SignatureError (an entry's authors) before writing anything,
         StoreError if the store cannot append.
         """
         if self._verify_entries:
@@ -98,7 +100,9 @@ class Sequencer:
             notes.append(sign_checkpoint(Checkpoint(self.origin, size, root), self.signer))
             return notes[-1]
 
-        first, size, root = self.store.append_batch(entries, note_for=note_for)
+        first, size, root = self.store.append_batch(
+            entries, note_for=note_for, checkpoints=checkpoints
+        )
         log.debug("appended %d entries at %d, size %d", len(entries), first, size)
         return Batch(first, size, root, notes[0], Checkpoint(self.origin, size, root))
 
@@ -120,7 +124,7 @@ class Sequencer:
         witness's cosignature does not verify).
         """
         stored = parse_note(self.checkpoint_note(size))
-        ours = self._checked(stored, lines)
+        ours = self.verified_cosignatures(stored, lines)
         if ours:
             self.store.store_checkpoint(stored.with_signatures(*ours).format())
         return self._status(self.checkpoint_note(size), {})
@@ -138,7 +142,9 @@ class Sequencer:
         gathered: list[NoteSignature] = []
         for cosigner in cosigners:
             try:
-                gathered += self._checked(note, self._ask(cosigner, note.format(), checkpoint.size))
+                gathered += self.verified_cosignatures(
+                    note, self._ask(cosigner, note.format(), checkpoint.size)
+                )
             except LedgerError as e:
                 log.warning(
                     "cosigner %s refused checkpoint %d: %s", cosigner.name, checkpoint.size, e
@@ -148,8 +154,12 @@ class Sequencer:
             self.store.store_checkpoint(note.with_signatures(*gathered).format())
         return self._status(self.checkpoint_note(checkpoint.size), failures)
 
-    def _checked(self, note: Note, lines: str) -> list[NoteSignature]:
-        """Return the known witnesses' signatures among lines, each verified on note."""
+    def verified_cosignatures(self, note: Note, lines: str) -> list[NoteSignature]:
+        """Return the known witnesses' signatures among lines, each verified on note.
+
+        Lines from unknown keys are dropped. Raises FormatError or SignatureError (a known
+        witness's cosignature does not verify).
+        """
         known = {(w.name, w.key_id): w for w in self.quorum.witnesses}
         text = note.text.encode()
         out = []

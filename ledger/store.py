@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -70,6 +71,17 @@ def nodes_query(count: int) -> str:
     """Return the SQL that fetches `count` nodes by (level, idx), one PK search each."""
     terms = " OR ".join(["(level = ? AND idx = ?)"] * count)
     return f"SELECT level, idx, CAST(hash AS BLOB) FROM nodes WHERE {terms}"
+
+
+@dataclass(frozen=True)
+class PendingAppend:
+    """An append computed but not yet written (see `LedgerStore.prepare_append`)."""
+
+    first_index: int
+    encoded: tuple[bytes, ...]
+    nodes: tuple[tuple[int, int, bytes], ...]
+    tree: CompactRange  # the tree after the append
+    root: bytes
 
 
 class AppendResult(NamedTuple):
@@ -126,30 +138,70 @@ class LedgerStore:
         *,
         note_for: Callable[[int, bytes], str] | None = None,
         expect_root: bytes | None = None,
+        checkpoints: Sequence[str] = (),
     ) -> AppendResult:
         """Append entries in one transaction and return (first index, new size, new root).
 
         `note_for(size, root)`, if given, is called before commit and must return a signed
-        checkpoint note for the new head; it is stored in the same transaction. With
-        `expect_root`, nothing is written unless the new root equals it. Entries must be
-        signed (see `ledger.entries.encode_entry`); this method does not check signatures.
-        Raises FormatError, ProofError (unexpected root), StoreError; on any error, including
-        one raised by note_for, the store is unchanged.
+        checkpoint note for the new head; it is stored in the same transaction, and so are
+        `checkpoints` (notes of this log, as for `store_checkpoint`: at most the size before
+        the append, or the new head).
+        With `expect_root`, nothing is written unless the new root equals it. Entries must
+        be signed (see `ledger.entries.encode_entry`); this method does not check
+        signatures. Raises FormatError, ProofError (unexpected root, or a checkpoint not of
+        this log), StoreError; on any error, including one raised by note_for, the store is
+        unchanged.
+        """
+        pending = self.prepare_append(entries)
+        if expect_root is not None and pending.root != expect_root:
+            raise ProofError(
+                f"append of {len(entries)} entries at {pending.first_index}: new root "
+                f"{short_hex(pending.root)}, want {short_hex(expect_root)}"
+            )
+        return self.commit_append(pending, note_for=note_for, checkpoints=checkpoints)
+
+    def prepare_append(
+        self, entries: Sequence[Entry], *, encoded: Sequence[bytes] | None = None
+    ) -> PendingAppend:
+        """Return the tree that appending entries would make, writing nothing.
+
+        `encoded`, if given, must be the entries' canonical bytes (as `decode_entry`
+        accepted them), which spares encoding them again. Raises FormatError (an unsigned
+        entry) or StoreError (no entries, or not one encoding per entry).
         """
         if not entries:
             raise StoreError("append batch: got 0 entries, want at least 1")
-        encoded = [encode_entry(e) for e in entries]
+        if encoded is None:
+            encoded = [encode_entry(e) for e in entries]
+        elif len(encoded) != len(entries):
+            raise StoreError(f"append batch: got {len(encoded)} encodings, want {len(entries)}")
+        encoded = tuple(encoded)
         with self._lock:
             rng = self._range.copy()
-            first = rng.size
-            nodes: list[tuple[int, int, bytes]] = []
-            for data in encoded:
-                nodes.extend(rng.append(leaf_hash(data)))
-            root = rng.root()
-            if expect_root is not None and root != expect_root:
-                raise ProofError(
-                    f"append of {len(entries)} entries at {first}: new root {short_hex(root)}, "
-                    f"want {short_hex(expect_root)}"
+        first = rng.size
+        nodes: list[tuple[int, int, bytes]] = []
+        for data in encoded:
+            nodes.extend(rng.append(leaf_hash(data)))
+        return PendingAppend(first, encoded, tuple(nodes), rng, rng.root())
+
+    def commit_append(
+        self,
+        pending: PendingAppend,
+        *,
+        note_for: Callable[[int, bytes], str] | None = None,
+        checkpoints: Sequence[str] = (),
+    ) -> AppendResult:
+        """Write a prepared append in one transaction (see `append_batch`).
+
+        Requires that nothing was appended since `prepare_append`; raises StoreError
+        otherwise, and FormatError, ProofError or StoreError as `append_batch` does.
+        """
+        first, size = pending.first_index, pending.tree.size
+        with self._lock:
+            if self._range.size != first:
+                raise StoreError(
+                    f"append at {first}: the store holds {self._range.size} entries now, "
+                    "want no append between prepare and commit"
                 )
             with transaction(self._conn):
                 if self._disk_size() != first:
@@ -159,16 +211,18 @@ class LedgerStore:
                     )
                 self._conn.executemany(
                     "INSERT INTO entries (idx, data) VALUES (?, ?)",
-                    ((first + i, data) for i, data in enumerate(encoded)),
+                    ((first + i, data) for i, data in enumerate(pending.encoded)),
                 )
                 self._conn.executemany(
-                    "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", nodes
+                    "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", pending.nodes
                 )
                 if note_for is not None:
-                    note = note_for(rng.size, root)
-                    self._put_checkpoint(note, rng.size, root)
-            self._range = rng
-            return AppendResult(first, rng.size, root)
+                    note = note_for(size, pending.root)
+                    self._put_checkpoint(note, size, pending.root)
+                for note in checkpoints:
+                    self._put_stored_checkpoint(note, size, pending.root)
+            self._range = pending.tree.copy()
+            return AppendResult(first, size, pending.root)
 
     def store_checkpoint(self, note: str) -> Checkpoint:
         """Store a signed checkpoint note, merging signatures into one already stored.
@@ -177,10 +231,20 @@ class LedgerStore:
         size. Signatures are not verified here (see `ledger.quorum.Quorum`). Raises
         FormatError, ProofError (wrong root) or StoreError.
         """
-        checkpoint = Checkpoint.parse(parse_note(note).text)
+        return self.store_checkpoints([note])[0]
+
+    def store_checkpoints(self, notes: Sequence[str]) -> list[Checkpoint]:
+        """Store several notes as `store_checkpoint` does, in one transaction."""
         with self._lock, transaction(self._conn):
-            root = self.root_at(checkpoint.size)
-            return self._put_checkpoint(note, checkpoint.size, root)
+            return [self._put_stored_checkpoint(n, self.size, self.root) for n in notes]
+
+    def _put_stored_checkpoint(self, note: str, size: int, root: bytes) -> Checkpoint:
+        """Store a note of this log, whose head (being written) is `size` with `root`."""
+        checkpoint = Checkpoint.parse(parse_note(note).text)
+        if not 0 <= checkpoint.size <= size:
+            raise ProofError(f"tree size: got {checkpoint.size}, want 0..{size}")
+        at = root if checkpoint.size == size else self.root_at(checkpoint.size)
+        return self._put_checkpoint(note, checkpoint.size, at)
 
     def _put_checkpoint(self, note: str, size: int, root: bytes) -> Checkpoint:
         parsed = parse_note(note)

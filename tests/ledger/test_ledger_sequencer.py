@@ -23,6 +23,7 @@ from ledger.errors import (
     ProofError,
     QuorumError,
     SignatureError,
+    StoreError,
     WitnessError,
 )
 from ledger.mirror import Mirror
@@ -174,3 +175,26 @@ def test_a_mirror_refuses_anything_inconsistent(tmp_path: Path) -> None:
     assert mirror.store.size == 0
     mirror.apply(data, batch.note)
     assert mirror.store.size == 20
+
+
+def test_a_mirror_checks_everything_before_writing(tmp_path: Path) -> None:
+    seq = sequencer(tmp_path / "log.db")
+    mirror = Mirror(LedgerStore(tmp_path / "mirror.db"), KEYRING, LOG_SIGNER.verifier)
+    first = seq.append(ENTRIES[:20])
+    data = seq.store.entries_bytes(0, 20)
+    swapped = [data[1], data[0], *data[2:]]
+    with pytest.raises(ProofError, match="new root"):
+        mirror.check(swapped, first.note)  # the same checks as apply
+    checked = mirror.check(data, first.note)
+    assert (checked.checkpoint.size, len(checked.entries), mirror.store.size) == (20, 20, 0)
+    assert list(checked.entries) == ENTRIES[:20]
+    cosigned = seq.collect(witnesses(tmp_path)).note
+    assert mirror.store_batch(checked).size == 20
+    second = seq.append(ENTRIES[20:30])
+    later = mirror.check(seq.store.entries_bytes(20, 30), second.note)
+    mirror.store_batch(later, checkpoints=[cosigned])  # a cosigned note rides along
+    assert mirror.store.checkpoint_note(20) == cosigned
+    with pytest.raises(StoreError, match="holds 30 entries now"):
+        mirror.store_batch(later)
+    assert mirror.store.root == seq.store.root
+    assert mirror.check([], second.note).entries == ()

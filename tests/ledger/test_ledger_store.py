@@ -186,3 +186,47 @@ def test_many_checkpoints_are_read_in_chunks(tmp_path: Path) -> None:
     assert [s for s, _ in store.iter_checkpoints()] == list(range(1, 151))
     assert [s for s, _ in store.iter_checkpoints(newest_first=True)] == list(range(150, 0, -1))
     assert store.checkpoint_sizes() == list(range(1, 151))
+
+
+def test_checkpoints_are_stored_with_the_batch(tmp_path: Path) -> None:
+    store = LedgerStore(tmp_path / "l.db")
+    store.append_batch(ENTRIES[:10], note_for=log_note)
+    cosigned = cosigned_note(10, TREE.root(10), witnesses=2)
+    store.append_batch(ENTRIES[10:20], note_for=log_note, checkpoints=[cosigned])
+    assert len(parse_note(store.checkpoint_note(10) or "").signatures) == 3
+    assert store.checkpoint_sizes() == [10, 20]
+    wrong = cosigned_note(10, TREE.root(9))
+    with pytest.raises(ProofError, match="want size 10 root"):
+        store.append_batch(ENTRIES[20:30], note_for=log_note, checkpoints=[wrong])
+    with pytest.raises(ProofError, match="tree size: got 25"):  # between old size and new
+        store.append_batch(ENTRIES[20:30], checkpoints=[log_note(25, TREE.root(25))])
+    assert (store.size, store.checkpoint_sizes()) == (20, [10, 20])  # nothing written
+    head = cosigned_note(30, TREE.root(30))
+    store.append_batch(ENTRIES[20:30], note_for=log_note, checkpoints=[head])
+    assert len(parse_note(store.checkpoint_note(30) or "").signatures) == 4
+    store.store_checkpoints(
+        [cosigned_note(20, TREE.root(20), witnesses=1), log_note(5, TREE.root(5))]
+    )
+    assert store.checkpoint_sizes() == [5, 10, 20, 30]
+
+
+def test_prepare_writes_nothing_and_commit_needs_an_unchanged_store(tmp_path: Path) -> None:
+    store = LedgerStore(tmp_path / "l.db")
+    pending = store.prepare_append(ENTRIES[:10])
+    assert (pending.first_index, pending.tree.size, pending.root) == (0, 10, TREE.root(10))
+    assert pending.encoded == tuple(ENCODED[:10])
+    assert store.size == 0 and LedgerStore(tmp_path / "l.db").size == 0
+    given = store.prepare_append(ENTRIES[:10], encoded=ENCODED[:10])
+    assert (given.encoded, given.nodes, given.root) == (
+        pending.encoded,
+        pending.nodes,
+        pending.root,
+    )
+    with pytest.raises(StoreError, match="got 9 encodings, want 10"):
+        store.prepare_append(ENTRIES[:10], encoded=ENCODED[:9])
+    late = store.prepare_append(ENTRIES[:5])
+    assert store.commit_append(pending, note_for=log_note) == (0, 10, TREE.root(10))
+    with pytest.raises(StoreError, match="holds 10 entries now"):
+        store.commit_append(late)
+    assert (store.size, store.root) == (10, TREE.root(10))
+    assert LedgerStore(tmp_path / "l.db").root == TREE.root(10)
