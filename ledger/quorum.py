@@ -80,10 +80,17 @@ class Quorum:
 
         Raises FormatError, SignatureError, or QuorumError when too few cosigned.
         """
+        return self.verify_cosigned(note)[0]
+
+    def verify_cosigned(self, note: str | bytes | Note) -> tuple[Checkpoint, tuple[str, ...]]:
+        """Return what `verify` returns and the names of the witnesses that cosigned.
+
+        Raises as `verify` does.
+        """
         checkpoint, names = self.open(note)
         if len(names) < self.k:
             raise QuorumError(
                 f"checkpoint {checkpoint.size}: got {len(names)} cosignatures, "
                 f"want {self.k} of {self.n}"
             )
-        return checkpoint
+        return checkpoint, names

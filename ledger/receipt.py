@@ -82,13 +82,24 @@ class Receipt:
         Raises FormatError, SignatureError, QuorumError or ProofError.
         """
         checkpoint = quorum.verify(self.checkpoint)
+        self.verify_included(entry, checkpoint)
+        return checkpoint
+
+    def verify_included(self, entry: bytes, checkpoint: Checkpoint) -> None:
+        """Check that entry is included at index in `checkpoint`, this receipt's checkpoint
+        as the caller already verified it (with `Quorum.verify`): for several receipts
+        against one checkpoint, its signatures need checking only once.
+
+        Raises FormatError, or ProofError (another checkpoint, or entry not included).
+        """
+        if Checkpoint.parse(parse_note(self.checkpoint).text) != checkpoint:
+            raise ProofError(f"receipt: got checkpoint {checkpoint.size}, want the receipt's own")
         try:
             verify_inclusion(
                 leaf_hash(entry), self.index, checkpoint.size, self.proof, checkpoint.root
             )
         except ProofError as e:
             raise ProofError(f"receipt: {e}") from None
-        return checkpoint
 
 
 def build_receipt(

@@ -28,6 +28,7 @@ from engine.errors import AuthError
 from engine.request import parse
 from engine.sealing import SealedShares
 from ledger import (
+    Checkpoint,
     LedgerError,
     QueryRequested,
     Receipt,
@@ -113,9 +114,17 @@ def verify_bundle(bundle: dict[str, Any], federation: Federation) -> BundleRepor
         verify_entry(request, ring)
         if not isinstance(request, QueryRequested) or request.query_id != query_id:
             raise AuthError("receipt bundle: the request entry is not this query's request")
+        # Receipts from one round share its checkpoint: check its signatures once.
+        checked: dict[str, tuple[Checkpoint, tuple[str, ...]]] = {}
+
+        def included(receipt: Receipt, entry: bytes) -> tuple[Checkpoint, tuple[str, ...]]:
+            if receipt.checkpoint not in checked:
+                checked[receipt.checkpoint] = quorum.verify_cosigned(receipt.checkpoint)
+            receipt.verify_included(entry, checked[receipt.checkpoint][0])
+            return checked[receipt.checkpoint]
+
         request_receipt = Receipt.parse(bundle["request"]["proof"])
-        checkpoint = request_receipt.verify(request_bytes, quorum)
-        _, cosigners = quorum.open(request_receipt.checkpoint)
+        checkpoint, cosigners = included(request_receipt, request_bytes)
         committed = []
         for item in bundle["results"]:
             party = item["party"]
@@ -129,7 +138,7 @@ def verify_bundle(bundle: dict[str, Any], federation: Federation) -> BundleRepor
                 or entry.request_hash != request.request_hash
             ):
                 raise AuthError(f"receipt bundle: {party}'s result entry is not for this query")
-            Receipt.parse(item["proof"]).verify(entry_bytes, quorum)
+            included(Receipt.parse(item["proof"]), entry_bytes)
             sealed = SealedShares(
                 party,
                 _unb64(item["sealed"]["ephemeral_key"], f"{party} sealed key"),

@@ -35,6 +35,14 @@ def test_k_of_n(k: int) -> None:
         assert quorum.open(note)[1] == tuple(w.name for w in WITNESS_SIGNERS[:cosigners])
 
 
+def test_verify_cosigned_names_the_cosigners() -> None:
+    quorum = Quorum(LOG_SIGNER.verifier, WITNESSES, 2)
+    checkpoint, names = quorum.verify_cosigned(cosigned_note(7, ROOT, witnesses=2))
+    assert (checkpoint.size, names) == (7, tuple(w.name for w in WITNESS_SIGNERS[:2]))
+    with pytest.raises(QuorumError, match="got 1 cosignatures"):
+        quorum.verify_cosigned(cosigned_note(7, ROOT, witnesses=1))
+
+
 def test_unknown_witnesses_do_not_count() -> None:
     stranger = CosignatureSigner("stranger.example/witness", seed("stranger"))
     note = parse_note(cosigned_note(7, ROOT, witnesses=1))

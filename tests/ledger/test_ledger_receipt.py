@@ -50,6 +50,17 @@ def test_every_entry_verifies_offline() -> None:
         assert (checkpoint.size, checkpoint.root) == (SIZE, TREE.root(SIZE))
 
 
+def test_receipts_of_one_checkpoint_share_its_verification() -> None:
+    checkpoint = QUORUM.verify(NOTE)
+    for index, entry in enumerate(ENTRIES):
+        receipt(index).verify_included(entry, checkpoint)
+    with pytest.raises(ProofError, match="receipt: "):
+        receipt(3).verify_included(ENTRIES[4], checkpoint)
+    other = QUORUM.verify(cosigned_note(SIZE - 1, TREE.root(SIZE - 1), witnesses=2))
+    with pytest.raises(ProofError, match="got checkpoint 44, want the receipt's own"):
+        receipt(3).verify_included(ENTRIES[3], other)
+
+
 def _flip(data: bytes, bit: int) -> bytes:
     out = bytearray(data)
     out[bit // 8] ^= 1 << (bit % 8)
