@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -25,6 +26,7 @@ from engine.catalog import DatasetInfo
 from engine.config import PartyConfig
 from engine.errors import PeerError
 from ledger import (
+    CheckedBatch,
     ConflictError,
     DatasetRegistered,
     Decision,
@@ -32,6 +34,7 @@ from ledger import (
     LedgerError,
     LedgerStore,
     Mirror,
+    ProofError,
     QueryAborted,
     QueryDecided,
     QueryRequested,
@@ -66,28 +69,34 @@ class PartyLedger:
         self.quorum = keys.quorum(federation)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = LedgerStore(config.state_dir / "ledger.sqlite")
+        # One log verifier for the mirror, the witness and the quorum: each checks a
+        # checkpoint's log signature, and a verifier checks a given signature once.
+        log_key = self.quorum.log
         self.witness = Witness(
-            config.name,
-            signing_key,
-            config.state_dir / "witness.sqlite",
-            log=keys.log_verifier(federation),
+            config.name, signing_key, config.state_dir / "witness.sqlite", log=log_key
         )
-        self._mirror = Mirror(self.store, self.keyring, keys.log_verifier(federation))
+        self._mirror = Mirror(self.store, self.keyring, log_key)
         self._lock = threading.Lock()
         self._requests: dict[str, set[int]] = {}  # query id -> indices of its request entries
         self._approved: set[tuple[str, str]] = set()  # (query id, party) approvals anchored
         self._registered: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         self._last_executed = -1
         self._kept_note = ""
+        # The witness cosigns in its own thread while the mirror writes (see cosign).
+        self._witness_pool = ThreadPoolExecutor(1, thread_name_prefix=f"witness-{self.name}")
         self.index_entries(self.store.iter_entries())
 
     # ------------------------------------------------------------------ reading
 
     def index_entries(self, entries: Iterable[tuple[int, bytes]]) -> None:
         """Remember requests, approvals and registrations among stored entries."""
+        self.index_decoded((index, decode_entry(data)) for index, data in entries)
+
+    def index_decoded(self, entries: Iterable[tuple[int, Entry]]) -> None:
+        """Remember requests, approvals and registrations among decoded stored entries."""
         with self._lock:
-            for index, data in entries:
-                self._index(index, decode_entry(data))
+            for index, entry in entries:
+                self._index(index, entry)
 
     def _index(self, index: int, entry: Entry) -> None:
         if isinstance(entry, QueryRequested):
@@ -147,46 +156,95 @@ class PartyLedger:
         of a cosignature when they do not match what the sequencer assumed, or when
         ``apply_only`` (catching up). Raises LedgerError (a forged or reordered entry, a bad
         root, a rollback, a fork).
+
+        Every check of the entries and of the checkpoint is done before anything is
+        written; then the mirror's transaction and the witness's run side by side (two
+        databases, so the two syncs to disk overlap), and the cosignature is returned only
+        once both are durable. ``cosigned_note`` (the last checkpoint a quorum cosigned) is
+        verified and stored in the mirror's transaction.
         """
         with self._lock:
-            if cosigned_note:
-                self._keep_cosigned(cosigned_note)
             if from_size != self.store.size:
+                self._keep_cosigned(cosigned_note)
                 return CosignOutcome("", self.store.size, self._witness_size())
-            if entries:
-                self._mirror.apply(entries, note)
-                for offset, data in enumerate(entries):
-                    self._index(from_size + offset, decode_entry(data))
+            kept = self._cosigned_to_keep(cosigned_note)
+            batch = self._mirror.check(entries, note) if entries else None
             if apply_only:
+                self._write(batch, kept, from_size)
                 return CosignOutcome("", self.store.size, self._witness_size())
-            return self._cosign(note, old_size, proof)
+            # Everything is checked: the witness cosigns while the mirror writes.
+            witness = self._witness_pool.submit(self._witness_cosign, note, old_size, proof)
+            try:
+                self._write(batch, kept, from_size)
+            finally:
+                line, conflict = witness.result()  # raises what the witness refused
+            if conflict is not None:
+                return CosignOutcome("", self.store.size, conflict)
+            return CosignOutcome(line, self.store.size, self._witness_size())
+
+    def _write(self, batch: CheckedBatch | None, kept: list[str], from_size: int) -> None:
+        """Write a checked batch and a verified cosigned note to the mirror; index it."""
+        if batch is not None:
+            self._mirror.store_batch(batch, checkpoints=kept)
+            for index, entry in enumerate(batch.entries, from_size):
+                self._index(index, entry)
+        elif kept:
+            self.store.store_checkpoints(kept)
+        if kept:
+            self._kept_note = kept[0]
+
+    def _cosigned_to_keep(self, note: str) -> list[str]:
+        """Return ``[note]`` if it is a checkpoint a quorum cosigned, not yet kept, whose
+        entries this mirror holds; else ``[]`` (a bad note is logged, not raised)."""
+        if not note or note == self._kept_note:
+            return []
+        try:
+            checkpoint = self.quorum.verify(note)
+            if checkpoint.size > self.store.size:
+                return []
+            if self.store.root_at(checkpoint.size) != checkpoint.root:
+                raise ProofError(f"checkpoint {checkpoint.size}: root differs from the mirror's")
+        except LedgerError as exc:
+            self._kept_note = note
+            log.warning("ledger: cosigned checkpoint not kept: %s", exc)
+            return []
+        return [note]
 
     def _keep_cosigned(self, note: str) -> None:
         """Store a checkpoint a quorum cosigned, if this mirror holds its entries."""
-        if note == self._kept_note:
+        kept = self._cosigned_to_keep(note)
+        if not kept:
             return
-        self._kept_note = note
         try:
-            checkpoint = self.quorum.verify(note)
-            if checkpoint.size <= self.store.size:
-                self.store.store_checkpoint(note)
+            self.store.store_checkpoints(kept)
+            self._kept_note = note
         except LedgerError as exc:
             log.warning("ledger: cosigned checkpoint not kept: %s", exc)
 
     def cosign_own(
-        self, note: str, old_size: int, proof: Sequence[bytes], new: Iterable[tuple[int, bytes]]
+        self, note: str, old_size: int, proof: Sequence[bytes], new: Iterable[tuple[int, Entry]]
     ) -> CosignOutcome:
-        """Cosign the sequencer's own checkpoint (its store is the log itself)."""
-        self.index_entries(new)
+        """Cosign the sequencer's own checkpoint (its store is the log itself), whose new
+        entries are ``new`` (index, entry)."""
+        self.index_decoded(new)
         with self._lock:
             return self._cosign(note, old_size, proof)
 
     def _cosign(self, note: str, old_size: int, proof: Sequence[bytes]) -> CosignOutcome:
-        try:
-            line = self.witness.cosign(note, old_size, proof)
-        except ConflictError as exc:
-            return CosignOutcome("", self.store.size, exc.latest_size)
+        line, conflict = self._witness_cosign(note, old_size, proof)
+        if conflict is not None:
+            return CosignOutcome("", self.store.size, conflict)
         return CosignOutcome(line, self.store.size, self._witness_size())
+
+    def _witness_cosign(
+        self, note: str, old_size: int, proof: Sequence[bytes]
+    ) -> tuple[str, int | None]:
+        """Return the witness's cosignature line, or ("", its size) when ``old_size`` is
+        not the size it last cosigned. Raises LedgerError for anything it refuses."""
+        try:
+            return self.witness.cosign(note, old_size, proof), None
+        except ConflictError as exc:
+            return "", exc.latest_size
 
     def _witness_size(self) -> int:
         latest = self.witness.latest()
@@ -238,6 +296,7 @@ class PartyLedger:
         return out
 
     def close(self) -> None:
+        self._witness_pool.shutdown()
         try:
             self.store.close()
         except LedgerError:

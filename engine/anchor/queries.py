@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from engine.anchor.party import PartyLedger
-from engine.anchor.writer import LedgerWriter
+from engine.anchor.writer import Anchored, LedgerWriter
 from engine.errors import AuthError, EngineError
 from ledger import (
     Entry,
@@ -109,15 +109,18 @@ class QueryAnchor:
         first, _ = await self._append(entries)
         return [first + offset for offset in offsets]
 
-    async def results(
+    def results(
         self,
         query_ids: Sequence[str],
         request_indices: Sequence[int],
         per_party: Sequence[Sequence[tuple[str, bytes, bytes]]],
-    ) -> list[QueryReceipts]:
-        """Append every party's result commitment; return each query's receipts.
+    ) -> Awaitable[list[QueryReceipts]]:
+        """Queue every party's result commitment for the ledger; return each query's receipts.
 
-        ``per_party[i]`` lists (party, ResultCommitted entry, opening) for query i.
+        ``per_party[i]`` lists (party, ResultCommitted entry, opening) for query i. The
+        entries are checked and queued before this returns, so calls append in call order;
+        await the result for the receipts, which exist once a quorum cosigned the entries.
+        Raises AuthError (now) for an entry that is not a valid commitment to its query.
         """
         entries: list[Entry] = []
         for query_id, parts in zip(query_ids, per_party, strict=True):
@@ -129,14 +132,22 @@ class QueryAnchor:
                 if entry.query_id != query_id or [s.author for s in entry.signatures] != [party]:
                     raise AuthError(f"ledger: {party}'s result commitment names another query")
                 entries.append(entry)
-        first, note = await self._append(entries)
+        return self._receipts(self._append(entries), request_indices, per_party)
+
+    async def _receipts(
+        self,
+        appending: Awaitable[tuple[int, Anchored]],
+        request_indices: Sequence[int],
+        per_party: Sequence[Sequence[tuple[str, bytes, bytes]]],
+    ) -> list[QueryReceipts]:
+        first, anchored = await appending
         receipts = []
         position = first
         for index, parts in zip(request_indices, per_party, strict=True):
-            request = self._writer.receipt(index, note)
+            request = self._writer.receipt(index, anchored)
             party_receipts = []
             for party, data, opening in parts:
-                proof = self._writer.receipt(position, note).format()
+                proof = self._writer.receipt(position, anchored).format()
                 party_receipts.append(PartyResultReceipt(party, data, proof, opening))
                 position += 1
             receipts.append(
@@ -150,16 +161,21 @@ class QueryAnchor:
         """Record (at the next append) that an anchored query failed, and why."""
         self._aborts.append(self._ledger.abort(query_id, request_hash(body), reason))
 
-    async def _append(self, entries: list[Entry]) -> tuple[int, str]:
-        """Append pending aborts, then ``entries``; return the index of entries[0] and the
-        cosigned checkpoint note covering them."""
+    def _append(self, entries: list[Entry]) -> Awaitable[tuple[int, Anchored]]:
+        """Queue pending aborts, then ``entries``, for the next ledger round; return an
+        awaitable of the index of entries[0] and where the round anchored them."""
         aborts, self._aborts = self._aborts, []
-        try:
-            anchored = await self._writer.append([*aborts, *entries])
-        except EngineError:
-            self._aborts = aborts + self._aborts
-            raise
-        return anchored.first_index + len(aborts), anchored.note
+        queued = self._writer.append([*aborts, *entries])
+
+        async def anchored() -> tuple[int, Anchored]:
+            try:
+                done = await queued
+            except EngineError:
+                self._aborts = aborts + self._aborts
+                raise
+            return done.first_index + len(aborts), done
+
+        return anchored()
 
     async def _flush_aborts(self) -> None:
         while True:

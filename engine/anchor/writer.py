@@ -6,6 +6,13 @@ with one log-signed checkpoint, which every party's witness is then asked to cos
 checks the new entries into its own mirror first). An append returns only once a quorum of
 parties cosigned: nothing is released on a checkpoint that is not cosigned (safety over
 liveness), and the caller gets a PeerError naming who did not cosign.
+
+A round's critical path is the log's transaction (durable before any witness sees the
+checkpoint), then the witnesses (each party's mirror and witness write side by side), then
+the check of the cosignatures. The checkpoint with its cosignatures is then stored in the
+next round's transaction, or on its own as soon as no round is waiting: it is a copy of
+signatures the caller already holds (and the parties' mirrors store it too), over entries
+and witness states that are durable already.
 """
 
 from __future__ import annotations
@@ -19,17 +26,17 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.anchor import keys
 from engine.anchor.party import CosignOutcome, PartyLedger
 from engine.config import Federation
 from engine.errors import EngineError, PeerError
-from ledger import Entry, LedgerError, NoteSigner, Receipt
+from ledger import Batch, Entry, LedgerError, NoteSigner, Receipt
 from ledger import Sequencer as LogSequencer
-from ledger.note import parse_note, parse_signature_line
+from ledger.note import parse_note
 
 log = logging.getLogger(__name__)
 
 CATCH_UP_CHUNK = 4096  # entries per call when a party's mirror is far behind
+FORWARD_SECONDS = 1.0  # how often each party's mirror is sent the latest cosigned checkpoint
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,9 @@ class CosignCall:
     old_size: int
     proof: list[bytes]
     apply_only: bool = False
-    cosigned_note: str = ""  # the last checkpoint a quorum cosigned, for the party's mirror
+    # The last checkpoint a quorum cosigned, for the party's mirror to keep ("" but about
+    # once a second: checking its cosignatures costs a party more than the rest of a round).
+    cosigned_note: str = ""
 
 
 RemoteCosign = Callable[[str, CosignCall], Awaitable[CosignOutcome]]
@@ -55,6 +64,7 @@ class Anchored:
     first_index: int
     count: int
     note: str
+    size: int  # the size of the checkpoint in ``note``
 
 
 @dataclass
@@ -81,18 +91,20 @@ class LedgerWriter:
             ledger.store,
             NoteSigner(federation.log_origin, log_key),
             ledger.keyring,
-            keys.quorum(federation),
+            ledger.quorum,
             verify_entries=False,
         )
-        self._quorum = keys.quorum(federation)
         self._remote = remote_cosign
         self._queue: list[_Request] = []
         self._wake = asyncio.Event()
         self._sizes: dict[str, tuple[int, int]] = {}  # party -> (mirror, witness) sizes
+        self._own_witness = -1  # the size this party's witness last cosigned (-1: unknown)
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0
         self.appended = 0
-        self._cosigned_note = ""
+        self._cosigned_note = ""  # the last checkpoint a quorum cosigned
+        self._forwarded: dict[str, float] = {}  # party -> when it was last sent that
+        self._unstored: list[str] = []  # cosigned notes not yet in the log's store
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="ledger-writer")
@@ -102,21 +114,25 @@ class LedgerWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._unstored:
+            await self._store_cosigned()
 
-    async def append(self, entries: Sequence[Entry]) -> Anchored:
-        """Append ``entries`` (in order, contiguously) once a quorum cosigned them.
+    def append(self, entries: Sequence[Entry]) -> asyncio.Future[Anchored]:
+        """Queue ``entries`` for the next round; return a future of where they landed.
 
-        Raises PeerError when the quorum is not met or the log cannot be written.
+        Entries of one call are appended in order and contiguously, and calls in call
+        order. The future is done once a quorum cosigned a checkpoint covering them; it
+        raises PeerError when the quorum is not met or the log cannot be written.
         """
         future: asyncio.Future[Anchored] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(list(entries), future))
         self._wake.set()
-        return await future
+        return future
 
-    def receipt(self, index: int, note: str) -> Receipt:
-        """Return the inclusion receipt of entry ``index`` against a cosigned ``note``."""
-        size = self._log.quorum.open(note)[0].size
-        return Receipt(index, tuple(self._ledger.store.inclusion_proof(index, size)), note)
+    def receipt(self, index: int, anchored: Anchored) -> Receipt:
+        """Return the inclusion receipt of entry ``index`` against a round's cosigned note."""
+        proof = self._ledger.store.inclusion_proof(index, anchored.size)
+        return Receipt(index, tuple(proof), anchored.note)
 
     async def _loop(self) -> None:
         while True:
@@ -136,52 +152,60 @@ class LedgerWriter:
                 for request in requests:
                     if not request.future.done():
                         request.future.set_exception(PeerError(f"ledger: {type(exc).__name__}"))
+            if self._unstored and not self._queue:
+                await self._store_cosigned()
+
+    async def _store_cosigned(self) -> None:
+        """Store the cosigned checkpoints that no round's transaction has taken along."""
+        notes, self._unstored = self._unstored, []
+        try:
+            await asyncio.to_thread(self._ledger.store.store_checkpoints, notes)
+        except LedgerError as exc:
+            log.warning("ledger: cosigned checkpoint not stored: %s", exc)
 
     async def _round(self, requests: list[_Request]) -> None:
         began = time.perf_counter()
         entries = [e for r in requests for e in r.entries]
+        cosigned, self._unstored = self._unstored, []
         try:
-            batch = await asyncio.to_thread(self._log.append, entries)
+            batch, encoded, proofs = await asyncio.to_thread(self._append, entries, cosigned)
         except LedgerError as exc:
+            self._unstored = cosigned + self._unstored
             raise PeerError(f"ledger: append refused by the log ({exc})") from None
         appended = time.perf_counter()
-        new = list(
-            enumerate(
-                self._ledger.store.entries_bytes(batch.first_index, batch.size), batch.first_index
-            )
-        )
         names = [p.name for p in self._federation.parties]
         results = await asyncio.gather(
-            *(self._cosign(name, batch.note, batch.size, new) for name in names),
+            *(self._cosign(name, batch, entries, encoded, proofs) for name in names),
             return_exceptions=True,
         )
         cosigned_at = time.perf_counter()
-        lines = [r.strip("\n") for r in results if isinstance(r, str) and r.strip()]
+        lines = "\n".join(r.strip("\n") for r in results if isinstance(r, str) and r.strip())
         failures = {
             name: str(r) for name, r in zip(names, results, strict=True) if not isinstance(r, str)
         }
         try:
-            note, cosigners = await asyncio.to_thread(self._keep, batch.note, lines)
+            note, cosigners = self._combine(batch.note, lines)
         except LedgerError as exc:
             raise PeerError(f"ledger: a cosignature does not verify ({exc})") from None
-        if len(cosigners) < self._federation.ledger_quorum:
+        if cosigners < self._federation.ledger_quorum:
             missing = ", ".join(f"{n} ({reason})" for n, reason in sorted(failures.items()))
             raise PeerError(
-                f"ledger: checkpoint {batch.size} cosigned by {len(cosigners)} "
+                f"ledger: checkpoint {batch.size} cosigned by {cosigners} "
                 f"parties, want {self._federation.ledger_quorum} (not cosigned by: {missing}); "
                 "the query is refused rather than left unanchored"
             )
         self._cosigned_note = note
+        self._unstored.append(note)
         first = batch.first_index
         for request in requests:
             if not request.future.done():
-                request.future.set_result(Anchored(first, len(request.entries), note))
+                request.future.set_result(Anchored(first, len(request.entries), note, batch.size))
             first += len(request.entries)
         self.rounds += 1
         self.appended += len(entries)
         log.debug(
             "ledger round: %d entries at %d, size %d, %.1f ms (append %.1f, cosign %.1f, "
-            "store %.1f)",
+            "check %.1f)",
             len(entries),
             batch.first_index,
             batch.size,
@@ -191,44 +215,85 @@ class LedgerWriter:
             (time.perf_counter() - cosigned_at) * 1000,
         )
 
-    def _keep(self, note: str, lines: list[str]) -> tuple[str, tuple[str, ...]]:
-        """Add verified cosignatures to the log-signed note and store it; return it and
-        the names of the parties whose cosignatures verified (unknown keys are dropped)."""
-        parsed = parse_note(note)
-        extra = [parse_signature_line(line) for text in lines for line in text.splitlines()]
-        combined = parsed.with_signatures(*extra).format()
-        _, cosigners = self._quorum.open(combined)  # a known key that fails raises
-        self._ledger.store.store_checkpoint(combined)
-        return combined, cosigners
+    def _append(
+        self, entries: list[Entry], cosigned: list[str]
+    ) -> tuple[Batch, list[bytes], dict[int, list[bytes]]]:
+        """Append entries (storing earlier cosigned notes in the same transaction); return
+        the batch, its entries' bytes, and the consistency proofs to its size from every
+        size a witness is known to be at."""
+        store = self._ledger.store
+        if self._own_witness < 0:
+            latest = self._ledger.witness.latest()
+            self._own_witness = 0 if latest is None else latest.size
+        batch = self._log.append(entries, checkpoints=cosigned)
+        encoded = store.entries_bytes(batch.first_index, batch.size)
+        olds = {self._own_witness, *(w for _, w in self._sizes.values())}
+        proofs = {o: store.consistency_proof(o, batch.size) for o in olds if 0 < o < batch.size}
+        return batch, encoded, proofs
 
-    async def _cosign(self, name: str, note: str, size: int, new: list[tuple[int, bytes]]) -> str:
+    def _combine(self, note: str, lines: str) -> tuple[str, int]:
+        """Return the log-signed note with every verified cosignature added, and how many
+        parties cosigned (lines of unknown keys are dropped; a known key that fails raises).
+        """
+        parsed = parse_note(note)
+        signatures = self._log.verified_cosignatures(parsed, lines)
+        combined = parsed.with_signatures(*signatures)
+        return combined.format(), len({(s.name, s.key_id) for s in signatures})
+
+    async def _proof(self, old: int, size: int, proofs: dict[int, list[bytes]]) -> list[bytes]:
+        """Return the consistency proof from ``old`` to ``size`` (precomputed if known)."""
+        if not 0 < old < size:
+            return []
+        proof = proofs.get(old)
+        if proof is None:
+            proof = await asyncio.to_thread(self._ledger.store.consistency_proof, old, size)
+        return proof
+
+    async def _cosign(
+        self,
+        name: str,
+        batch: Batch,
+        entries: list[Entry],
+        encoded: list[bytes],
+        proofs: dict[int, list[bytes]],
+    ) -> str:
         """Return one party's cosignature of checkpoint ``size`` (bringing its mirror up)."""
+        note, size = batch.note, batch.size
         store = self._ledger.store
         if name == self._ledger.name:
-            witness = self._ledger.witness.latest()
-            old = 0 if witness is None else witness.size
-            proof = store.consistency_proof(old, size) if 0 < old < size else []
-            outcome = await asyncio.to_thread(self._ledger.cosign_own, note, old, proof, new)
-            if not outcome.cosignature:
-                raise PeerError(f"ledger: own witness is at {outcome.witness_size}, not {old}")
-            return outcome.cosignature
-        mirror, witness_size = self._sizes.get(name, (new[0][0] if new else size, -1))
+            for _ in range(2):
+                old = self._own_witness
+                proof = await self._proof(old, size, proofs)
+                new = list(enumerate(entries, batch.first_index))
+                outcome = await asyncio.to_thread(self._ledger.cosign_own, note, old, proof, new)
+                if outcome.cosignature:
+                    self._own_witness = size
+                    return outcome.cosignature
+                self._own_witness = outcome.witness_size
+            raise PeerError(f"ledger: own witness is at {self._own_witness}, not {old}")
+        mirror, witness_size = self._sizes.get(name, (batch.first_index, -1))
         for _ in range(4):
             if size - mirror > CATCH_UP_CHUNK:
                 mirror = await self._catch_up(name, mirror, size)
                 continue
             if witness_size < 0:
                 witness_size = mirror  # a first guess: the witness cosigned what it holds
-            proof = store.consistency_proof(witness_size, size) if 0 < witness_size < size else []
+            if mirror == batch.first_index:
+                sent = encoded
+            else:
+                sent = await asyncio.to_thread(store.entries_bytes, mirror, size)
+            forward = time.monotonic() - self._forwarded.get(name, -FORWARD_SECONDS)
             call = CosignCall(
-                store.entries_bytes(mirror, size),
+                sent,
                 mirror,
                 note,
                 witness_size,
-                proof,
-                cosigned_note=self._cosigned_note,
+                await self._proof(witness_size, size, proofs),
+                cosigned_note=self._cosigned_note if forward >= FORWARD_SECONDS else "",
             )
             outcome = await self._remote(name, call)
+            if call.cosigned_note:
+                self._forwarded[name] = time.monotonic()
             if outcome.cosignature:
                 self._sizes[name] = (size, size)
                 return outcome.cosignature

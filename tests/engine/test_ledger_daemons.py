@@ -21,21 +21,30 @@ import pytest
 from engine import pki
 from engine.anchor import keys
 from engine.anchor.bundle import verify_bundle
-from engine.config import load_federation
+from engine.anchor.party import PartyLedger
+from engine.config import load_federation, load_party
 from engine.daemon.peers import client_credentials
 from engine.errors import AuthError, EngineError
+from engine.federation_init import create_federation
+from engine.launch import free_port_block
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
 from ledger import (
     Decision,
+    LedgerError,
     LedgerStore,
+    NoteSignature,
+    NoteSigner,
     QueryDecided,
     QueryRequested,
     ResultCommitted,
     decode_entry,
     encode_entry,
+    parse_note,
     sign_entry,
 )
+from ledger import Sequencer as LogSequencer
+from ledger.note import parse_signature_line
 
 from .conftest import Federation
 
@@ -252,10 +261,18 @@ def test_forged_entries_and_rollbacks_are_refused_by_witnesses(federation: Feder
     unknown = pb.CosignRequest(entries=[], from_size=size, note=stranger, old_size=size, proof=[])
     with pytest.raises(grpc.RpcError):
         stub.Cosign(unknown, timeout=10)
-    # Nothing was added; the federation goes on.
+    # Nothing was added, the witness did not move; the federation goes on.
     with _store(federation, "social") as store:
         assert store.size == size
+    assert _witness_size(federation, "social") == size
     _settle(federation)
+
+
+def _witness_size(federation: Federation, party: str) -> int:
+    path = federation.directory / party / "state" / "witness.sqlite"
+    with sqlite3.connect(path) as db:
+        (size,) = db.execute("SELECT size FROM witness_state").fetchone()
+    return int(size)
 
 
 def test_witness_killed_and_restarted_catches_up(federation: Federation) -> None:
@@ -311,3 +328,69 @@ def test_sequencer_killed_mid_load_leaves_every_ledger_valid(federation: Federat
         for party in ("tax", "social"):
             size, root = sizes[party]
             assert log.root_at(size) == root  # every mirror is a prefix of the log
+
+
+def test_a_party_checks_a_batch_before_its_mirror_and_witness_write(tmp_path: Path) -> None:
+    """PartyLedger alone (no daemons): what it cosigns, keeps, and refuses."""
+    create_federation(tmp_path, list(PARTIES), ["alice"], name="t", base_port=free_port_block(3))
+    configs = {p: load_party(tmp_path / p / "party.toml") for p in PARTIES}
+    ledgers = {p: PartyLedger(c, pki.load_signing_key(c.signing_key)) for p, c in configs.items()}
+    seq, tax = ledgers["registry"], ledgers["tax"]
+    fed = configs["registry"].federation
+    assert configs["registry"].log_key is not None
+    log = LogSequencer(
+        seq.store,
+        NoteSigner(fed.log_origin, pki.load_signing_key(configs["registry"].log_key)),
+        seq.keyring,
+        seq.quorum,
+        verify_entries=False,  # as a dishonest sequencer would
+    )
+
+    def round_of(count: int, cosigned: str = "") -> tuple[str, str]:
+        """Append ``count`` entries and have every party cosign; return (note, tax's line)."""
+        batch = log.append([seq.abort(f"q{i}", b"\x01" * 32, "test") for i in range(count)])
+        data = seq.store.entries_bytes(batch.first_index, batch.size)
+        old = batch.first_index
+        proof = seq.store.consistency_proof(old, batch.size) if old else []
+        lines = []
+        for party, ledger in ledgers.items():
+            if party == "registry":
+                new = [(i, decode_entry(d)) for i, d in enumerate(data, old)]
+                outcome = ledger.cosign_own(batch.note, old, proof, new)
+            else:
+                outcome = ledger.cosign(data, old, batch.note, old, proof, cosigned_note=cosigned)
+            assert outcome.cosignature and outcome.witness_size == batch.size
+            lines.append(outcome.cosignature.strip())
+        note = parse_note(batch.note).format() + "\n".join(lines) + "\n"
+        return note, lines[1]
+
+    first, line = round_of(3)
+    assert seq.quorum.verify(first).size == 3
+    round_of(2, cosigned=first)  # the cosigned note is kept in the same transaction
+    assert tax.store.checkpoint_note(3) == first and tax.store.size == 5
+    assert tax.store.verify(tax.keyring, tax.quorum).cosigned_size == 3
+    # A cosigned note with a bad cosignature is not kept, and does not stop the round.
+    sig = parse_signature_line(line)
+    forged_sig = NoteSignature(
+        sig.name, sig.key_id, sig.signature[:-1] + bytes([sig.signature[-1] ^ 1])
+    )
+    bad = first.replace(line, forged_sig.line().strip())
+    with pytest.raises(LedgerError, match="does not verify"):
+        tax.quorum.verify(bad)
+    batch = log.append([seq.abort("q9", b"\x01" * 32, "test")])
+    data = seq.store.entries_bytes(5, 6)
+    proof = seq.store.consistency_proof(5, 6)
+    outcome = tax.cosign(data, 5, batch.note, 5, proof, cosigned_note=bad)
+    assert outcome.cosignature and tax.store.size == 6
+    assert tax.store.checkpoint_note(3) == first
+    # A forged entry: refused before the mirror or the witness wrote anything.
+    forged = QueryDecided("f" * 32, "tax", b"\x00" * 32, Decision.APPROVED)
+    forged = sign_entry(forged, "tax", pki.new_signing_key())
+    batch = log.append([forged])
+    proof = seq.store.consistency_proof(6, 7)
+    with pytest.raises(LedgerError, match="does not verify"):
+        tax.cosign([encode_entry(forged)], 6, batch.note, 6, proof)
+    latest = tax.witness.latest()
+    assert tax.store.size == 6 and latest is not None and latest.size == 6
+    for ledger in ledgers.values():
+        ledger.close()
