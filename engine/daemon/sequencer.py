@@ -85,7 +85,7 @@ class _Collected:
     ticket: int  # MPC jobs run in ticket order: the ledger order of their requests
     ready: list[tuple[_Pending, list[Label]]]
     sessions: set[tuple[int, bool]]  # (epoch, ready) reported by the parties at Prepare
-    epoch_seen: int  # the sequencer's epoch when the parties reported
+    epoch_seen: int  # the sequencer's live epoch when the parties reported (-1: none)
     began: float
     marks: list[float]
 
@@ -199,7 +199,10 @@ class Sequencer:
         timeout = self._config.federation.query_timeout_seconds
         batch_id = f"b{next(self._counter)}-{secrets.token_hex(4)}"
         began = time.perf_counter()
-        epoch_seen = self._epoch
+        # A batch prepared while a session is starting sees parties not ready yet: its
+        # reports say nothing about the new session (-1: ignored), else every batch
+        # prepared during a restart would force another one.
+        epoch_seen = self._epoch if self._session_ok else -1
 
         # 1. Prepare: every party checks every request itself.
         prepare = pb.PrepareRequest(
