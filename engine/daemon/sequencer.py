@@ -8,10 +8,11 @@ party's MPC worker must be live in the same epoch, else all restart in a new epo
 ``Execute`` (one MPC job, run in batch order on every party). A query refused or failed at
 any step fails with that step's error; the others in the batch go on.
 
-Two stages run concurrently: while batch k executes its MPC job, batch k + 1 is prepared
-and collected. MPC jobs still run strictly one after another, in batch order. The
-sequencer's own party is called directly (:mod:`engine.daemon.handlers`), the others
-over gRPC.
+Three stages run concurrently: while batch k executes its MPC job, batch k + 1 is
+prepared and collected, and the results of batch k - 1 are anchored and released. MPC jobs
+still run strictly one after another, in batch (ledger) order, and their result
+commitments are queued for the ledger in that same order. The sequencer's own party is
+called directly (:mod:`engine.daemon.handlers`), the others over gRPC.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class Sequencer:
         self._counter = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
         self._preparing = 0  # queries in stage 1 right now
+        self._releasing: set[asyncio.Task[None]] = set()  # stage 3: results being anchored
         self.batches_run = 0
 
     def start(self) -> None:
@@ -123,9 +125,10 @@ class Sequencer:
     async def stop(self) -> None:
         if self._anchor is not None:
             await self._anchor.stop()
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._releasing]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -235,6 +238,7 @@ class Sequencer:
             ]
             for pending, index in zip(batch, await self._anchor.requests(items), strict=True):
                 pending.index = index
+        marks.append(time.perf_counter())
         live = []
         for pending in batch:
             refusal = refusals.get(pending.signed.query_id)
@@ -403,24 +407,57 @@ class Sequencer:
                 done.append((index, pending, groups))
 
         # 5. Each party's commitment to its sealed shares goes on the ledger before release.
-        receipts: list[QueryReceipts | None] = [None] * len(done)
+        # The commitments are queued now, in job order; the next MPC job need not wait for
+        # their ledger round, so they are awaited (and the results released) in a task.
+        marks = [*parts[0].marks, time.perf_counter()]
+        anchoring: Awaitable[list[QueryReceipts]] | None = None
         if self._anchor is not None and done:
             names = self._names()
-            receipts = list(
-                await self._anchor.results(
-                    [p.signed.query_id for _, p, _ in done],
-                    [p.index for _, p, _ in done],
+            anchoring = self._anchor.results(
+                [p.signed.query_id for _, p, _ in done],
+                [p.index for _, p, _ in done],
+                [
                     [
-                        [
-                            (name, reply.result_entries[i], reply.openings[i])
-                            for name, reply in zip(names, executed, strict=True)
-                        ]
-                        for i, _, _ in done
-                    ],
-                )
+                        (name, reply.result_entries[i], reply.openings[i])
+                        for name, reply in zip(names, executed, strict=True)
+                    ]
+                    for i, _, _ in done
+                ],
             )
+        task = asyncio.create_task(
+            self._release(execute.job_id, parts, len(ready), done, executed, anchoring, marks)
+        )
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _release(
+        self,
+        job_id: str,
+        parts: list[_Collected],
+        queries: int,
+        done: list[tuple[int, _Pending, list[Label]]],
+        executed: list[pb.ExecuteReply],
+        anchoring: Awaitable[list[QueryReceipts]] | None,
+        marks: list[float],
+    ) -> None:
+        """Wait until the results of one MPC job are anchored, then release them."""
+        pendings = [pending for _, pending, _ in done]
+        receipts: list[QueryReceipts | None] = [None] * len(done)
+        try:
+            if anchoring is not None:
+                receipts = list(await anchoring)
+        except EngineError as exc:
+            for pending in pendings:
+                if not pending.future.done():
+                    self._abort(pending, exc)
+            self._fail(pendings, exc)
+            return
+        except Exception as exc:
+            log.exception("anchoring results failed unexpectedly")
+            self._fail(pendings, EngineError(f"batch failed: {type(exc).__name__}"))
+            return
         first = parts[0]
-        marks = [*first.marks, time.perf_counter()]
+        marks = [*marks, time.perf_counter()]
         seconds = marks[-1] - first.began
         threshold = self._config.federation.threshold
         for (index, pending, groups), receipt in zip(done, receipts, strict=True):
@@ -439,14 +476,13 @@ class Sequencer:
             )
         log.info(
             "job %s: %d batches, %d queries in %.1f ms (first batch: prepare %.1f, "
-            "collect %.1f, wait+execute %.1f)",
-            execute.job_id,
+            "anchor %.1f, collect %.1f, wait+execute %.1f, anchor results %.1f)",
+            job_id,
             len(parts),
-            len(ready),
+            queries,
             seconds * 1000,
             (marks[0] - first.began) * 1000,
-            (marks[1] - marks[0]) * 1000,
-            (marks[2] - marks[1]) * 1000,
+            *((b - a) * 1000 for a, b in itertools.pairwise(marks)),
         )
 
     # ------------------------------------------------------------------ calls
