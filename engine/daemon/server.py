@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 import signal
 import socket
@@ -230,6 +231,10 @@ async def run(config_path: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await daemon.start()
+    # Everything loaded so far (modules, catalogs, keys) lives as long as the daemon: keep
+    # it out of the garbage collector's full passes, which otherwise walk it again and
+    # again while queries allocate (several % of a busy daemon's CPU).
+    gc.freeze()
     try:
         await stop.wait()
     finally:
