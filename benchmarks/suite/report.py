@@ -25,7 +25,9 @@ METHOD = """\
   socket of the party's daemon and MPC worker (`ss -tinp`, in the party's namespace), read
   before and after the timed runs and divided by the number of runs (order of parties: as
   in federation.toml, registry / tax / social / compute…). **Peak MB** is the sum of
-  `VmHWM` of the daemon and its MPC worker, reset through `clear_refs` before the runs.
+  `VmHWM` of the daemon and its MPC worker, reset through `clear_refs` before the runs
+  (the reset sets it to the current resident size, so memory a long-lived process kept
+  from an earlier, larger job counts too).
 - **Network**: each party in its own Linux network namespace, veth links to a bridge, the
   analysts in a namespace of their own; the round-trip time is emulated per link with
   `tc netem`, or, on a kernel without netem, by a user-space relay that holds every TCP
