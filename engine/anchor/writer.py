@@ -10,9 +10,9 @@ liveness), and the caller gets a PeerError naming who did not cosign.
 A round's critical path is the log's transaction (durable before any witness sees the
 checkpoint), then the witnesses (each party's mirror and witness write side by side), then
 the check of the cosignatures. The checkpoint with its cosignatures is then stored in the
-next round's transaction, or on its own as soon as no round is waiting: it is a copy of
-signatures the caller already holds (and the parties' mirrors store it too), over entries
-and witness states that are durable already.
+next round's transaction, or on its own once no round has come for a moment (and when the
+writer stops): it is a copy of signatures the callers already hold (and the parties'
+mirrors keep it too), over entries and witness states that are durable already.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CATCH_UP_CHUNK = 4096  # entries per call when a party's mirror is far behind
 FORWARD_SECONDS = 1.0  # how often each party's mirror is sent the latest cosigned checkpoint
+STORE_IDLE_SECONDS = 0.2  # a cosigned checkpoint no round took along is stored after this
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,14 @@ class LedgerWriter:
 
     async def _loop(self) -> None:
         while True:
-            await self._wake.wait()
+            if not self._unstored:
+                await self._wake.wait()
+            else:  # the next round takes the cosigned note along, unless none comes soon
+                try:
+                    await asyncio.wait_for(self._wake.wait(), STORE_IDLE_SECONDS)
+                except TimeoutError:
+                    await self._store_cosigned()
+                    continue
             self._wake.clear()
             requests, self._queue = self._queue, []
             if not requests:
@@ -152,8 +160,6 @@ class LedgerWriter:
                 for request in requests:
                     if not request.future.done():
                         request.future.set_exception(PeerError(f"ledger: {type(exc).__name__}"))
-            if self._unstored and not self._queue:
-                await self._store_cosigned()
 
     async def _store_cosigned(self) -> None:
         """Store the cosigned checkpoints that no round's transaction has taken along."""
