@@ -7,7 +7,8 @@ Starts real party daemons on loopback and reports:
     checked into the two other parties' mirrors and cosigned by all three witnesses over
     gRPC with mutual TLS;
 (b) per-query ledger overhead: the same queries, one analyst, on a federation with the
-    ledger on and one with it off (median and p95 of each, and their difference);
+    ledger on and one with it off, both running and taking turns query by query so that
+    both see the same machine load (median and p95 of each, and their difference);
 (c) receipt verification time (offline, from a real receipt bundle);
 (d) full verification time of the sequencer's log after (a).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
 import statistics
@@ -117,15 +119,28 @@ async def appends(root: Path, total: int) -> tuple[list[dict[str, float]], Path]
     return rows, path
 
 
-def query_latencies(root: Path, count: int) -> tuple[list[float], dict[str, object] | None]:
-    samples = []
+def query_latencies(
+    roots: dict[bool, Path], count: int
+) -> tuple[dict[bool, list[float]], dict[str, object] | None]:
+    """Time ``count`` queries on each federation, alternating between them query by query
+    (in turn first), so that both see the same load from whatever else the machine runs."""
+    samples: dict[bool, list[float]] = {ledger: [] for ledger in roots}
     receipt = None
-    with Client(root / "analysts" / "alice") as client:
-        client.query(QUERY)
+    with contextlib.ExitStack() as stack:
+        clients = {
+            ledger: stack.enter_context(Client(root / "analysts" / "alice"))
+            for ledger, root in roots.items()
+        }
+        for client in clients.values():
+            client.query(QUERY)
+            client.query(QUERY)
+        order = list(clients)
         for _ in range(count):
-            result = client.query(QUERY)
-            samples.append(result.elapsed)
-            receipt = result.receipt
+            for ledger in order:
+                result = clients[ledger].query(QUERY)
+                samples[ledger].append(result.elapsed)
+                receipt = result.receipt or receipt
+            order.reverse()
     return samples, receipt
 
 
@@ -139,29 +154,35 @@ def main() -> int:
     report: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="jointstat-ledger-bench-") as tmp:
         root = Path(tmp)
-        print("(b) per-query overhead, one analyst, same queries:", flush=True)
-        latencies = {}
-        receipt = None
-        for ledger in (False, True):
-            where = root / ("on" if ledger else "off")
+        print(
+            "(b) per-query overhead, one analyst, same queries, alternating between a "
+            "federation with the ledger off and one with it on:",
+            flush=True,
+        )
+        roots = {ledger: root / ("on" if ledger else "off") for ledger in (False, True)}
+        for ledger, where in roots.items():
             make_federation(where, args.citizens, ledger)
-            with LocalFederation(where):
-                samples, bundle = query_latencies(where, args.queries)
-            latencies[ledger] = samples
-            receipt = bundle or receipt
+        with LocalFederation(roots[False]), LocalFederation(roots[True]):
+            latencies, receipt = query_latencies(roots, args.queries)
+        for ledger, samples in latencies.items():
             print(
                 f"  ledger {'on ' if ledger else 'off'}: "
                 f"median {statistics.median(samples) * 1000:6.1f} ms"
                 f"  p95 {percentile(samples, 0.95) * 1000:6.1f} ms",
                 flush=True,
             )
+        paired = [on - off for on, off in zip(latencies[True], latencies[False], strict=True)]
         overhead = {
             "median_ms": (statistics.median(latencies[True]) - statistics.median(latencies[False]))
             * 1000,
             "p95_ms": (percentile(latencies[True], 0.95) - percentile(latencies[False], 0.95))
             * 1000,
+            "paired_median_ms": statistics.median(paired) * 1000,
         }
-        print(f"  overhead: median {overhead['median_ms']:.1f} ms, p95 {overhead['p95_ms']:.1f} ms")
+        print(
+            f"  overhead: median {overhead['median_ms']:.1f} ms, p95 {overhead['p95_ms']:.1f} ms "
+            f"(median of the paired differences {overhead['paired_median_ms']:.1f} ms)"
+        )
         report["overhead"] = overhead
         report["latency_ms"] = {
             ("on" if k else "off"): {
