@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from engine.anchor.party import PartyLedger
 from engine.catalog import Catalog, DatasetInfo
 from engine.config import PartyConfig
-from engine.errors import EngineError, PeerError, PolicyError, QueryError
+from engine.errors import EngineError, PeerError, PolicyError, QueryError, UnsupportedError
 from engine.local import LocalData, label_sort_key
 from engine.local_scan import JoinTable, Label
 from engine.mpc.job import JobResult
@@ -170,6 +170,13 @@ class Party:
                     raise
                 # A peer's catalog may be missing or stale (it just started or changed).
                 return await self.plan(sql, analyst, refresh=True)
+            threshold = self.config.federation.threshold
+            if isinstance(plan, JoinPlan) and threshold != 1:
+                raise UnsupportedError(
+                    f"not supported yet: joins in a federation with threshold {threshold}; "
+                    "want federation.threshold = 1 (the private join tolerates one "
+                    "dishonest party)"
+                )
             self._plans[key] = plan
             if len(self._plans) > PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)

@@ -8,10 +8,15 @@ answer).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from engine.client import SUPPRESSED
+from engine.client import SUPPRESSED, Client
+from engine.demo.synthetic import PARTIES, generate
 from engine.errors import DataError, UnsupportedError
+from engine.federation_init import create_federation
+from engine.launch import LocalFederation, free_port_block
 from engine.oracle import compare
 
 from .conftest import Federation
@@ -282,3 +287,20 @@ def test_explain_names_what_runs_where_and_what_is_revealed(federation: Federati
         )
     assert any("blocked search" in row[0] for row in ordered.rows)
     assert any("uniformly random permutation" in row[0] for row in ordered.rows)
+
+
+def test_joins_need_threshold_one_and_say_so(tmp_path: Path) -> None:
+    # Five parties (two compute-only) take threshold 2 by default; the private join
+    # tolerates one dishonest party, so a join is refused before any data is read.
+    data = generate(tmp_path, 200, seed=3)
+    names = [*PARTIES, "extra1", "extra2"]
+    create_federation(
+        tmp_path, names, ["alice"], base_port=free_port_block(5), datasets=data.datasets
+    )
+    with LocalFederation(tmp_path), Client(tmp_path / "analysts" / "alice") as client:
+        with pytest.raises(UnsupportedError, match="threshold 2; want federation"):
+            client.query(
+                "SELECT COUNT(*) FROM tax.income t JOIN registry.people p "
+                "ON p.citizen_id = t.citizen_id"
+            )
+        assert client.query("SELECT COUNT(*) FROM registry.people").rows == ((200,),)
