@@ -31,7 +31,7 @@ from engine.config import Federation
 from engine.errors import EngineError, PeerError
 from ledger import Batch, Entry, LedgerError, NoteSigner, Receipt
 from ledger import Sequencer as LogSequencer
-from ledger.note import parse_note
+from ledger.note import NoteSignature, parse_note
 
 log = logging.getLogger(__name__)
 
@@ -181,18 +181,16 @@ class LedgerWriter:
         appended = time.perf_counter()
         names = [p.name for p in self._federation.parties]
         results = await asyncio.gather(
-            *(self._cosign(name, batch, entries, encoded, proofs) for name in names),
+            *(self._cosigned_by(name, batch, entries, encoded, proofs) for name in names),
             return_exceptions=True,
         )
         cosigned_at = time.perf_counter()
-        lines = "\n".join(r.strip("\n") for r in results if isinstance(r, str) and r.strip())
+        signatures = [s for r in results if isinstance(r, list) for s in r]
         failures = {
-            name: str(r) for name, r in zip(names, results, strict=True) if not isinstance(r, str)
+            name: str(r) for name, r in zip(names, results, strict=True) if not isinstance(r, list)
         }
-        try:
-            note, cosigners = self._combine(batch.note, lines)
-        except LedgerError as exc:
-            raise PeerError(f"ledger: a cosignature does not verify ({exc})") from None
+        note = parse_note(batch.note).with_signatures(*signatures).format()
+        cosigners = len({(s.name, s.key_id) for s in signatures})
         if cosigners < self._federation.ledger_quorum:
             missing = ", ".join(f"{n} ({reason})" for n, reason in sorted(failures.items()))
             raise PeerError(
@@ -211,7 +209,7 @@ class LedgerWriter:
         self.appended += len(entries)
         log.debug(
             "ledger round: %d entries at %d, size %d, %.1f ms (append %.1f, cosign %.1f, "
-            "check %.1f)",
+            "combine %.1f)",
             len(entries),
             batch.first_index,
             batch.size,
@@ -237,14 +235,22 @@ class LedgerWriter:
         proofs = {o: store.consistency_proof(o, batch.size) for o in olds if 0 < o < batch.size}
         return batch, encoded, proofs
 
-    def _combine(self, note: str, lines: str) -> tuple[str, int]:
-        """Return the log-signed note with every verified cosignature added, and how many
-        parties cosigned (lines of unknown keys are dropped; a known key that fails raises).
-        """
-        parsed = parse_note(note)
-        signatures = self._log.verified_cosignatures(parsed, lines)
-        combined = parsed.with_signatures(*signatures)
-        return combined.format(), len({(s.name, s.key_id) for s in signatures})
+    async def _cosigned_by(
+        self,
+        name: str,
+        batch: Batch,
+        entries: list[Entry],
+        encoded: list[bytes],
+        proofs: dict[int, list[bytes]],
+    ) -> list[NoteSignature]:
+        """Return one party's cosignatures of the batch's checkpoint, each verified as soon
+        as the party answers (lines of unknown keys are dropped). Raises PeerError, also
+        when a known witness's cosignature does not verify."""
+        lines = await self._cosign(name, batch, entries, encoded, proofs)
+        try:
+            return self._log.verified_cosignatures(parse_note(batch.note), lines)
+        except LedgerError as exc:
+            raise PeerError(f"ledger: {name}'s cosignature does not verify ({exc})") from None
 
     async def _proof(self, old: int, size: int, proofs: dict[int, list[bytes]]) -> list[bytes]:
         """Return the consistency proof from ``old`` to ``size`` (precomputed if known)."""
