@@ -44,7 +44,7 @@ class RequestToAnchor:
     analyst: str
     body: bytes
     signature: bytes
-    decisions: Sequence[bytes]
+    decisions: Sequence[tuple[str, bytes]]  # (party that sent it, its signed decision)
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,13 @@ class QueryReceipts:
     results: tuple[PartyResultReceipt, ...]
 
 
-def _decode(data: bytes, kind: type[Entry], what: str, ring: KeyRing) -> Entry:
-    """Decode and verify an entry another party signed."""
+def _decode(data: bytes, kind: type[Entry], what: str, ring: KeyRing | None) -> Entry:
+    """Decode an entry and verify its signatures with ``ring`` (None: this party made it,
+    in this process, just now)."""
     try:
         entry = decode_entry(data)
-        verify_entry(entry, ring)
+        if ring is not None:
+            verify_entry(entry, ring)
     except LedgerError as exc:
         raise AuthError(f"ledger: {what} is not a valid signed entry ({exc})") from None
     if not isinstance(entry, kind):
@@ -104,8 +106,16 @@ class QueryAnchor:
             )
             offsets.append(len(entries))
             entries.append(request)
-            for data in item.decisions:
-                entries.append(_decode(data, QueryDecided, "a decision", self._ledger.keyring))
+            for party, data in item.decisions:
+                decision = _decode(data, QueryDecided, f"{party}'s decision", self._ring(party))
+                assert isinstance(decision, QueryDecided)
+                if (decision.party, decision.query_id, decision.request_hash) != (
+                    party,
+                    item.query_id,
+                    request.request_hash,
+                ):
+                    raise AuthError(f"ledger: {party}'s decision is not its own on this request")
+                entries.append(decision)
         first, _ = await self._append(entries)
         return [first + offset for offset in offsets]
 
@@ -126,7 +136,7 @@ class QueryAnchor:
         for query_id, parts in zip(query_ids, per_party, strict=True):
             for party, data, _ in parts:
                 entry = _decode(
-                    data, ResultCommitted, f"{party}'s result commitment", self._ledger.keyring
+                    data, ResultCommitted, f"{party}'s result commitment", self._ring(party)
                 )
                 assert isinstance(entry, ResultCommitted)
                 if entry.query_id != query_id or [s.author for s in entry.signatures] != [party]:
@@ -156,6 +166,11 @@ class QueryAnchor:
                 )
             )
         return receipts
+
+    def _ring(self, party: str) -> KeyRing | None:
+        """Return the key ring to check ``party``'s entries with; None for this party's own,
+        which its handlers signed in this process (the mirrors check them all)."""
+        return None if party == self._ledger.name else self._ledger.keyring
 
     def abort(self, query_id: str, body: bytes, reason: str) -> None:
         """Record (at the next append) that an anchored query failed, and why."""

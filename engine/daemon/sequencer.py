@@ -232,7 +232,10 @@ class Sequencer:
                     p.request.analyst,
                     p.signed.body,
                     p.signed.signature,
-                    [reply.decisions[i].entry for reply in replies],
+                    [
+                        (name, reply.decisions[i].entry)
+                        for name, reply in zip(self._names(), replies, strict=True)
+                    ],
                 )
                 for i, p in enumerate(batch)
             ]
