@@ -6,6 +6,7 @@ fault tests kill and restart daemons and leave the federation running.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import sqlite3
@@ -21,8 +22,10 @@ import pytest
 from engine import pki
 from engine.anchor import keys
 from engine.anchor.bundle import verify_bundle
-from engine.anchor.party import PartyLedger
-from engine.config import load_federation, load_party
+from engine.anchor.party import CosignOutcome, PartyLedger
+from engine.anchor.queries import QueryAnchor, RequestToAnchor
+from engine.anchor.writer import LedgerWriter
+from engine.config import PartyConfig, load_federation, load_party
 from engine.daemon.peers import client_credentials
 from engine.errors import AuthError, EngineError
 from engine.federation_init import create_federation
@@ -330,11 +333,42 @@ def test_sequencer_killed_mid_load_leaves_every_ledger_valid(federation: Federat
             assert log.root_at(size) == root  # every mirror is a prefix of the log
 
 
+def _ledgers(root: Path) -> tuple[dict[str, PartyConfig], dict[str, PartyLedger]]:
+    """Every party's PartyLedger in a fresh federation (no daemons)."""
+    create_federation(root, list(PARTIES), ["alice"], name="t", base_port=free_port_block(3))
+    configs = {p: load_party(root / p / "party.toml") for p in PARTIES}
+    ledgers = {p: PartyLedger(c, pki.load_signing_key(c.signing_key)) for p, c in configs.items()}
+    return configs, ledgers
+
+
+def test_the_sequencer_appends_only_each_partys_own_decision(tmp_path: Path) -> None:
+    configs, ledgers = _ledgers(tmp_path)
+    seq, tax = ledgers["registry"], ledgers["tax"]
+    assert configs["registry"].log_key is not None
+    writer = LedgerWriter(
+        configs["registry"].federation,
+        seq,
+        pki.load_signing_key(configs["registry"].log_key),
+        lambda name, call: asyncio.sleep(0, CosignOutcome("", 0, 0)),
+    )
+    anchor = QueryAnchor(seq, writer)
+    body, other = b"a request", b"another request"
+    decisions = {p: encode_entry(ledgers[p].decide("q1", body, None)) for p in PARTIES}
+    item = RequestToAnchor("q1", "alice", body, bytes(64), list(decisions.items()))
+    swapped = [("tax", decisions["social"]), ("social", decisions["tax"]), item.decisions[0]]
+    on_other = encode_entry(tax.decide("q1", other, None))
+    for wrong in (swapped, [*item.decisions[:1], ("tax", on_other), item.decisions[2]]):
+        bad = RequestToAnchor("q1", "alice", body, bytes(64), wrong)
+        with pytest.raises(AuthError, match="not its own on this request"):
+            asyncio.run(anchor.requests([bad]))
+    assert seq.store.size == 0  # refused before anything was queued
+    for ledger in ledgers.values():
+        ledger.close()
+
+
 def test_a_party_checks_a_batch_before_its_mirror_and_witness_write(tmp_path: Path) -> None:
     """PartyLedger alone (no daemons): what it cosigns, keeps, and refuses."""
-    create_federation(tmp_path, list(PARTIES), ["alice"], name="t", base_port=free_port_block(3))
-    configs = {p: load_party(tmp_path / p / "party.toml") for p in PARTIES}
-    ledgers = {p: PartyLedger(c, pki.load_signing_key(c.signing_key)) for p, c in configs.items()}
+    configs, ledgers = _ledgers(tmp_path)
     seq, tax = ledgers["registry"], ledgers["tax"]
     fed = configs["registry"].federation
     assert configs["registry"].log_key is not None
