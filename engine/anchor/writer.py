@@ -176,8 +176,14 @@ class LedgerWriter:
         try:
             batch, encoded, proofs = await asyncio.to_thread(self._append, entries, cosigned)
         except LedgerError as exc:
-            self._unstored = cosigned + self._unstored
-            raise PeerError(f"ledger: append refused by the log ({exc})") from None
+            if not cosigned:
+                raise PeerError(f"ledger: append refused by the log ({exc})") from None
+            # Never let a cosigned note that cannot be stored block the log: drop it.
+            log.warning("ledger: cosigned checkpoint not stored (%s); appending without it", exc)
+            try:
+                batch, encoded, proofs = await asyncio.to_thread(self._append, entries, [])
+            except LedgerError as again:
+                raise PeerError(f"ledger: append refused by the log ({again})") from None
         appended = time.perf_counter()
         names = [p.name for p in self._federation.parties]
         results = await asyncio.gather(
