@@ -42,7 +42,7 @@ class Coordinator:
             text = explain(plan, federation, request.sql)
             return pb.QueryResult(query_id=signed.query_id, explanation=text, limit=-1)
         if self._sequencer is not None:
-            outcome = await self._sequencer.submit(signed)
+            outcome = await self._sequencer.submit(signed, (request, plan))
             return outcome_to_pb(
                 outcome.query_id,
                 outcome.plan,

@@ -132,14 +132,21 @@ class Sequencer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def submit(self, signed: SignedRequest) -> QueryOutcome:
+    async def submit(
+        self, signed: SignedRequest, checked: tuple[QueryRequest, Plan] | None = None
+    ) -> QueryOutcome:
         """Order one signed query into a batch and return its outcome.
 
-        Raises the EngineError of the first refusal or failure at any party.
+        ``checked`` is the request and plan this party's coordinator has just verified and
+        made for ``signed`` (else both are done here). Raises the EngineError of the first
+        refusal or failure at any party.
         """
         federation = self._config.federation
-        request = verify(signed, federation, peer_analyst=None, now=time.time())
-        plan = await self._party.plan(request.sql, request.analyst)
+        if checked is None:
+            request = verify(signed, federation, peer_analyst=None, now=time.time())
+            plan = await self._party.plan(request.sql, request.analyst)
+        else:
+            request, plan = checked
         future: asyncio.Future[QueryOutcome] = asyncio.get_running_loop().create_future()
         try:
             self._queue.put_nowait(_Pending(signed, request, plan, future, time.perf_counter()))
