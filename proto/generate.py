@@ -47,8 +47,11 @@ def main() -> int:
         out = Path(tmp)
         generated = generate(out)
         if args.check:
-            stale = [p for p in generated if not (ROOT / p).exists()
-                     or not filecmp.cmp(out / p, ROOT / p, shallow=False)]
+            stale = [
+                p
+                for p in generated
+                if not (ROOT / p).exists() or not filecmp.cmp(out / p, ROOT / p, shallow=False)
+            ]
             for path in stale:
                 print(f"stale generated file: {path} (run python proto/generate.py)")
             return 1 if stale else 0

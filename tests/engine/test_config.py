@@ -95,9 +95,7 @@ def test_bad_federation_files_are_refused(fed: Path, edit: object, needle: str) 
         (lambda t: t.replace("decimals = 1", "decimals = 12"), "decimals"),
         (lambda t: t.replace("[party]", "[party]\nport = 5"), "unknown key"),
         (
-            lambda t: t.replace(
-                '"join_key"', '{ policy = "aggregate", reveal_membership = true }'
-            ),
+            lambda t: t.replace('"join_key"', '{ policy = "aggregate", reveal_membership = true }'),
             "join_key column only",
         ),
         (
