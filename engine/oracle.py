@@ -69,15 +69,23 @@ class PlaintextOracle:
                 self._db.execute(f'ALTER TABLE "{party}"."{name}" ALTER "{column}" TYPE BIGINT')
 
     def run(self, sql: str) -> OracleResult:
-        """Run ``sql`` and the cell-count version of it; time the first."""
+        """Run ``sql`` (timed), then it with the count of each cell's rows (see _count_sql).
+
+        Rows and counts come from one query, so that they pair up whatever order DuckDB's
+        parallel aggregation returns groups in.
+        """
         sql = translate(sql)
         began = time.perf_counter()
         relation = self._db.execute(sql)
-        rows = relation.fetchall()
+        relation.fetchall()
         seconds = time.perf_counter() - began
-        columns = tuple(d[0] for d in relation.description or ())
-        counts = self._db.execute(_count_sql(sql)).fetchall()
-        return OracleResult(columns, tuple(rows), tuple(counts), seconds)
+        width = len(relation.description or ())
+        combined = self._db.execute(_count_sql(sql))
+        columns = tuple(d[0] for d in (combined.description or ())[:width])
+        both = combined.fetchall()
+        rows = tuple(tuple(row[:width]) for row in both)
+        counts = tuple(tuple(row[width:]) for row in both)
+        return OracleResult(columns, rows, counts, seconds)
 
     def execute(self, sql: str) -> list[tuple[object, ...]]:
         return self._db.execute(translate(sql)).fetchall()
@@ -91,7 +99,8 @@ def translate(sql: str) -> str:
 
 
 def _count_sql(sql: str) -> str:
-    """Rewrite every aggregate of the select list into the count of rows it aggregates."""
+    """Return ``sql`` with, after its outputs, each output rewritten into the count of rows
+    it aggregates (a group key stays itself)."""
     tree = sqlglot.parse_one(sql, dialect="duckdb")
 
     def to_count(node: exp.Expression) -> exp.Expression:
@@ -101,7 +110,14 @@ def _count_sql(sql: str) -> str:
         return node
 
     assert isinstance(tree, exp.Select)
-    tree.set("expressions", [e.transform(to_count) for e in tree.expressions])
+    outputs = list(tree.expressions)
+    counted = [
+        exp.alias_(
+            (e.this if isinstance(e, exp.Alias) else e).copy().transform(to_count), f"__count_{i}"
+        )
+        for i, e in enumerate(outputs)
+    ]
+    tree.set("expressions", [*outputs, *counted])
     return tree.sql(dialect="duckdb")
 
 

@@ -4,7 +4,8 @@ Reuses bench_ledger_federation: (a) the sequencer's own ledger writer, run in th
 process, appends signed entries in batches of 1..1000, each batch mirrored and cosigned
 by the two other daemons over gRPC with mutual TLS (3 witnesses); (b) the same small
 query from one analyst on a federation with the ledger on and one with it off
-(``ledger = false``, a benchmark-only switch); the overhead is the difference of medians.
+(``ledger = false``, a benchmark-only switch), both running at once, the queries
+alternating between them; the overhead is the difference of medians.
 Loopback only.
 """
 
@@ -28,17 +29,18 @@ from .plan import Plan
 
 def run_section(workdir: Path, plan: Plan, progress: Any) -> dict[str, Any]:
     """Return the append rates by batch size and the query latency with the ledger on and off."""
-    latencies: dict[str, list[float]] = {}
-    for on in (False, True):
-        where = workdir / ("ledger-on" if on else "ledger-off")
+    # Both federations run at once and the queries alternate between them, so that both
+    # see the same load from whatever else the machine runs.
+    roots = {on: workdir / ("ledger-on" if on else "ledger-off") for on in (False, True)}
+    for on, where in roots.items():
         ledger_bench.make_federation(where, 2_000, on)
-        with LocalFederation(where):
-            samples, _ = _queries(where, plan.ledger_queries)
-        latencies["on" if on else "off"] = samples
-        progress(
-            f"  ledger {'on ' if on else 'off'}: query median "
-            f"{statistics.median(samples) * 1000:.1f} ms"
-        )
+    with LocalFederation(roots[False]), LocalFederation(roots[True]):
+        for where in roots.values():
+            _wait_for_datasets(where)
+        samples, _ = ledger_bench.query_latencies(roots, plan.ledger_queries)
+    latencies = {"on" if on else "off": samples[on] for on in roots}
+    for name, values in latencies.items():
+        progress(f"  ledger {name:<3}: query median {statistics.median(values) * 1000:.1f} ms")
     overhead = statistics.median(latencies["on"]) - statistics.median(latencies["off"])
     progress(f"  per-query ledger overhead: {overhead * 1000:.1f} ms (difference of medians)")
 
@@ -62,13 +64,12 @@ def run_section(workdir: Path, plan: Plan, progress: Any) -> dict[str, Any]:
     }
 
 
-def _queries(where: Path, count: int) -> tuple[list[float], object]:
-    """Run bench_ledger_federation's query loop once the catalog is complete."""
+def _wait_for_datasets(where: Path) -> None:
+    """Return once a query succeeds: datasets register shortly after the daemons are up."""
     with Client(where / "analysts" / "alice") as client:
-        for _ in range(100):  # datasets register shortly after the daemons are healthy
+        for _ in range(100):
             try:
                 client.query(ledger_bench.QUERY)
-                break
+                return
             except EngineError:  # retried until the owner has registered its datasets
                 time.sleep(0.3)
-    return ledger_bench.query_latencies(where, count)  # type: ignore[no-any-return]
