@@ -26,23 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from engine.client import Client
+from engine.demo.synthetic import REGIONS, SECTORS
 from engine.federation_init import DatasetSpec, create_federation
 from engine.launch import LocalFederation, free_port_block
 from engine.oracle import PlaintextOracle
 
-REGIONS = ("North", "East", "South", "West", "Central")
-SECTORS = (
-    "agriculture",
-    "construction",
-    "education",
-    "finance",
-    "health",
-    "ict",
-    "manufacturing",
-    "public",
-    "retail",
-    "transport",
-)
 LATENCY_SQL = "SELECT region, COUNT(*), AVG(x), STDDEV_SAMP(x) FROM tax.rows_{n} GROUP BY region"
 SMALL_SQL = "SELECT COUNT(*), AVG(x) FROM tax.rows_{n} WHERE sector = '{sector}'"
 

@@ -18,7 +18,7 @@ from engine.explain import explain
 from engine.request import SignedRequest, verify
 from engine.rpc import jointstat_pb2 as pb
 from engine.sql.parse import is_explain
-from engine.wire import outcome_to_pb, signed_to_pb
+from engine.wire import signed_to_pb
 
 
 class Coordinator:
@@ -43,15 +43,7 @@ class Coordinator:
             return pb.QueryResult(query_id=signed.query_id, explanation=text, limit=-1)
         if self._sequencer is not None:
             outcome = await self._sequencer.submit(signed, (request, plan))
-            return outcome_to_pb(
-                outcome.query_id,
-                outcome.plan,
-                outcome.groups,
-                outcome.shares,
-                outcome.threshold,
-                outcome.seconds,
-                outcome.receipts,
-            )
+            return outcome.to_pb()
         timeout = federation.query_timeout_seconds + 5
         message = signed_to_pb(signed)
         try:

@@ -40,7 +40,7 @@ from engine.plan import JoinPlan, Plan
 from engine.request import QueryRequest, SignedRequest, verify
 from engine.rpc import jointstat_pb2 as pb
 from engine.sealing import SealedShares
-from engine.wire import label_from_pb, labels_to_pb, sealed_from_pb, signed_to_pb
+from engine.wire import label_from_pb, labels_to_pb, outcome_to_pb, sealed_from_pb, signed_to_pb
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,18 @@ class QueryOutcome:
     threshold: int
     seconds: float
     receipts: QueryReceipts | None = None
+
+    def to_pb(self) -> pb.QueryResult:
+        """Return the analyst-facing result message."""
+        return outcome_to_pb(
+            self.query_id,
+            self.plan,
+            self.groups,
+            self.shares,
+            self.threshold,
+            self.seconds,
+            self.receipts,
+        )
 
 
 @dataclass

@@ -23,7 +23,7 @@ from engine.errors import AuthError, EngineError, PeerError
 from engine.pki import ANALYST_PREFIX, PARTY_PREFIX
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
-from engine.wire import catalog_to_pb, outcome_to_pb, signed_from_pb
+from engine.wire import catalog_to_pb, signed_from_pb
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +116,7 @@ class FederationService(pb_grpc.FederationServicer):
                     f"{self._config.federation.sequencer}"
                 )
             outcome = await self._sequencer.submit(signed_from_pb(request))
-            return outcome_to_pb(
-                outcome.query_id,
-                outcome.plan,
-                outcome.groups,
-                outcome.shares,
-                outcome.threshold,
-                outcome.seconds,
-                outcome.receipts,
-            )
+            return outcome.to_pb()
 
         return await _guard(context, body)
 
