@@ -66,6 +66,7 @@ async def run_join_job(
     hub = [(await mpc.gather(c)).value for c in star.hub_columns]
     spokes = [[(await mpc.gather(c)).value for c in s.columns] for s in star.spokes]
     arithmetic = _Shares(mpc, field)
+    join_bits = p.bit_length()
 
     # Right-hand factors: a spoke's column, or the row-wise product of two spokes' columns.
     rights: list[tuple[int, ...]] = sorted({t[1:] for t in job.terms})
@@ -111,13 +112,14 @@ async def run_join_job(
     masks = sum((part.value for part in parts[1:]), parts[0].value) % p
     released = await release_cells(mpc, secint, job.cells, totals, masks.reshape(3, m), pool)
     log.info(
-        "join job %s: N=%d, %d+%s columns, %d totals, %d-bit field: join %.2f s, sums %.2f s, "
-        "order statistics %.2f s, release %.2f s",
+        "join job %s: N=%d, %d+%s columns, %d totals, %d-bit join field, %d-bit cells field: "
+        "join %.2f s, sums %.2f s, order statistics %.2f s, release %.2f s",
         job.job_id,
         job.padded_length,
         job.hub_width,
         [w for _, _, w in job.spokes],
         len(job.terms),
+        join_bits,
         p.bit_length(),
         joined - began,
         ordered - joined,
