@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import _keys
 from ledger._text import MAX_UINT63
@@ -27,8 +27,6 @@ from ledger.note import (
     NoteVerifier,
     Verifier,
     check_key_name,
-    format_vkey,
-    key_id,
     parse_vkey_fields,
 )
 
@@ -52,43 +50,10 @@ def cosignature_timestamp(signature: NoteSignature | bytes) -> int:
     return int.from_bytes(raw[:8], "big")
 
 
-class CosignatureVerifier:
+class CosignatureVerifier(NoteVerifier):
     """Verifies `cosignature/v1` signatures of one named witness key."""
 
-    def __init__(self, name: str, public_key: Ed25519PublicKey | bytes) -> None:
-        """Build a verifier. Raises FormatError for a bad name or key."""
-        check_key_name(name)
-        self._key = _keys.public_key(public_key)
-        self._name = name
-        self._raw = _keys.public_bytes(self._key)
-        self._key_id = key_id(name, SIG_TYPE_COSIGNATURE_V1, self._raw)
-        self._verified = _keys.VerifiedSignatures(self._key)
-
-    @classmethod
-    def from_vkey(cls, vkey: str) -> CosignatureVerifier:
-        """Build a verifier from "name+keyid+base64(0x04 || key)". Raises FormatError."""
-        name, sig_type, material = parse_vkey_fields(vkey)
-        if sig_type != SIG_TYPE_COSIGNATURE_V1:
-            raise FormatError(f"verifier key {name}: got type {sig_type:#04x}, want 0x04")
-        return cls(name, material)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        return self._key_id
-
-    @property
-    def public_key(self) -> bytes:
-        """Return the raw 32-byte public key."""
-        return self._raw
-
-    @property
-    def vkey(self) -> str:
-        """Return the C2SP verifier key string (type 0x04)."""
-        return format_vkey(self._name, SIG_TYPE_COSIGNATURE_V1, self._raw)
+    sig_type = SIG_TYPE_COSIGNATURE_V1
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         if len(signature) != _SIG_LEN:

@@ -21,7 +21,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -260,7 +260,12 @@ def parse_vkey_fields(vkey: str) -> tuple[str, int, bytes]:
 
 
 class NoteVerifier:
-    """Verifies Ed25519 note signatures (signature type 0x01) by one named key."""
+    """Verifies Ed25519 note signatures (signature type 0x01) by one named key.
+
+    Subclasses for other signature types set ``sig_type`` and override ``verify``.
+    """
+
+    sig_type = SIG_TYPE_ED25519
 
     def __init__(self, name: str, public_key: Ed25519PublicKey | bytes) -> None:
         """Build a verifier. Raises FormatError for a bad name or key."""
@@ -268,15 +273,17 @@ class NoteVerifier:
         self._key = _keys.public_key(public_key)
         self._name = name
         self._raw = _keys.public_bytes(self._key)
-        self._key_id = key_id(name, SIG_TYPE_ED25519, self._raw)
+        self._key_id = key_id(name, self.sig_type, self._raw)
         self._verified = _keys.VerifiedSignatures(self._key)
 
     @classmethod
-    def from_vkey(cls, vkey: str) -> NoteVerifier:
-        """Build a verifier from "name+keyid+base64(0x01 || key)". Raises FormatError."""
+    def from_vkey(cls, vkey: str) -> Self:
+        """Build a verifier from "name+keyid+base64(type || key)". Raises FormatError."""
         name, sig_type, material = parse_vkey_fields(vkey)
-        if sig_type != SIG_TYPE_ED25519:
-            raise FormatError(f"verifier key {name}: got type {sig_type:#04x}, want 0x01")
+        if sig_type != cls.sig_type:
+            raise FormatError(
+                f"verifier key {name}: got type {sig_type:#04x}, want {cls.sig_type:#04x}"
+            )
         return cls(name, material)
 
     @property
@@ -295,7 +302,7 @@ class NoteVerifier:
     @property
     def vkey(self) -> str:
         """Return the C2SP verifier key string."""
-        return format_vkey(self._name, SIG_TYPE_ED25519, self._raw)
+        return format_vkey(self._name, self.sig_type, self._raw)
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         """Return whether signature is valid for text (each valid one is checked once)."""
