@@ -12,18 +12,11 @@ the public parameters only.
 
 from __future__ import annotations
 
-import json
 import math
 import random
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -38,8 +31,8 @@ from engine.mpc._order_plan import OrderPlan, level_sizes, prepare_owner, search
 from engine.mpc._order_products import field_matmul
 from engine.mpc._order_sort import second_stage
 from tests.engine.join_party import order_tables
+from tests.engine.protocol_run import Run, run_parties
 
-ROOT = Path(__file__).resolve().parents[2]
 P64 = 18446744073709551427  # the field of MPyC's SecInt(32)
 RUN_TIMEOUT = 60
 
@@ -346,68 +339,15 @@ FOUR_PARTIES = [  # party 1, then party 3, has no role in the join; all take par
 ]
 
 
-@dataclass
-class Run:
-    """What the processes of one run wrote: per-party results and received bytes."""
-
-    results: list[dict[str, Any]]
-    received: list[bytes]
-    seconds: float
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        sockets.append(probe)
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _run_parties(directory: Path, parties: int, scenarios: list[dict[str, Any]]) -> Run:
-    spec = directory / "spec.json"
-    spec.write_text(json.dumps({"ports": _free_ports(parties), "scenarios": scenarios}))
-    start = time.monotonic()
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.engine.join_party", str(spec), str(i)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        for i in range(parties)
-    ]
-    outputs = []
-    try:
-        for process in processes:
-            remaining = max(1.0, RUN_TIMEOUT - (time.monotonic() - start))
-            outputs.append(process.communicate(timeout=remaining)[0].decode(errors="replace"))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    for i, process in enumerate(processes):
-        assert process.returncode == 0, f"party {i} failed:\n{outputs[i][-3000:]}"
-    return Run(
-        results=[json.loads((directory / f"result_{i}.json").read_text()) for i in range(parties)],
-        received=[(directory / f"received_{i}.bin").read_bytes() for i in range(parties)],
-        seconds=time.monotonic() - start,
-    )
-
-
 @pytest.fixture(scope="module")
 def three_parties(tmp_path_factory: pytest.TempPathFactory) -> Run:
     scenarios = PAIRS + STARS + SAME_SHAPE + FAULTS
-    return _run_parties(tmp_path_factory.mktemp("order3"), 3, scenarios)
+    return run_parties(tmp_path_factory.mktemp("order3"), 3, scenarios, RUN_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
 def four_parties(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return _run_parties(tmp_path_factory.mktemp("order4"), 4, FOUR_PARTIES)
+    return run_parties(tmp_path_factory.mktemp("order4"), 4, FOUR_PARTIES, RUN_TIMEOUT)
 
 
 def joined_multisets(scenario: dict[str, Any]) -> list[list[int]]:
