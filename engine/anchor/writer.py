@@ -105,16 +105,19 @@ class LedgerWriter:
         self.appended = 0
         self._cosigned_note = ""  # the last checkpoint a quorum cosigned
         self._forwarded: dict[str, float] = {}  # party -> when it was last sent that
+        self._kept_by: dict[str, str] = {}  # party -> the cosigned note it was last sent
+        self._forwarding: dict[str, asyncio.Task[None]] = {}  # idle sends under way
         self._unstored: list[str] = []  # cosigned notes not yet in the log's store
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="ledger-writer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in [self._task, *self._forwarding.values()]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._unstored:
             await self._store_cosigned()
 
@@ -144,6 +147,7 @@ class LedgerWriter:
                     await asyncio.wait_for(self._wake.wait(), STORE_IDLE_SECONDS)
                 except TimeoutError:
                     await self._store_cosigned()
+                    self._forward_idle()
                     continue
             self._wake.clear()
             requests, self._queue = self._queue, []
@@ -168,6 +172,30 @@ class LedgerWriter:
             await asyncio.to_thread(self._ledger.store.store_checkpoints, notes)
         except LedgerError as exc:
             log.warning("ledger: cosigned checkpoint not stored: %s", exc)
+
+    def _forward_idle(self) -> None:
+        """Send every other party's mirror the last cosigned checkpoint, in the background.
+
+        Rounds carry it about once a second; once queries stop, this brings every mirror's
+        latest cosigned checkpoint up to the log's size (what `jointstat ledger checkpoint`
+        shows at that party). A party that is down gets it with the next round.
+        """
+        note = self._cosigned_note
+        for name, (mirror, _) in self._sizes.items():
+            if note and self._kept_by.get(name) != note and name not in self._forwarding:
+                self._forwarding[name] = asyncio.create_task(self._forward(name, mirror, note))
+
+    async def _forward(self, name: str, mirror: int, note: str) -> None:
+        call = CosignCall([], mirror, note, 0, [], apply_only=True, cosigned_note=note)
+        try:
+            await self._remote(name, call)
+        except EngineError as exc:
+            log.debug("ledger: cosigned checkpoint not sent to %s: %s", name, exc)
+            return
+        finally:
+            self._forwarding.pop(name, None)
+        self._forwarded[name] = time.monotonic()
+        self._kept_by[name] = note
 
     async def _round(self, requests: list[_Request]) -> None:
         began = time.perf_counter()
@@ -312,6 +340,7 @@ class LedgerWriter:
             outcome = await self._remote(name, call)
             if call.cosigned_note:
                 self._forwarded[name] = time.monotonic()
+                self._kept_by[name] = call.cosigned_note
             if outcome.cosignature:
                 self._sizes[name] = (size, size)
                 return outcome.cosignature

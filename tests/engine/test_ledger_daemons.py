@@ -40,6 +40,7 @@ from ledger import (
     NoteSigner,
     QueryDecided,
     QueryRequested,
+    QuorumError,
     ResultCommitted,
     decode_entry,
     encode_entry,
@@ -106,6 +107,39 @@ def test_queries_are_anchored_and_mirrors_agree(federation: Federation) -> None:
             e for e in entries if isinstance(e, ResultCommitted) and e.query_id == result.query_id
         ]
         assert {e.signatures[0].author for e in committed} == set(PARTIES)
+
+
+def test_once_queries_stop_every_mirror_holds_a_cosigned_checkpoint_of_the_whole_log(
+    federation: Federation,
+) -> None:
+    with federation.client() as client:
+        for _ in range(3):
+            client.query(SQL)
+    quorum = keys.quorum(load_federation(federation.directory / "federation.toml"))
+
+    def cosigned(store: LedgerStore) -> int:  # as `jointstat ledger checkpoint` finds it
+        for size, note in store.iter_checkpoints(newest_first=True):
+            try:
+                quorum.verify(note)
+            except QuorumError:
+                continue
+            return size
+        return 0
+
+    deadline = time.monotonic() + 15
+    while True:
+        latest = {}
+        for party in PARTIES:
+            with _store(federation, party) as store:
+                latest[party] = (store.size, cosigned(store))
+        sizes = {size for size, _ in latest.values()}
+        if len(sizes) == 1 and all(size == top for size, top in latest.values()):
+            break
+        assert time.monotonic() < deadline, (
+            f"(log size, latest cosigned checkpoint) per party: got {latest}, "
+            "want the log's size at every party"
+        )
+        time.sleep(0.1)
 
 
 def test_refusal_is_anchored_with_its_reason(federation: Federation) -> None:
