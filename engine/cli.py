@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from engine.errors import EngineError
 
@@ -55,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("sql")
 
     datasets = commands.add_parser("datasets", help="list the federation's datasets")
-    datasets.add_argument("--identity", type=Path, required=True)
-    datasets.add_argument("--party")
+    datasets.add_argument("--identity", type=Path, required=True, help="analyst identity directory")
+    datasets.add_argument("--party", help="party to ask (default from identity)")
+    datasets.add_argument("--format", choices=("table", "json"), default="table")
 
     from engine.ledger_cli import add_commands
 
@@ -108,7 +110,8 @@ def _run(args: argparse.Namespace) -> int:
         from engine.client import Client
 
         with Client(args.identity, args.party) as client:
-            print(json.dumps(client.datasets(), indent=2))
+            listed = client.datasets()
+        print(json.dumps(listed, indent=2) if args.format == "json" else _datasets_text(listed))
         return 0
     if args.command == "ledger":
         from engine.ledger_cli import run as run_ledger
@@ -119,6 +122,23 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_demo(args.citizens, args.directory, args.base_port, args.seed)
     raise AssertionError(args.command)
+
+
+def _datasets_text(datasets: list[dict[str, Any]]) -> str:
+    """Return the datasets as text: one block per dataset, one line per usable column."""
+    blocks = []
+    for d in datasets:
+        who = d["analysts"]
+        analysts = "every analyst" if "*" in who else "analysts " + ", ".join(who)
+        head = f"{d['owner']}.{d['name']}  (minimum group size {d['min_group_size']}; {analysts})"
+        if not d["available"]:
+            head += f"\n  unavailable: {d['problem']}"
+        lines = [head]
+        for name, kind, policy, decimals in d["columns"]:
+            scale = f", {decimals} decimals" if kind == "float" else ""
+            lines.append(f"  {name:<20} {kind:<8} {policy}{scale}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else "no datasets (every party is compute-only)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -255,6 +255,19 @@ def test_cli_json_output_and_exit_codes(federation: Federation) -> None:
     assert csv_out.returncode == 0 and csv_out.stdout.splitlines() == ["n", "3000"]
 
 
+def test_cli_lists_datasets_as_text_and_json(federation: Federation) -> None:
+    identity = str(federation.identity)
+    text = _cli("datasets", "--identity", identity)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert any(line.startswith("tax.income  (minimum group size") for line in lines)
+    assert any(line.split()[:3] == ["citizen_id", "integer", "join_key"] for line in lines)
+    as_json = _cli("datasets", "--identity", identity, "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    listed = {f"{d['owner']}.{d['name']}" for d in json.loads(as_json.stdout)}
+    assert {"registry.people", "tax.income"} <= listed
+
+
 def test_result_key_must_be_x25519(federation: Federation) -> None:
     with federation.client() as client:
         signed, private = client.sign("SELECT COUNT(*) FROM registry.people")
