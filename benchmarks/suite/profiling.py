@@ -75,7 +75,10 @@ def profile(fed: Running, action: Callable[[], Any], workdir: Path, label: str) 
     """Sample every party of ``fed`` while ``action`` runs; return the top frames per party."""
     spy = _spy()
     if spy is None:
-        return {"status": "not available", "error": "py-spy is not installed"}
+        return {
+            "status": "not available",
+            "error": "py-spy is not installed (pip install -e '.[bench]')",
+        }
     spies = {}
     for name, process in fed.launcher.processes.items():
         raw = workdir / f"profile-{label}-{name}.txt"
