@@ -12,8 +12,7 @@ import time
 from engine.config import PartyConfig
 from engine.daemon.party import Party
 from engine.daemon.peers import Peers
-from engine.daemon.sequencer import RECONNECT_WAIT, Sequencer
-from engine.errors import UnreachableError
+from engine.daemon.sequencer import Sequencer
 from engine.explain import explain
 from engine.request import SignedRequest, verify
 from engine.rpc import jointstat_pb2 as pb
@@ -46,16 +45,7 @@ class Coordinator:
             return outcome.to_pb()
         timeout = federation.query_timeout_seconds + 5
         message = signed_to_pb(signed)
-        try:
-            result: pb.QueryResult = await self._peers.call(
-                federation.sequencer, lambda stub: stub.Submit(message, timeout=timeout)
-            )
-        except UnreachableError:
-            # Nothing was delivered; a sequencer that just came back may still be in the
-            # channel's reconnect backoff, so give it a moment to connect, once.
-            if not await self._peers.wait_ready(federation.sequencer, RECONNECT_WAIT):
-                raise
-            result = await self._peers.call(
-                federation.sequencer, lambda stub: stub.Submit(message, timeout=timeout)
-            )
+        result: pb.QueryResult = await self._peers.call_reconnecting(
+            federation.sequencer, lambda stub: stub.Submit(message, timeout=timeout)
+        )
         return result

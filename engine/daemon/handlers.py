@@ -75,7 +75,6 @@ async def execute(party: Party, request: pb.ExecuteRequest, timeout: float) -> p
     outcomes = await party.execute(request.job_id, batch_ids, request.epoch, domains, timeout)
     return pb.ExecuteReply(
         shares=[sealed_to_pb(o.sealed) for o in outcomes],
-        failures=[failure_to_pb(o.error) if o.error else pb.Failure() for o in outcomes],
         result_entries=[o.entry for o in outcomes],
         openings=[o.opening for o in outcomes],
     )

@@ -90,8 +90,7 @@ class Outcome:
     """This party's part of one query's result: sealed shares and its ledger commitment."""
 
     sealed: SealedShares
-    error: EngineError | None
-    entry: bytes = b""  # signed ResultCommitted (empty without a ledger, or on failure)
+    entry: bytes = b""  # signed ResultCommitted (empty without a ledger)
     opening: bytes = b""
 
 
@@ -390,11 +389,11 @@ class Party:
         )
         sealed = seal(approved.request.result_key, approved.query_id, self.config.name, shares)
         if self.ledger is None:
-            return Outcome(sealed, None)
+            return Outcome(sealed)
         entry, opening = self.ledger.commit(
             approved.query_id, approved.request_hash, sealed.to_bytes()
         )
-        return Outcome(sealed, None, encode_entry(entry), opening)
+        return Outcome(sealed, encode_entry(entry), opening)
 
     def _expire(self) -> None:
         now = time.monotonic()

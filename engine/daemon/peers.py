@@ -11,7 +11,7 @@ import grpc
 
 from engine.config import PartyConfig
 from engine.daemon.status import error_from_rpc
-from engine.errors import EngineError, PeerError
+from engine.errors import EngineError, PeerError, UnreachableError
 from engine.pki import read_pem
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
 
@@ -26,6 +26,7 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
 ]
+RECONNECT_WAIT = 3.0  # seconds a party that just came back may take to connect
 
 T = TypeVar("T")
 
@@ -72,6 +73,19 @@ class Peers:
             raise
         except Exception as exc:  # channel closed, cancelled, ...
             raise PeerError(f"party {party}: call failed ({type(exc).__name__})") from None
+
+    async def call_reconnecting(
+        self, party: str, method: Callable[[pb_grpc.FederationStub], Awaitable[T]]
+    ) -> T:
+        """Like :meth:`call`, but if ``party`` is unreachable (nothing was delivered), give
+        it RECONNECT_WAIT seconds to connect, once: a party that just came back, or just
+        started, may still be in the channel's reconnect backoff."""
+        try:
+            return await self.call(party, method)
+        except UnreachableError:
+            if not await self.wait_ready(party, RECONNECT_WAIT):
+                raise
+            return await self.call(party, method)
 
     async def wait_ready(self, party: str, seconds: float) -> bool:
         """Return whether the channel to ``party`` connects within ``seconds``."""

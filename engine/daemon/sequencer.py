@@ -33,7 +33,7 @@ from engine.daemon import handlers
 from engine.daemon.party import Party, merge_labels
 from engine.daemon.peers import Peers
 from engine.daemon.status import error_of
-from engine.errors import CapacityError, EngineError, PeerError, UnreachableError
+from engine.errors import CapacityError, EngineError, PeerError
 from engine.local_scan import Label
 from engine.mpc.join_layout import join_domain, padded_length
 from engine.plan import JoinPlan, Plan
@@ -49,7 +49,6 @@ MAX_QUEUE = 4096
 SESSION_START_TIMEOUT = 30.0
 CONCURRENT_BATCHES = 4  # batches in Prepare/Collect at once
 MERGE_WAIT = 0.005  # seconds the MPC stage waits for a batch about to be collected
-RECONNECT_WAIT = 3.0
 
 T = TypeVar("T")
 
@@ -415,18 +414,7 @@ class Sequencer:
         except EngineError:
             self._session_ok = False
             raise
-        done: list[tuple[int, _Pending, list[Label]]] = []
-        for index, (pending, groups) in enumerate(ready):
-            failure = next(
-                (r.failures[index] for r in executed if r.failures and r.failures[index].code),
-                None,
-            )
-            if failure is not None:
-                error = error_of(failure.code, failure.message)
-                self._abort(pending, error)
-                _reject(pending.future, error)
-            else:
-                done.append((index, pending, groups))
+        done = [(index, pending, groups) for index, (pending, groups) in enumerate(ready)]
 
         # 5. Each party's commitment to its sealed shares goes on the ledger before release.
         # The commitments are queued now, in job order; the next MPC job need not wait for
@@ -545,14 +533,9 @@ class Sequencer:
     ) -> pb.PrepareReply:
         if name == self._config.name:
             return await handlers.prepare(self._party, request)
-        try:
-            return await self._peers.call(name, lambda s: s.Prepare(request, timeout=timeout))
-        except UnreachableError:
-            # Nothing was delivered; a party that just came back may still be in the
-            # channel's reconnect backoff, so give it a moment to connect, once.
-            if not await self._peers.wait_ready(name, RECONNECT_WAIT):
-                raise
-            return await self._peers.call(name, lambda s: s.Prepare(request, timeout=timeout))
+        return await self._peers.call_reconnecting(
+            name, lambda s: s.Prepare(request, timeout=timeout)
+        )
 
     async def _start_session(self) -> None:
         self._epoch += 1

@@ -31,9 +31,9 @@ from engine.config import PartyConfig, load_party
 from engine.daemon.coordinator import Coordinator
 from engine.daemon.party import Party
 from engine.daemon.peers import CHANNEL_OPTIONS, Peers
-from engine.daemon.sequencer import RECONNECT_WAIT, Sequencer
+from engine.daemon.sequencer import Sequencer
 from engine.daemon.services import AnalystService, FederationService, Registrar
-from engine.errors import ConfigError, UnreachableError
+from engine.errors import ConfigError
 from engine.local import LocalData
 from engine.mpc.session import MpcSession
 from engine.pki import load_signing_key, read_pem
@@ -132,14 +132,7 @@ class Daemon:
             def ask(stub: Any) -> Any:
                 return stub.GetCatalog(pb.GetCatalogRequest(), timeout=5.0)
 
-            try:
-                reply = await peers.call(name, ask)
-            except UnreachableError:
-                # A peer that just started may still be in the channel's reconnect backoff.
-                if not await peers.wait_ready(name, RECONNECT_WAIT):
-                    raise
-                reply = await peers.call(name, ask)
-            return catalog_from_pb(reply)
+            return catalog_from_pb(await peers.call_reconnecting(name, ask))
 
         ledger = None
         if config.federation.ledger:

@@ -229,16 +229,14 @@ class ExecuteRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., queries: _Optional[_Iterable[_Union[QueryDomain, _Mapping]]] = ..., batch_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExecuteReply(_message.Message):
-    __slots__ = ("shares", "failures", "result_entries", "openings")
+    __slots__ = ("shares", "result_entries", "openings")
     SHARES_FIELD_NUMBER: _ClassVar[int]
-    FAILURES_FIELD_NUMBER: _ClassVar[int]
     RESULT_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     OPENINGS_FIELD_NUMBER: _ClassVar[int]
     shares: _containers.RepeatedCompositeFieldContainer[SealedShares]
-    failures: _containers.RepeatedCompositeFieldContainer[Failure]
     result_entries: _containers.RepeatedScalarFieldContainer[bytes]
     openings: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ..., failures: _Optional[_Iterable[_Union[Failure, _Mapping]]] = ..., result_entries: _Optional[_Iterable[bytes]] = ..., openings: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    def __init__(self, shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ..., result_entries: _Optional[_Iterable[bytes]] = ..., openings: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class CosignRequest(_message.Message):
     __slots__ = ("entries", "from_size", "note", "old_size", "proof", "apply_only", "cosigned_note")
