@@ -80,11 +80,15 @@ def test_the_oracle_agrees_with_duckdb() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "q"),
-    [("median", Fraction(1, 2)), ("quantile", Fraction(3, 2)), ("quantile", 0.5)],
+    ("kind", "q", "needle"),
+    [
+        ("median", Fraction(1, 2), "got 'median'"),
+        ("quantile", Fraction(3, 2), "got Fraction"),
+        ("quantile", 0.5, "got 0.5"),
+    ],
 )
-def test_order_requests_are_checked(kind: Any, q: Any) -> None:
-    with pytest.raises(ValueError):
+def test_order_requests_are_checked(kind: Any, q: Any, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
         OrderRequest(kind, q)
 
 
@@ -149,20 +153,22 @@ def test_the_plan_shares_crossings_between_requests() -> None:
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "needle"),
     [
-        {"count_bits": 30},  # comparisons wider than SecInt(32)
-        {"value_bits": 30},  # numerators wider than SecInt(32)
-        {"levels": 9},
-        {"groups": 0},
-        {"requests": []},
-        {"owner": 3},
-        {"length": 0},
-        {"mode": "columns", "groups": 101, "length": 100_000},  # K·N shares beyond 10^7
+        ({"count_bits": 30}, "for comparisons: got 32 bits"),  # wider than SecInt(32)
+        ({"value_bits": 30}, "for numerators: got 32 bits"),
+        ({"levels": 9}, "levels: got 9"),
+        ({"groups": 0}, "groups: got 0"),
+        ({"requests": []}, "requests: got 0"),
+        ({"owner": 3}, "owner: got 3"),
+        ({"length": 0}, "rows: got 0"),
+        ({"mode": "columns", "groups": 101, "length": 100_000}, "group columns × rows"),
     ],
 )
-def test_the_plan_refuses_what_would_overflow_or_is_invalid(fields: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+def test_the_plan_refuses_what_would_overflow_or_is_invalid(
+    fields: dict[str, Any], needle: str
+) -> None:
+    with pytest.raises(ValueError, match=needle):
         _plan(**fields)
 
 
@@ -186,17 +192,17 @@ def test_the_owner_sorts_by_label_then_value_and_marks_each_group_end() -> None:
 
 
 @pytest.mark.parametrize(
-    ("values", "labels"),
+    ("values", "labels", "needle"),
     [
-        ([1] * 9, [0] * 10),  # short
-        ([1 << 16] + [0] * 9, [0] * 10),  # out of the 16-bit range
-        ([1.5] + [0] * 9, [0] * 10),  # not an integer
-        ([0] * 10, [3] + [0] * 9),  # label outside [0, 3)
-        ([0] * 10, None),  # labels missing
+        ([1] * 9, [0] * 10, "got 9 entries"),
+        ([1 << 16] + [0] * 9, [0] * 10, "outside"),  # out of the 16-bit range
+        ([1.5] + [0] * 9, [0] * 10, "non-integer"),
+        ([0] * 10, [3] + [0] * 9, r"outside \[0, 3\)"),
+        ([0] * 10, None, "got None entries"),  # labels missing
     ],
 )
-def test_the_owner_refuses_invalid_values(values: Any, labels: Any) -> None:
-    with pytest.raises(DataError):
+def test_the_owner_refuses_invalid_values(values: Any, labels: Any, needle: str) -> None:
+    with pytest.raises(DataError, match=needle):
         prepare_owner(_plan(), values, labels)
 
 
@@ -236,7 +242,11 @@ def test_public_arguments_are_checked_before_any_message() -> None:
     )
     secint = SimpleNamespace(field=SimpleNamespace(order=P64), bit_length=32)
     weights = SimpleNamespace(shape=(10,))
-    for my_values, groups in [([0] * 10, None), (None, GroupLabels(2, [0] * 10)), (None, 5)]:
+    for my_values, groups, needle in [
+        ([0] * 10, None, r"want None \(not the owner\)"),  # only the owner passes values
+        (None, GroupLabels(2, [0] * 10), r"want None \(not the owner\)"),  # or labels
+        (None, 5, "groups: got int"),
+    ]:
         call = order_statistics(
             mpc,
             secint,
@@ -248,7 +258,7 @@ def test_public_arguments_are_checked_before_any_message() -> None:
             value_bits=8,
             count_bits=8,
         )
-        with pytest.raises(ValueError):  # only the owner passes values or labels
+        with pytest.raises(ValueError, match=needle):
             call.send(None)
         call.close()
 
