@@ -243,10 +243,11 @@ async def release_cells(
     sign = np.zeros(m, dtype=object)
     if covariance is not None:
         # CORR releases the sign of its covariance: one comparison per CORR cell.
-        is_corr = kinds == int(CellKind.CORR)
-        picked = np.where(is_corr, covariance, 0)
-        negative = mpc.np_sgn(secint.array(field.array(picked, check=False)), l=SIGN_BITS, LT=True)
-        sign = (await mpc.gather(negative)).value % p
+        # (The other cells' signs stay 0, what a comparison of 0 would give.)
+        corr = np.flatnonzero(kinds == int(CellKind.CORR))
+        picked = secint.array(field.array(covariance[corr], check=False))
+        negative = mpc.np_sgn(picked, l=SIGN_BITS, LT=True)
+        sign[corr] = (await mpc.gather(negative)).value % p
 
     # The mask on each fraction (with the next tree level).
     pairs = [(np.concatenate([r1, r1, r3]), np.concatenate([num, den, sign]))]
