@@ -226,19 +226,3 @@ def reconstruct_fraction(u: int, modulus: int, num_bits: int, den_bits: int) -> 
     if not 0 < b < 1 << den_bits or (a - u * b) % modulus:
         raise ValueError("fraction: got none within the bounds, want |num| and den in range")
     return a, b
-
-
-def quantile_fraction(sorted_values: list[int], q: Fraction) -> tuple[int, int]:
-    """Return QUANTILE_CONT of integer values as an exact fraction (DuckDB's semantics).
-
-    Requires a non-empty sorted list and q = a/b with b < 2**16. MIN is q = 0, MAX q = 1.
-    """
-    n = len(sorted_values)
-    a, b = q.numerator, q.denominator
-    if b >= 1 << _QUANTILE_DEN_BITS:
-        raise ValueError(f"quantile: got denominator {b}, want < {1 << _QUANTILE_DEN_BITS}")
-    position = a * (n - 1)
-    low, rest = divmod(position, b)
-    x_low = sorted_values[low]
-    x_high = sorted_values[min(low + 1, n - 1)] if rest else x_low
-    return b * x_low + rest * (x_high - x_low), b

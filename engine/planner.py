@@ -124,7 +124,7 @@ class MeasureBuilder:
     def _merge(self, measure: Measure) -> int:
         for index, old in enumerate(self.measures):
             same = (old.column, old.second, old.order) == (measure.column, measure.second, None)
-            if same and old.order is None and measure.order is None:
+            if same and measure.order is None:
                 components = tuple(
                     c for c in COMPONENT_ORDER if c in old.components or c in measure.components
                 )

@@ -158,9 +158,7 @@ def parse_query(sql: str) -> ParsedQuery:
     """
     if len(sql.encode()) > MAX_SQL_BYTES:
         raise CapacityError(f"SQL: got {len(sql.encode())} bytes, want at most {MAX_SQL_BYTES}")
-    explain = bool(_EXPLAIN.match(sql))
-    if explain:
-        sql = _EXPLAIN.sub("", sql, count=1)
+    sql = _EXPLAIN.sub("", sql, count=1)  # the coordinator answers EXPLAIN (is_explain)
     try:
         statements = sqlglot.parse(sql, dialect="duckdb")
     except (ParseError, TokenError) as exc:
@@ -206,7 +204,6 @@ def parse_query(sql: str) -> ParsedQuery:
         having=having,
         order_by=_order(root, select),
         limit=_limit(root),
-        explain=explain,
     )
 
 

@@ -61,17 +61,6 @@ def columns_of(predicate: exp.Expression) -> list[exp.Column]:
     return list(predicate.find_all(exp.Column))
 
 
-SAFE_FUNCTIONS: tuple[type[exp.Expression], ...] = (
-    exp.Abs,
-    exp.Lower,
-    exp.Upper,
-    exp.Length,
-    exp.Coalesce,
-    exp.Round,
-    exp.Floor,
-    exp.Ceil,
-    exp.Cast,
-)
 BUCKETS: tuple[type[exp.Expression], ...] = (exp.WidthBucket, exp.Case, exp.If, exp.IntDiv)
 
 

@@ -133,7 +133,6 @@ class ParsedQuery:
     having: exp.Expression | None
     order_by: tuple[OrderKey, ...]
     limit: int | None
-    explain: bool = False
 
     @property
     def relation(self) -> Relation:
