@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+from mpyc_parties import bytes_sent, free_ports, mpyc_runtime
 
 DUMMIES = 100
 EPSILON = Fraction(1, 2)
@@ -88,20 +89,9 @@ def party(spec: dict[str, Any], index: int) -> dict[str, Any]:
     is taken here), then the open variant, then a star join of three tables (party 2 owns
     the third one, with 3/4 of its keys shared with the hub).
     """
-    sys.argv = [sys.argv[0], "-I", str(index), "-T", "1", "--no-log"]
-    for port in spec["ports"]:
-        sys.argv += ["-P", f"127.0.0.1:{port}"]
-    from mpyc.runtime import mpc
-
+    mpc = mpyc_runtime(index, spec["ports"], threshold=1)
     from engine.mpc._join import JoinNoise, JoinSide, Spoke, aligned_join, open_join, star_join
 
-    loop = mpc._loop
-    create_server = loop.create_server
-
-    async def loopback_server(factory: Any, host: Any = None, *args: Any, **kw: Any) -> Any:
-        return await create_server(factory, host or "127.0.0.1", *args, **kw)
-
-    loop.create_server = loopback_server  # MPyC would bind every interface
     rows, hub_width, other_width = spec["rows"], spec["hub_width"], spec["other_width"]
     role = {0: "hub", 1: "other", 2: "third"}[index]
     mine = JoinSide(*_side(role, rows, hub_width if index == 0 else other_width))
@@ -118,9 +108,9 @@ def party(spec: dict[str, Any], index: int) -> dict[str, Any]:
     figures: dict[str, Any] = {}
 
     async def timed(name: str, call: Any, secint: Any) -> Any:
-        sent, start = _bytes_sent(mpc), time.perf_counter()
+        sent, start = bytes_sent(mpc), time.perf_counter()
         result = await call
-        figures[f"{name}_bytes"] = _bytes_sent(mpc) - sent
+        figures[f"{name}_bytes"] = bytes_sent(mpc) - sent
         await mpc.output(secint(0))  # a round trip: every party has finished
         figures[f"{name}_s"] = time.perf_counter() - start
         return result
@@ -161,25 +151,11 @@ def party(spec: dict[str, Any], index: int) -> dict[str, Any]:
     return mpc.run(run())  # type: ignore[no-any-return]
 
 
-def _bytes_sent(mpc: Any) -> int:
-    return sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid)
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def measure(rows: int, hub_width: int, other_width: int, bits: int) -> dict[str, Any]:
     """Run the three parties for ``rows`` rows per owner; return the merged figures."""
     with tempfile.TemporaryDirectory() as directory:
         spec: dict[str, Any] = {"rows": rows, "hub_width": hub_width, "other_width": other_width}
-        spec.update(bits=bits, ports=_free_ports(3))
+        spec.update(bits=bits, ports=free_ports(3))
         path = Path(directory) / "spec.json"
         path.write_text(json.dumps(spec))
         processes = [

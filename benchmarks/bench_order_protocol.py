@@ -29,7 +29,6 @@ import json
 import math
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+from mpyc_parties import bytes_sent, free_ports, mpyc_runtime
 
 DUMMIES = 100
 EPSILON = Fraction(1, 2)
@@ -125,21 +126,10 @@ def _statistic(ordered: list[int], kind: str, q: Fraction) -> Fraction:
 
 def party(spec: dict[str, Any], index: int) -> dict[str, Any]:
     """Run one party: the join, then each phase; return timings, bytes and results."""
-    sys.argv = [sys.argv[0], "-I", str(index), "-T", "1", "--no-log"]
-    for port in spec["ports"]:
-        sys.argv += ["-P", f"127.0.0.1:{port}"]
-    from mpyc.runtime import mpc
-
+    mpc = mpyc_runtime(index, spec["ports"], threshold=1)
     from engine.mpc._join import JoinNoise, JoinSide, aligned_join
     from engine.mpc._order import GroupColumns, GroupLabels, OrderRequest, order_statistics
 
-    loop = mpc._loop
-    create_server = loop.create_server
-
-    async def loopback_server(factory: Any, host: Any = None, *args: Any, **kw: Any) -> Any:
-        return await create_server(factory, host or "127.0.0.1", *args, **kw)
-
-    loop.create_server = loopback_server  # MPyC would bind every interface
     rows, phases = spec["rows"], _phases(spec["spoke_groups"])
     data = tables(rows)
     regions = [(data["region"] == g).astype(int) for g in range(GROUPS)]
@@ -148,9 +138,9 @@ def party(spec: dict[str, Any], index: int) -> dict[str, Any]:
     figures: dict[str, Any] = {"results": {}}
 
     async def timed(name: str, call: Any, secint: Any) -> Any:
-        sent, start = _bytes_sent(mpc), time.perf_counter()
+        sent, start = bytes_sent(mpc), time.perf_counter()
         result = await call
-        figures[f"{name}_bytes"] = _bytes_sent(mpc) - sent
+        figures[f"{name}_bytes"] = bytes_sent(mpc) - sent
         await mpc.output(secint(0))  # a round trip: every party has finished
         figures[f"{name}_s"] = time.perf_counter() - start
         return result
@@ -210,20 +200,6 @@ def party(spec: dict[str, Any], index: int) -> dict[str, Any]:
     return mpc.run(run())  # type: ignore[no-any-return]
 
 
-def _bytes_sent(mpc: Any) -> int:
-    return sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid)
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _phases(spoke_groups: bool) -> dict[str, Any]:
     return {**PHASES, **(SPOKE_PHASE if spoke_groups else {})}
 
@@ -232,7 +208,7 @@ def measure(rows: int, bits: int, spoke_groups: bool) -> dict[str, Any]:
     """Run the three parties for ``rows`` rows per owner; return the merged figures."""
     phases = _phases(spoke_groups)
     with tempfile.TemporaryDirectory() as directory:
-        spec = {"rows": rows, "bits": bits, "ports": _free_ports(3), "spoke_groups": spoke_groups}
+        spec = {"rows": rows, "bits": bits, "ports": free_ports(3), "spoke_groups": spoke_groups}
         path = Path(directory) / "spec.json"
         path.write_text(json.dumps(spec))
         processes = [

@@ -28,12 +28,13 @@ from __future__ import annotations
 import json
 import math
 import resource
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from mpyc_parties import bytes_sent, free_ports, mpyc_runtime
 
 
 def owner_columns(part: dict[str, Any], spec: dict[str, Any], hub: bool) -> list[list[int]]:
@@ -79,11 +80,9 @@ def width(part: dict[str, Any], spec: dict[str, Any], hub: bool) -> int:
 
 def party(spec: dict[str, Any], index: int) -> dict[str, Any]:
     """Run party ``index``: share, compute, open; return its figures."""
-    sys.argv = [sys.argv[0], "-I", str(index), "--no-log"]
-    for port in spec["ports"]:
-        sys.argv += ["-P", f"127.0.0.1:{port}"]
     import numpy as np
-    from mpyc.runtime import mpc
+
+    mpc = mpyc_runtime(index, spec["ports"])
 
     secint = mpc.SecInt(spec["bits"])
     parts = spec["parts"]
@@ -138,7 +137,7 @@ def party(spec: dict[str, Any], index: int) -> dict[str, Any]:
         totals = onehot @ mpc.np_transpose(stacked)  # groups × (count, sum, sum sq, ...)
         opened = await mpc.output(totals)
         seconds = time.perf_counter() - began
-        sent = sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid)
+        sent = bytes_sent(mpc)
         await mpc.shutdown()
         return {
             "totals": [[int(v) for v in row] for row in np.array(opened).tolist()],
@@ -181,19 +180,9 @@ def rows_of(figures: dict[str, Any], spec: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def measure(spec: dict[str, Any], directory: Path, timeout: float = 3600) -> dict[str, Any]:
     """Run the three parties on ``spec`` and return the merged figures (see module doc)."""
-    spec = {**spec, "ports": _free_ports(3)}
+    spec = {**spec, "ports": free_ports(3)}
     path = directory / "naive-spec.json"
     path.write_text(json.dumps(spec))
     began = time.perf_counter()
