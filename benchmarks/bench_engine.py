@@ -77,15 +77,20 @@ def build(root: Path, sizes: list[int], analysts: int, ledger: bool = True) -> d
         base_port=free_port_block(3),
         datasets={"tax": specs},
     )
-    if not ledger:  # benchmark-only switch: measure what anchoring costs
-        path = root / "federation.toml"
-        path.write_text(
-            path.read_text().replace("[federation]\n", "[federation]\nledger = false\n")
-        )
+    if not ledger:
+        disable_ledger(root)
     return files
 
 
+def disable_ledger(root: Path) -> None:
+    """Turn the federation in ``root`` to ``ledger = false`` (a benchmark-only switch, to
+    measure what anchoring costs)."""
+    path = root / "federation.toml"
+    path.write_text(path.read_text().replace("[federation]\n", "[federation]\nledger = false\n", 1))
+
+
 def summary(samples: list[float]) -> dict[str, float]:
+    """Return the median, min, max and number of ``samples``."""
     return {
         "median": statistics.median(samples),
         "min": min(samples),

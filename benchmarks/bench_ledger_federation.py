@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_engine import disable_ledger
+
 from engine.anchor import keys
 from engine.anchor.bundle import verify_bundle
 from engine.anchor.party import CosignOutcome, PartyLedger
@@ -65,10 +67,7 @@ def make_federation(root: Path, citizens: int, ledger: bool) -> None:
         datasets=data.datasets,
     )
     if not ledger:
-        path = root / "federation.toml"
-        path.write_text(
-            path.read_text().replace("[federation]\n", "[federation]\nledger = false\n")
-        )
+        disable_ledger(root)
 
 
 async def appends(root: Path, total: int) -> tuple[list[dict[str, float]], Path]:

@@ -258,8 +258,8 @@ def main() -> None:
         return
     print(
         f"order statistics over a hidden join, 3 parties on one machine ({os.cpu_count()} "
-        f"cores), SecInt({args.bits}), D = {DUMMIES}; joined rows = citizens in both "
-        "tables; times of the slowest party; MB sent per party A/B/C"
+        f"cores), SecInt({args.bits}), D = {DUMMIES}; T = joined rows that pass A's filter "
+        "(B's count per citizen, summed); times of the slowest party; MB sent per party A/B/C"
     )
     header = (
         f"{'rows':>8} {'T':>8} {'join s':>7} {'phase':>11} {'secure s':>9} "

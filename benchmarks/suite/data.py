@@ -19,7 +19,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench_engine import write_rows
+from bench_engine import disable_ledger, write_rows
 
 from engine.demo.synthetic import generate
 from engine.federation_init import DatasetSpec, create_federation
@@ -116,10 +116,8 @@ def build(
         base_port=free_port_block(len(names)),
         datasets=datasets,
     )
-    if not ledger:  # benchmark-only switch: measure what anchoring costs
-        path = root / "federation.toml"
-        text = path.read_text().replace("[federation]\n", "[federation]\nledger = false\n", 1)
-        path.write_text(text)
+    if not ledger:
+        disable_ledger(root)
     return Fixture(root, files, tuple(names), tuple(analyst_names))
 
 

@@ -56,8 +56,6 @@ def run_section(
             progress(_line(figure))
             if figure["status"] == "not available":
                 break  # the same refusal at every size
-        if not naive_sizes:
-            continue
         for n in naive_sizes:
             baseline = _naive_at(fed, oracle, workload, n, axis)
             if baseline is None:

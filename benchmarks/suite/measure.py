@@ -10,28 +10,18 @@ the engine's message, so that it starts counting as soon as the engine supports 
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import naive_mpyc
+from bench_engine import summary
 
 from engine.client import SUPPRESSED, Cell, Result
 from engine.oracle import PlaintextOracle, compare
 
 from .session import Running
 from .workloads import Workload, naive_spec
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    """Return the median, min, max and number of ``samples``."""
-    return {
-        "median": statistics.median(samples),
-        "min": min(samples),
-        "max": max(samples),
-        "runs": len(samples),
-    }
 
 
 def result_from_json(body: dict[str, Any], elapsed: float) -> Result:

@@ -26,7 +26,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 PREFIX = "jsbench-"
 RUN = os.getpid()
@@ -89,18 +88,6 @@ class Topology:
     def address(self, member: str) -> str:
         """Return the IPv4 address of ``member`` in its namespace."""
         return f"{SUBNET}.{self.members.index(member) + 1}"
-
-    def __enter__(self) -> Topology:
-        self.create()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def create(self) -> None:
         """Make the bridge, the namespaces and the links; raise CalledProcessError on failure."""

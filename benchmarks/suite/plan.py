@@ -28,7 +28,7 @@ class Plan:
     mode: str
     rows: tuple[int, ...]  # single-agency and UNION ALL aggregates
     citizens: tuple[int, ...]  # populations for the joins, histogram and median
-    repeat: int  # timed runs per figure (after one warm-up run)
+    repeat: int  # timed runs per figure (no warm-up: the first run may be slower)
     big_repeat: int  # timed runs for sizes >= 10^6 rows or citizens
     naive_rows: tuple[int, ...]  # the naive MPyC baseline's aggregate sizes
     naive_join_rows: tuple[int, ...]  # the naive all-pairs join's rows per agency

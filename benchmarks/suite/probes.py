@@ -53,8 +53,8 @@ def socket_bytes(prefix: list[str]) -> dict[tuple[str, int], int]:
         if current is None:
             continue
         sent = _SENT.search(line)
-        for pid in current[1][:1]:
-            table[(current[0], pid)] = int(sent.group(1)) if sent else 0
+        if current[1]:
+            table[(current[0], current[1][0])] = int(sent.group(1)) if sent else 0
     return table
 
 

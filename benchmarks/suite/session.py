@@ -62,10 +62,6 @@ class Running:
 
         return Window(probes_for(self.launcher.processes, prefix))
 
-    def coordinator_pid(self) -> int:
-        """Return the pid of the analysts' default party (the coordinator of their queries)."""
-        return self.launcher.processes[self.fixture.parties[0]].pid
-
 
 def _analyst_process(fixture: Fixture, prefix: list[str]) -> subprocess.Popen[str]:
     path = os.pathsep.join([str(REPO), str(REPO / "benchmarks")])
