@@ -11,19 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def _lagrange_at_zero(xs: Sequence[int], modulus: int) -> list[int]:
-    coefficients = []
-    for i, xi in enumerate(xs):
-        num, den = 1, 1
-        for j, xj in enumerate(xs):
-            if i != j:
-                num = num * xj % modulus
-                den = den * (xj - xi) % modulus
-        coefficients.append(num * pow(den, -1, modulus) % modulus)
-    return coefficients
-
-
-def _lagrange_at(x: int, xs: Sequence[int], modulus: int) -> list[int]:
+def lagrange_at(x: int, xs: Sequence[int], modulus: int) -> list[int]:
+    """Return the Lagrange coefficients at ``x`` of the distinct points ``xs`` mod ``modulus``."""
     coefficients = []
     for i, xi in enumerate(xs):
         num, den = 1, 1
@@ -51,7 +40,7 @@ def recombine(
     if len(lengths) != 1:
         raise ValueError(f"shares: got vectors of lengths {sorted(lengths)}, want equal lengths")
     base = points[: threshold + 1]
-    at_zero = _lagrange_at_zero(base, modulus)
+    at_zero = lagrange_at(0, base, modulus)
     size = lengths.pop()
     values = [
         sum(c * shares[x][k] for c, x in zip(at_zero, base, strict=True)) % modulus
@@ -59,7 +48,7 @@ def recombine(
     ]
     bad = []
     for extra in points[threshold + 1 :]:
-        coefficients = _lagrange_at(extra, base, modulus)
+        coefficients = lagrange_at(extra, base, modulus)
         for k in range(size):
             expected = sum(c * shares[x][k] for c, x in zip(coefficients, base, strict=True))
             if expected % modulus != shares[extra][k] % modulus:

@@ -45,8 +45,7 @@ async def fractions(
     n, s, q, sy, syy, sxy = totals
     num = (
         n * onehot(kinds, CellKind.COUNT)
-        + s * onehot(kinds, CellKind.SUM, CellKind.AVG)
-        + s * onehot(kinds, CellKind.VALUE)
+        + s * onehot(kinds, CellKind.SUM, CellKind.AVG, CellKind.VALUE)
     ) % p
     den = (
         onehot(kinds, CellKind.COUNT, CellKind.SUM)
@@ -84,7 +83,7 @@ async def fractions(
     c = (nsxy - sxsy) % p
     vx = (nq - ss) % p
     vy = (nsyy - sysy) % p
-    num = (num + (nq - ss) * variance) % p
+    num = (num + vx * variance) % p
     den = (den + nn * onehot(kinds, CellKind.VAR_POP) + nn1 * onehot(kinds, CellKind.VAR_SAMP)) % p
     num = (
         num + c * onehot(kinds, CellKind.COVAR_POP, CellKind.COVAR_SAMP, CellKind.REGR_SLOPE)

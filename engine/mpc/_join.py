@@ -103,7 +103,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.mpc._join_field import FieldVector
+from engine.mpc._join_field import secure_array
 from engine.mpc._join_noise import JoinNoise
 from engine.mpc._join_open import compact
 from engine.mpc._join_prf import IndexVector
@@ -260,11 +260,11 @@ async def star_join(
     )
     shares = await run_star(mpc, plan, my_side)
     return StarJoin(
-        hub_columns=[_secure(secint, v) for v in shares.hub_columns],
+        hub_columns=[secure_array(secint, v) for v in shares.hub_columns],
         spokes=[
             AlignedSpoke(
-                [_secure(secint, v) for v in spoke.columns],
-                _secure(secint, spoke.matched),
+                [secure_array(secint, v) for v in spoke.columns],
+                secure_array(secint, spoke.matched),
                 spoke.noisy_count,
             )
             for spoke in shares.spokes
@@ -304,11 +304,7 @@ async def open_join(
     )
     hub_rows, other_rows, count = await compact(mpc, plan, await run_star(mpc, plan, my_side))
     return OpenJoin(
-        hub_columns=[_secure(secint, v) for v in hub_rows],
-        other_columns=[_secure(secint, v) for v in other_rows],
+        hub_columns=[secure_array(secint, v) for v in hub_rows],
+        other_columns=[secure_array(secint, v) for v in other_rows],
         match_count=count,
     )
-
-
-def _secure(secint: Any, shares: FieldVector) -> SecureArray:
-    return secint.array(secint.field.array(shares, check=False))

@@ -18,6 +18,7 @@ positions it needs. For MPyC's primes (2^k minus a little) round 1 is practicall
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +26,11 @@ import numpy.typing as npt
 from engine.errors import PeerError
 
 FieldVector = npt.NDArray[np.object_]  # Python ints in [0, p)
+
+
+def secure_array(secint: Any, shares: FieldVector) -> Any:
+    """Return the MPyC secure array whose shares (at this party) are ``shares`` (in [0, p))."""
+    return secint.array(secint.field.array(shares, check=False))
 
 
 def field_width(modulus: int) -> int:

@@ -40,11 +40,12 @@ from engine.mpc._join_field import FieldVector, decode, encode
 from engine.mpc._join_links import exchange
 from engine.mpc._join_prf import IndexVector, PairKey, Purpose, keyed_field_vector
 from engine.mpc._join_shamir import add, deal, point
+from engine.shamir import lagrange_at
 
 
 def pair_coefficient(me: int, partner: int, modulus: int) -> int:
     """Return the Lagrange coefficient at 0 of party ``me`` for the pair {me, partner}."""
-    return point(partner) * pow(point(partner) - point(me), -1, modulus) % modulus
+    return lagrange_at(0, [point(me), point(partner)], modulus)[0]
 
 
 async def pair_stage(
@@ -192,10 +193,7 @@ async def reshare(
     outgoing: dict[int, bytes] = {}
     own: FieldVector | None = None
     if me in dealers:
-        weight = 1
-        for other in dealers:
-            if other != me:
-                weight = weight * point(other) * pow(point(other) - point(me), -1, modulus)
+        weight = lagrange_at(0, [point(d) for d in dealers], modulus)[dealers.index(me)]
         partner = partners[me]
         recipients = [r for r in range(len(mpc.parties)) if r != partner]
         dealt = deal(

@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.cells import VALUE_BITS
 from engine.mpc._join import JoinNoise, JoinSide, Spoke, star_join
+from engine.mpc._join_field import secure_array
 from engine.mpc._order import GroupColumns, GroupLabels, OrderRequest, order_statistics
 from engine.mpc._release import PowerPool, _Shares, release_cells
 from engine.mpc.job import COMPARE_BITS, JobResult, JoinInput, JoinJob, OrderJob
@@ -129,11 +130,6 @@ async def run_join_job(
     return JobResult(job.job_id, p, mpc.pid + 1, *released)
 
 
-def _secure(secint: Any, shares: Any) -> Any:
-    """Return a secure array holding this party's ``shares`` (field elements)."""
-    return secint.array(secint.field.array(shares % secint.field.order, check=False))
-
-
 async def _order_statistics(
     mpc: Any,
     secint: Any,
@@ -159,7 +155,9 @@ async def _order_statistics(
     grouping: GroupColumns | GroupLabels | None = None
     if order.group_columns:
         owner = order.spoke_weight.index(None)
-        grouping = GroupColumns([_secure(secint, spokes[owner][c]) for c in order.group_columns])
+        grouping = GroupColumns(
+            [secure_array(secint, spokes[owner][c]) for c in order.group_columns]
+        )
     elif order.labels:
         labels = None
         if hub_rows is not None and side is not None:
@@ -173,7 +171,7 @@ async def _order_statistics(
         mpc,
         secint,
         owner=job.hub,
-        weights=_secure(secint, weight),
+        weights=secure_array(secint, weight),
         groups=grouping,
         my_values=values,
         requests=[
@@ -208,7 +206,7 @@ async def _row_filter(
     x, y = sides[sx][vx], sides[sy][vy]
 
     async def less(a: Any, b: Any) -> Any:  # [a < b], one secure comparison per row
-        diff = secint.array(secint.field.array((a - b) % p, check=False))
+        diff = secure_array(secint, (a - b) % p)
         return (await mpc.gather(mpc.np_sgn(diff, l=COMPARE_BITS, LT=True))).value % p
 
     if op in ("=", "<>"):

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engine.mpc._join_field import FieldVector
+from engine.mpc._join_field import FieldVector, secure_array
 from engine.mpc._join_prf import PairKey, Purpose
 from engine.mpc._join_stage import reshare
 
@@ -39,7 +39,7 @@ class SecureProducts:
 
     def secure(self, shares: FieldVector) -> SecureArray:
         """Return the MPyC secure array whose shares (at this party) are ``shares``."""
-        return self.secint.array(self.secint.field.array(shares, check=False))
+        return secure_array(self.secint, shares)
 
     async def matmul(self, pairs: Sequence[tuple[SecureArray, SecureArray]]) -> list[SecureArray]:
         """Return ``a @ b`` for each pair (numpy's matmul rules), in one resharing round."""

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engine.mpc._join_field import secure_array
 from engine.mpc._join_links import spawn
 from engine.mpc._join_prf import PairKey, Purpose
 from engine.mpc._join_stage import deal_vectors
@@ -71,8 +72,8 @@ async def residues(
         )
         dealt.append(spawn(mpc, deal))
     (mask_1, low_1), (mask_2, low_2) = [await d for d in dealt]
-    mask = _secure(secint, (mask_1 + mask_2) % modulus)
-    low = _secure(secint, (low_1 + low_2) % modulus)
+    mask = secure_array(secint, (mask_1 + mask_2) % modulus)
+    low = secure_array(secint, (low_1 + low_2) % modulus)
     opened = await mpc.output(x + mask)
     reduced = np.array([int(c) % int(b) for c, b in zip(opened, divisors, strict=True)], object)
     excess = -(low - reduced)  # e = (c mod b) - ρ
@@ -87,7 +88,3 @@ def _masks(divisors: npt.NDArray[np.object_], bits: int, modulus: int) -> list[n
     highs = [secrets.randbits(bits - int(b).bit_length() + 1) for b in divisors]
     masks = [int(b) * h + r for b, h, r in zip(divisors, highs, lows, strict=True)]
     return [np.array(masks, dtype=object) % modulus, np.array(lows, dtype=object)]
-
-
-def _secure(secint: Any, shares: npt.NDArray[np.object_]) -> SecureArray:
-    return secint.array(secint.field.array(shares, check=False))

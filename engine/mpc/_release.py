@@ -29,6 +29,7 @@ import numpy as np
 
 from engine.cells import CellKind
 from engine.mpc._formulas import fractions
+from engine.mpc._join_field import secure_array
 from engine.mpc.job import COMPONENTS, CellProgram, JobResult, MpcJob
 
 Vector = Any  # numpy object array of field elements (Python ints in [0, p))
@@ -51,8 +52,7 @@ class _Shares:
         shapes = [a.shape for a, _ in pairs]
         left = np.concatenate([a.ravel() for a, _ in pairs])
         right = np.concatenate([b.ravel() for _, b in pairs])
-        local = self._field.array(left * right % self.p, check=False)
-        values = (await self._mpc._reshare(local)).value  # degree 2t -> fresh degree t
+        values = await self.reshare(left * right)  # degree 2t -> fresh degree t
         out, offset = [], 0
         for shape in shapes:
             size = int(np.prod(shape))
@@ -245,7 +245,7 @@ async def release_cells(
         # CORR releases the sign of its covariance: one comparison per CORR cell.
         # (The other cells' signs stay 0, what a comparison of 0 would give.)
         corr = np.flatnonzero(kinds == int(CellKind.CORR))
-        picked = secint.array(field.array(covariance[corr], check=False))
+        picked = secure_array(secint, covariance[corr])
         negative = mpc.np_sgn(picked, l=SIGN_BITS, LT=True)
         sign[corr] = (await mpc.gather(negative)).value % p
 
