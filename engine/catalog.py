@@ -14,7 +14,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from engine.config import ColumnPolicy
-from engine.errors import PolicyError, QueryError
+from engine.errors import CatalogMissError, PolicyError
 
 
 class ColumnType(StrEnum):
@@ -67,7 +67,9 @@ class DatasetInfo:
             if column.name == name:
                 return column
         known = ", ".join(c.name for c in self.columns if c.policy is not ColumnPolicy.HIDDEN)
-        raise QueryError(f"column: got {name!r}, want a column of {self.qualified_name} ({known})")
+        raise CatalogMissError(
+            f"column: got {name!r}, want a column of {self.qualified_name} ({known})"
+        )
 
     def check_analyst(self, analyst: str) -> None:
         """Raise PolicyError unless ``analyst`` is granted use of this dataset."""
@@ -104,12 +106,12 @@ class Catalog:
         for dataset in self.datasets:
             if dataset.owner == owner and dataset.name == name:
                 if not dataset.available:
-                    raise QueryError(
+                    raise CatalogMissError(
                         f"table {owner}.{name}: unavailable at its owner ({dataset.problem})"
                     )
                 return dataset
         known = ", ".join(sorted(d.qualified_name for d in self.datasets)) or "none"
-        raise QueryError(f"table: got {owner}.{name}, want one of {known}")
+        raise CatalogMissError(f"table: got {owner}.{name}, want one of {known}")
 
     def digest(self) -> str:
         """Return a hex SHA-256 identifying this exact catalog."""

@@ -8,6 +8,7 @@ shares or keys. The gRPC status code of each class is chosen in one place,
     EngineError
     ├── ConfigError          a federation/party/identity file or key is missing or invalid
     ├── QueryError           the SQL is malformed or names unknown tables/columns
+    │   ├── CatalogMissError a table or column the catalog does not list (it may be stale)
     │   └── UnsupportedError a valid SQL construct that jointstat does not support yet
     ├── PolicyError          the query is well-formed but a dataset policy forbids it
     ├── AuthError            bad signature, unknown analyst or party, replayed nonce, stale request
@@ -30,6 +31,11 @@ class ConfigError(EngineError):
 
 class QueryError(EngineError):
     """The SQL text is malformed or refers to unknown tables or columns."""
+
+
+class CatalogMissError(QueryError):
+    """The SQL names a table or column the federation catalog does not list, or lists as
+    unavailable (a party that plans with a cached catalog refreshes it and plans again)."""
 
 
 class UnsupportedError(QueryError):

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from engine.anchor.party import PartyLedger
 from engine.catalog import Catalog, DatasetInfo
 from engine.config import PartyConfig
-from engine.errors import EngineError, PeerError, PolicyError, QueryError, UnsupportedError
+from engine.errors import (
+    CatalogMissError,
+    EngineError,
+    PeerError,
+    PolicyError,
+    UnsupportedError,
+)
 from engine.local import LocalData, label_sort_key
 from engine.local_scan import JoinTable, Label
 from engine.mpc.job import JobResult
@@ -164,7 +170,7 @@ class Party:
         if plan is None:
             try:
                 plan = plan_query(sql, catalog, analyst)
-            except QueryError:
+            except CatalogMissError:
                 if refresh:
                     raise
                 # A peer's catalog may be missing or stale (it just started or changed).

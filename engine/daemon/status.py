@@ -14,6 +14,7 @@ import grpc
 from engine.errors import (
     AuthError,
     CapacityError,
+    CatalogMissError,
     ConfigError,
     DataError,
     EngineError,
@@ -27,6 +28,7 @@ from engine.errors import (
 # Most specific classes first: UnsupportedError is a QueryError.
 CODES: tuple[tuple[type[EngineError], grpc.StatusCode], ...] = (
     (UnsupportedError, grpc.StatusCode.INVALID_ARGUMENT),
+    (CatalogMissError, grpc.StatusCode.INVALID_ARGUMENT),
     (QueryError, grpc.StatusCode.INVALID_ARGUMENT),
     (PolicyError, grpc.StatusCode.PERMISSION_DENIED),
     (AuthError, grpc.StatusCode.UNAUTHENTICATED),

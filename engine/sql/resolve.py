@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from engine.catalog import Catalog, ColumnInfo, DatasetInfo
 from engine.config import ColumnPolicy
-from engine.errors import PolicyError, QueryError, UnsupportedError
+from engine.errors import CatalogMissError, PolicyError, QueryError, UnsupportedError
 from engine.sql import predicate
 from engine.sql.query import Branch, Relation
 
@@ -166,7 +166,7 @@ class Resolver:
                     for n in rb.names
                     if rb.dataset.column(rb.names[n]).policy is not ColumnPolicy.HIDDEN
                 )
-                raise QueryError(
+                raise CatalogMissError(
                     f"column: got {name!r}, want a column of {rb.dataset.qualified_name} "
                     f"as used in this query ({known})"
                 )
