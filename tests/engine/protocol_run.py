@@ -24,7 +24,6 @@ class Run:
 
     results: list[dict[str, Any]]
     received: list[bytes]
-    seconds: float
 
 
 def free_ports(count: int) -> list[int]:
@@ -71,5 +70,4 @@ def run_parties(
     return Run(
         results=[json.loads((directory / f"result_{i}.json").read_text()) for i in range(parties)],
         received=[(directory / f"received_{i}.bin").read_bytes() for i in range(parties)],
-        seconds=time.monotonic() - start,
     )
