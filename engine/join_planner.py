@@ -34,7 +34,7 @@ from engine.catalog import Catalog, ColumnType
 from engine.cells import VALUE_BITS
 from engine.config import ColumnPolicy
 from engine.errors import PolicyError, QueryError, UnsupportedError
-from engine.local_scan import scaled
+from engine.local_scan import component_sql, scaled
 from engine.plan import JoinColumn, JoinOrder, JoinPlan, JoinScan, Measure
 from engine.planner import MeasureBuilder, outputs_of
 from engine.sql import predicate
@@ -71,10 +71,6 @@ class _Side:
         if sql not in self.columns:
             self.columns.append(sql)
         return self.columns.index(sql)
-
-
-def _h(alias: str) -> str:
-    return f"CAST({alias} AS HUGEINT)"
 
 
 def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinPlan:
@@ -313,11 +309,10 @@ def _terms(
                 relation, column = split(measure.column)
                 side = sides[relation]
                 v = side.value(column, measure.decimals)
-                sums = {"n": f"COUNT({v})", "s": f"SUM({_h(v)})", "q": f"SUM({_h(v)} * {_h(v)})"}
                 # An order statistic's "s" and "q" come from the order statistics; the
                 # count stands in for them here (its sum is computed once).
                 factors[relation] = side.column(
-                    sums["n" if measure.order is not None else component]
+                    component_sql("n" if measure.order is not None else component, v)
                 )
             else:
                 factors.update(_pair_factors(measure, component, sides, split))
@@ -335,23 +330,17 @@ def _pair_factors(
     y = sides[ry].value(cy, measure.decimals)
     x = sides[rx].value(cx, measure.second_decimals)
     if rx == ry:
-        both = f"({x} IS NOT NULL AND {y} IS NOT NULL)"
-        sql = {
-            "n": f"SUM(CASE WHEN {both} THEN 1 ELSE 0 END)",
-            "s": f"SUM(CASE WHEN {both} THEN {_h(x)} END)",
-            "q": f"SUM(CASE WHEN {both} THEN {_h(x)} * {_h(x)} END)",
-            "sy": f"SUM(CASE WHEN {both} THEN {_h(y)} END)",
-            "syy": f"SUM(CASE WHEN {both} THEN {_h(y)} * {_h(y)} END)",
-            "sxy": f"SUM(CASE WHEN {both} THEN {_h(x)} * {_h(y)} END)",
-        }[component]
-        return {rx: sides[rx].column(sql)}
-    count_x, count_y = f"COUNT({x})", f"COUNT({y})"
+        return {rx: sides[rx].column(component_sql(component, y, x))}
+    # Owners apart: each sums its own value per key; the product happens in MPC.
     x_part, y_part = {
-        "n": (count_x, count_y),
-        "s": (f"SUM({_h(x)})", count_y),
-        "q": (f"SUM({_h(x)} * {_h(x)})", count_y),
-        "sy": (count_x, f"SUM({_h(y)})"),
-        "syy": (count_x, f"SUM({_h(y)} * {_h(y)})"),
-        "sxy": (f"SUM({_h(x)})", f"SUM({_h(y)})"),
+        "n": ("n", "n"),
+        "s": ("s", "n"),
+        "q": ("q", "n"),
+        "sy": ("n", "s"),
+        "syy": ("n", "q"),
+        "sxy": ("s", "s"),
     }[component]
-    return {rx: sides[rx].column(x_part), ry: sides[ry].column(y_part)}
+    return {
+        rx: sides[rx].column(component_sql(x_part, x)),
+        ry: sides[ry].column(component_sql(y_part, y)),
+    }

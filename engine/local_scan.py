@@ -77,30 +77,40 @@ def run(cursor: Any, sql: str, qualified: str) -> list[tuple[Any, ...]]:
         ) from None
 
 
-def _h(name: str) -> str:
+def hugeint(name: str) -> str:
+    """Return SQL casting ``name`` to HUGEINT (sums of scaled values and their products)."""
     return f"CAST({name} AS HUGEINT)"
+
+
+def component_sql(component: str, y: str, x: str | None = None) -> str:
+    """Return the SQL aggregate of one measure component over the value ``y``.
+
+    Univariate: n = COUNT(y), s = Σy, q = Σy². A pair (y, x) held by one owner counts only
+    rows where both are present: n, s = Σx, q = Σx², sy = Σy, syy = Σy², sxy = Σxy.
+    """
+    h = hugeint
+    if x is None:
+        return {"n": f"COUNT({y})", "s": f"SUM({h(y)})", "q": f"SUM({h(y)} * {h(y)})"}[component]
+    both = f"({x} IS NOT NULL AND {y} IS NOT NULL)"
+    return {
+        "n": f"SUM(CASE WHEN {both} THEN 1 ELSE 0 END)",
+        "s": f"SUM(CASE WHEN {both} THEN {h(x)} END)",
+        "q": f"SUM(CASE WHEN {both} THEN {h(x)} * {h(x)} END)",
+        "sy": f"SUM(CASE WHEN {both} THEN {h(y)} END)",
+        "syy": f"SUM(CASE WHEN {both} THEN {h(y)} * {h(y)} END)",
+        "sxy": f"SUM(CASE WHEN {both} THEN {h(x)} * {h(y)} END)",
+    }[component]
 
 
 def _components(index: int, measure: Measure) -> list[str]:
     """Return SQL aggregates of one measure's components, over values v{index}/w{index}."""
-    v, w = f"v{index}", f"w{index}"
+    v = f"v{index}"
     if measure.column is None:
         return ["COUNT(*)"]
     if measure.order is not None:
         return [f"COUNT({v})", "0", "0"]  # the fraction comes from order_statistics()
-    if measure.second is not None:
-        both = f"({v} IS NOT NULL AND {w} IS NOT NULL)"
-        sums = {
-            "n": f"SUM(CASE WHEN {both} THEN 1 ELSE 0 END)",
-            "s": f"SUM(CASE WHEN {both} THEN {_h(w)} END)",
-            "q": f"SUM(CASE WHEN {both} THEN {_h(w)} * {_h(w)} END)",
-            "sy": f"SUM(CASE WHEN {both} THEN {_h(v)} END)",
-            "syy": f"SUM(CASE WHEN {both} THEN {_h(v)} * {_h(v)} END)",
-            "sxy": f"SUM(CASE WHEN {both} THEN {_h(v)} * {_h(w)} END)",
-        }
-        return [sums[c] for c in measure.components]
-    sums = {"n": f"COUNT({v})", "s": f"SUM({_h(v)})", "q": f"SUM({_h(v)} * {_h(v)})"}
-    return [sums[c] for c in measure.components]
+    w = f"w{index}" if measure.second is not None else None
+    return [component_sql(c, v, w) for c in measure.components]
 
 
 def aggregate_scan(
