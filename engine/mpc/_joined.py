@@ -95,7 +95,18 @@ async def run_join_job(
     ordered = time.perf_counter()
     for order in job.orders:
         await _order_statistics(
-            mpc, secint, arithmetic, job, order, side, star.hub_rows, hub, spokes, keep, totals
+            mpc,
+            secint,
+            arithmetic,
+            job,
+            order,
+            side,
+            star.hub_rows,
+            hub,
+            spokes,
+            keep,
+            totals,
+            vectors,
         )
 
     if cells_type is not secint:
@@ -142,15 +153,23 @@ async def _order_statistics(
     spokes: list[list[Any]],
     keep: Any,
     totals: Any,
+    rights: dict[tuple[int, ...], Any],
 ) -> None:
     """Compute one value column's order statistics; put each exact fraction in ``totals``.
 
     A joined row's weight is the product of its owners' counts (and the row filter); the
     hub inputs its values, and its labels, in the joined order (``hub_rows``, hub only).
+    ``rights`` are the sums' right-hand factors: the spokes' product (with the row filter)
+    is usually one of them already.
     """
     weight = sum((hub[c] for c in order.hub_weight[1:]), hub[order.hub_weight[0]]) % arithmetic.p
-    factors = [spokes[s][c] for s, c in enumerate(order.spoke_weight) if c is not None]
-    for factor in factors if keep is None else [*factors, keep]:
+    counts = tuple(order.spoke_weight)
+    if None not in counts and counts in rights:
+        factors = [rights[counts]]  # type: ignore[index]
+    else:
+        factors = [spokes[s][c] for s, c in enumerate(counts) if c is not None]
+        factors += [] if keep is None else [keep]
+    for factor in factors:
         (weight,) = await arithmetic.products((weight, factor))
     grouping: GroupColumns | GroupLabels | None = None
     if order.group_columns:
