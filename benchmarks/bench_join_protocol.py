@@ -21,15 +21,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
-import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from mpyc_parties import bytes_sent, free_ports, mpyc_runtime
+from mpyc_parties import bytes_sent, mpyc_runtime, run_parties
 
 DUMMIES = 100
 EPSILON = Fraction(1, 2)
@@ -153,22 +150,8 @@ def party(spec: dict[str, Any], index: int) -> dict[str, Any]:
 
 def measure(rows: int, hub_width: int, other_width: int, bits: int) -> dict[str, Any]:
     """Run the three parties for ``rows`` rows per owner; return the merged figures."""
-    with tempfile.TemporaryDirectory() as directory:
-        spec: dict[str, Any] = {"rows": rows, "hub_width": hub_width, "other_width": other_width}
-        spec.update(bits=bits, ports=free_ports(3))
-        path = Path(directory) / "spec.json"
-        path.write_text(json.dumps(spec))
-        processes = [
-            subprocess.Popen(
-                [sys.executable, __file__, "--party", str(i), "--spec", str(path)],
-                stdout=subprocess.PIPE,
-            )
-            for i in range(3)
-        ]
-        outputs = [p.communicate(timeout=3600)[0] for p in processes]
-        if any(p.returncode for p in processes):
-            raise SystemExit(f"a party failed at {rows} rows")
-    parties = [json.loads(out.decode().strip().splitlines()[-1]) for out in outputs]
+    spec = {"rows": rows, "hub_width": hub_width, "other_width": other_width, "bits": bits}
+    parties = run_parties(__file__, spec, f"{rows} rows")
     baseline, want = plaintext(rows, hub_width, other_width)
     for p in parties:
         if p["result"] + p["star_result"] != want:

@@ -29,15 +29,12 @@ import json
 import math
 import os
 import resource
-import subprocess
-import sys
-import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from mpyc_parties import bytes_sent, free_ports, mpyc_runtime
+from mpyc_parties import bytes_sent, mpyc_runtime, run_parties
 
 DUMMIES = 100
 EPSILON = Fraction(1, 2)
@@ -207,21 +204,8 @@ def _phases(spoke_groups: bool) -> dict[str, Any]:
 def measure(rows: int, bits: int, spoke_groups: bool) -> dict[str, Any]:
     """Run the three parties for ``rows`` rows per owner; return the merged figures."""
     phases = _phases(spoke_groups)
-    with tempfile.TemporaryDirectory() as directory:
-        spec = {"rows": rows, "bits": bits, "ports": free_ports(3), "spoke_groups": spoke_groups}
-        path = Path(directory) / "spec.json"
-        path.write_text(json.dumps(spec))
-        processes = [
-            subprocess.Popen(
-                [sys.executable, __file__, "--party", str(i), "--spec", str(path)],
-                stdout=subprocess.PIPE,
-            )
-            for i in range(3)
-        ]
-        outputs = [p.communicate(timeout=3600)[0] for p in processes]
-        if any(p.returncode for p in processes):
-            raise SystemExit(f"a party failed at {rows} rows")
-    parties = [json.loads(out.decode().strip().splitlines()[-1]) for out in outputs]
+    spec = {"rows": rows, "bits": bits, "spoke_groups": spoke_groups}
+    parties = run_parties(__file__, spec, f"{rows} rows")
     baseline, want = plaintext(rows, phases)
     for p in parties:
         for name in phases:

@@ -6,8 +6,12 @@ party is one process of the script, with ``benchmarks/`` on its path).
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 
@@ -43,6 +47,25 @@ def mpyc_runtime(index: int, ports: list[int], threshold: int | None = None) -> 
 
     loop.create_server = loopback_server
     return mpc
+
+
+def run_parties(script: str, spec: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    """Run three parties ``script --party i --spec FILE`` on ``spec`` (with fresh ports);
+    return the JSON object each printed last. Exits naming ``what`` if a party fails."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "spec.json"
+        path.write_text(json.dumps({**spec, "ports": free_ports(3)}))
+        processes = [
+            subprocess.Popen(
+                [sys.executable, script, "--party", str(i), "--spec", str(path)],
+                stdout=subprocess.PIPE,
+            )
+            for i in range(3)
+        ]
+        outputs = [p.communicate(timeout=3600)[0] for p in processes]
+        if any(p.returncode for p in processes):
+            raise SystemExit(f"a party failed at {what}")
+    return [json.loads(out.decode().strip().splitlines()[-1]) for out in outputs]
 
 
 def bytes_sent(mpc: Any) -> int:
