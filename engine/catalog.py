@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
-from engine.config import ColumnPolicy
+from engine.config import ColumnPolicy, Dominance, PrivacyBudget, ReleaseMode
 from engine.errors import CatalogMissError, PolicyError
 
 
@@ -35,14 +36,68 @@ class ColumnType(StrEnum):
 DEFAULT_FLOAT_DECIMALS = 4
 
 
+LabelValue = str | int | float | bool | None
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
-    """A published column: name, type, policy and fixed-point decimals."""
+    """A published column: its name, type, policy and the public facts planning needs.
+
+    Besides the declared policy, an owner publishes a few facts it reads from its data at
+    start-up (each a deliberate, documented disclosure): ``nullable`` (the column holds a
+    NULL), ``unique`` (a join_key column holds each key once) and, for a group_by column
+    with ``domain = "data"``, its distinct values. Nothing else about the rows is published.
+    """
 
     name: str
     type: ColumnType
     policy: ColumnPolicy
     decimals: int  # 0 for integers; scale 10**decimals before secret sharing
+    nullable: bool = False
+    domain: tuple[LabelValue, ...] | None = None  # group_by: every public label, sorted
+    bounds: tuple[float, float] | None = None  # declared value range (enforced at load)
+    order_statistics: bool = False
+    unique: bool = False  # join_key: each key value occurs once
+
+    def labels(self) -> tuple[LabelValue, ...]:
+        """Return the column's public labels, NULL last when the column holds NULLs."""
+        assert self.domain is not None, "labels() of a column without a domain"
+        return (*self.domain, None) if self.nullable else self.domain
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "name": self.name,
+            "type": self.type.value,
+            "policy": self.policy.value,
+            "nullable": self.nullable,
+        }
+        if self.type.numeric:
+            body["decimals"] = self.decimals
+        if self.domain is not None:
+            body["domain"] = list(self.domain)
+        if self.bounds is not None:
+            body["bounds"] = list(self.bounds)
+        if self.order_statistics:
+            body["order_statistics"] = True
+        if self.policy is ColumnPolicy.JOIN_KEY:
+            body["unique"] = self.unique
+        return body
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ColumnInfo:
+        domain = body.get("domain")
+        bounds = body.get("bounds")
+        return cls(
+            name=str(body["name"]),
+            type=ColumnType(body["type"]),
+            policy=ColumnPolicy(body["policy"]),
+            decimals=int(body.get("decimals", 0)),
+            nullable=bool(body.get("nullable", False)),
+            domain=tuple(domain) if domain is not None else None,
+            bounds=(float(bounds[0]), float(bounds[1])) if bounds is not None else None,
+            order_statistics=bool(body.get("order_statistics", False)),
+            unique=bool(body.get("unique", False)),
+        )
 
 
 @dataclass(frozen=True)
@@ -56,6 +111,10 @@ class DatasetInfo:
     analysts: tuple[str, ...]
     available: bool = True
     problem: str = ""
+    release: ReleaseMode = ReleaseMode.EXACT
+    overlap_control: bool = False
+    dominance: Dominance | None = None
+    budget: PrivacyBudget | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -79,20 +138,65 @@ class DatasetInfo:
             )
 
     def to_json(self) -> dict[str, object]:
-        return {
+        """Return the canonical public metadata (what the owner publishes and registers)."""
+        body: dict[str, object] = {
             "owner": self.owner,
             "name": self.name,
-            "columns": [[c.name, c.type.value, c.policy.value, c.decimals] for c in self.columns],
+            "columns": [c.to_json() for c in self.columns],
             "min_group_size": self.min_group_size,
             "analysts": list(self.analysts),
             "available": self.available,
             "problem": self.problem,
+            "release": self.release.value,
         }
+        if self.release is ReleaseMode.EXACT:
+            body["overlap_control"] = self.overlap_control
+            body["dominance"] = (
+                None if self.dominance is None else [self.dominance.n, self.dominance.k]
+            )
+        if self.budget is not None:
+            body["budget"] = {
+                "epsilon_per_query": self.budget.epsilon_per_query,
+                "budget": self.budget.budget,
+                "analyst_budget": self.budget.analyst_budget,
+            }
+        return body
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> DatasetInfo:
+        """Return the dataset described by :meth:`to_json`'s output.
+
+        Raises KeyError, TypeError or ValueError for a malformed description.
+        """
+        dominance = body.get("dominance")
+        budget = body.get("budget")
+        return cls(
+            owner=str(body["owner"]),
+            name=str(body["name"]),
+            columns=tuple(ColumnInfo.from_json(c) for c in body["columns"]),
+            min_group_size=int(body["min_group_size"]),
+            analysts=tuple(str(a) for a in body["analysts"]),
+            available=bool(body["available"]),
+            problem=str(body["problem"]),
+            release=ReleaseMode(body.get("release", "exact")),
+            overlap_control=bool(body.get("overlap_control", False)),
+            dominance=Dominance(*dominance) if dominance else None,
+            budget=PrivacyBudget(
+                float(budget["epsilon_per_query"]),
+                float(budget["budget"]),
+                float(budget["analyst_budget"]),
+            )
+            if budget
+            else None,
+        )
+
+    def canonical(self) -> str:
+        """Return :meth:`to_json` as canonical JSON text (sorted keys, no spaces)."""
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
 
     def schema_digest(self) -> str:
-        """Return a hex SHA-256 over the canonical schema and policy of this dataset."""
-        body = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(body.encode()).hexdigest()
+        """Return a hex SHA-256 over the canonical public metadata of this dataset."""
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
 
 
 @dataclass(frozen=True)

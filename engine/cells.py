@@ -43,6 +43,8 @@ from engine.sql.query import Aggregate
 OWNER_ROW_BITS = 36  # rows of one dataset at one owner
 ROW_BITS = 44  # rows of one cell across all owners (at most 64 UNION ALL branches)
 VALUE_BITS = 63  # |value · 10**decimals| < 2**63 (a BIGINT at the owner)
+# The dominance rule compares k·a with 100·t (k < 2**7, a and t < 2**(VALUE_BITS + ROW_BITS)).
+DOMINANCE_BITS = VALUE_BITS + ROW_BITS + 7 + 1
 
 
 class CellKind(IntEnum):

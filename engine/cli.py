@@ -134,9 +134,19 @@ def _datasets_text(datasets: list[dict[str, Any]]) -> str:
         if not d["available"]:
             head += f"\n  unavailable: {d['problem']}"
         lines = [head]
-        for name, kind, policy, decimals in d["columns"]:
-            scale = f", {decimals} decimals" if kind == "float" else ""
-            lines.append(f"  {name:<20} {kind:<8} {policy}{scale}")
+        for column in d["columns"]:
+            kind, policy = column["type"], column["policy"]
+            notes = []
+            if kind == "float":
+                notes.append(f"{column['decimals']} decimals")
+            if "domain" in column:
+                notes.append(f"{len(column['domain'])} labels")
+            if "bounds" in column:
+                notes.append(f"bounds {column['bounds'][0]:g}..{column['bounds'][1]:g}")
+            if column.get("order_statistics"):
+                notes.append("order statistics allowed")
+            extra = f", {', '.join(notes)}" if notes else ""
+            lines.append(f"  {column['name']:<20} {kind:<8} {policy}{extra}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) if blocks else "no datasets (every party is compute-only)"
 

@@ -29,7 +29,9 @@ from engine.errors import ConfigError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_MIN_GROUP_SIZE = 10_000
+MAX_OVERLAP_MIN_GROUP_SIZE = 100  # overlap control's sketches grow with the minimum (2m - 1)
 MAX_DECIMALS = 9
+MAX_DOMAIN_LABELS = 100_000  # labels of one group_by column
 
 
 class ColumnPolicy(StrEnum):
@@ -39,6 +41,46 @@ class ColumnPolicy(StrEnum):
     GROUP_BY = "group_by"  # may label a released group, be filtered on and be aggregated
     AGGREGATE = "aggregate"  # only inside aggregates and WHERE predicates
     HIDDEN = "hidden"  # never usable
+
+
+class ReleaseMode(StrEnum):
+    """How a dataset's owner lets results over it be released (engine/disclosure docs)."""
+
+    EXACT = "exact"  # exact cells under statistical disclosure control (the default)
+    DP = "dp"  # noisy cells under differential privacy, the budget kept on the ledger
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """Where a group_by column's public labels come from.
+
+    ``values``: the labels listed in the policy; ``range``: the integers ``low..high``;
+    ``data``: the column's distinct values, read once at start-up and published as
+    catalogue metadata (the owner's deliberate choice to make that set public).
+    """
+
+    kind: str  # "values", "range" or "data"
+    values: tuple[str | int | float | bool, ...] = ()
+    low: int = 0
+    high: int = 0
+
+
+@dataclass(frozen=True)
+class Dominance:
+    """The (n, k) dominance rule: a SUM or AVG cell whose n largest contributions exceed
+    k% of its total (of absolute values) is suppressed (statistics offices' NK rule)."""
+
+    n: int = 1
+    k: int = 85
+
+
+@dataclass(frozen=True)
+class PrivacyBudget:
+    """A dp dataset's budget: epsilon charged per query, in total and per analyst."""
+
+    epsilon_per_query: float
+    budget: float
+    analyst_budget: float
 
 
 @dataclass(frozen=True)
@@ -114,6 +156,9 @@ class ColumnConfig:
     # join_key only: may a join reveal to this owner which of its rows matched? jointstat's
     # join never does (hidden membership), so both settings are honoured.
     reveal_membership: bool = False
+    domain: DomainSpec | None = None  # group_by only (required there)
+    bounds: tuple[float, float] | None = None  # declared value range, enforced at load
+    order_statistics: bool = False  # may MIN, MAX, MEDIAN, QUANTILE_CONT read it?
 
 
 @dataclass(frozen=True)
@@ -126,6 +171,10 @@ class DatasetConfig:
     columns: tuple[ColumnConfig, ...]
     min_group_size: int
     analysts: tuple[str, ...]  # "*" grants every analyst of the federation
+    release: ReleaseMode = ReleaseMode.EXACT
+    overlap_control: bool = True  # exact mode: query-set overlap control
+    dominance: Dominance | None = Dominance()  # exact mode: None disables the rule
+    budget: PrivacyBudget | None = None  # dp mode only (required there)
 
     def column(self, name: str) -> ColumnConfig | None:
         for column in self.columns:
@@ -361,10 +410,88 @@ def _column(name: str, value: Any, where: str) -> ColumnConfig:
             f"{where}.reveal_membership: got it on a {policy.value} column, want it on a "
             "join_key column only"
         )
+    domain = _domain(table, policy)
+    bounds = _bounds(table, policy)
+    order = table.get("order_statistics", bool, False)
+    if order and policy not in (ColumnPolicy.AGGREGATE, ColumnPolicy.GROUP_BY):
+        raise ConfigError(
+            f"{where}.order_statistics: got it on a {policy.value} column, want it on an "
+            "aggregate or group_by column"
+        )
     table.finish()
     if not NAME_PATTERN.fullmatch(name):
         raise ConfigError(f"{where}: got column name {name!r}, want {NAME_PATTERN.pattern}")
-    return ColumnConfig(name, policy, decimals, reveal)
+    return ColumnConfig(name, policy, decimals, reveal, domain, bounds, order)
+
+
+_DOMAIN_HINT = (
+    'want domain = ["label", ...] (the labels, listed), domain = { from = A, to = B } '
+    '(the integers A..B) or domain = "data" (publish the column\'s distinct values, read '
+    "at start-up)"
+)
+
+
+def _domain(table: _Table, policy: ColumnPolicy) -> DomainSpec | None:
+    """Read a group_by column's ``domain`` (required there, refused elsewhere)."""
+    table.used.add("domain")
+    raw = table.data.get("domain")
+    where = f"{table.where}.domain"
+    if policy is not ColumnPolicy.GROUP_BY:
+        if raw is not None:
+            raise ConfigError(f"{where}: got a domain on a {policy.value} column, want none")
+        return None
+    if raw is None:
+        raise ConfigError(
+            f"{table.where}: a group_by column needs public labels: got no domain, " + _DOMAIN_HINT
+        )
+    if raw == "data":
+        return DomainSpec("data")
+    if isinstance(raw, list):
+        values: list[str | int | float | bool] = []
+        for item in raw:
+            if not isinstance(item, str | int | float | bool):
+                raise ConfigError(
+                    f"{where}: got a {type(item).__name__} label, want strings, numbers or booleans"
+                )
+            if item not in values:
+                values.append(item)
+        if not values:
+            raise ConfigError(f"{where}: got an empty list, {_DOMAIN_HINT}")
+        if len(values) > MAX_DOMAIN_LABELS:
+            raise ConfigError(
+                f"{where}: got {len(values)} labels, want at most {MAX_DOMAIN_LABELS}"
+            )
+        return DomainSpec("values", tuple(values))
+    if isinstance(raw, dict):
+        bounds = _Table(raw, where)
+        low, high = bounds.get("from", int), bounds.get("to", int)
+        bounds.finish()
+        if not low <= high or high - low + 1 > MAX_DOMAIN_LABELS:
+            raise ConfigError(
+                f"{where}: got from = {low}, to = {high}, want from <= to and at most "
+                f"{MAX_DOMAIN_LABELS} labels"
+            )
+        return DomainSpec("range", low=low, high=high)
+    raise ConfigError(f"{where}: got {raw!r}, {_DOMAIN_HINT}")
+
+
+def _bounds(table: _Table, policy: ColumnPolicy) -> tuple[float, float] | None:
+    """Read an aggregate column's declared ``bounds = [low, high]`` (enforced at load)."""
+    table.used.add("bounds")
+    raw = table.data.get("bounds")
+    if raw is None:
+        return None
+    where = f"{table.where}.bounds"
+    if policy is not ColumnPolicy.AGGREGATE:
+        raise ConfigError(f"{where}: got bounds on a {policy.value} column, want none")
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw)
+        or not raw[0] <= raw[1]
+    ):
+        raise ConfigError(f"{where}: got {raw!r}, want [low, high] with low <= high")
+    return float(raw[0]), float(raw[1])
 
 
 def _dataset(table: _Table, base: Path) -> DatasetConfig:
@@ -389,8 +516,89 @@ def _dataset(table: _Table, base: Path) -> DatasetConfig:
     analysts = table.get("analysts", list, ["*"])
     if not all(isinstance(a, str) for a in analysts):
         raise ConfigError(f"{table.where}.analysts: got a non-string, want analyst names")
+    release_text = table.get("release", str, ReleaseMode.EXACT.value)
+    try:
+        release = ReleaseMode(release_text)
+    except ValueError:
+        raise ConfigError(
+            f"{table.where}.release: got {release_text!r}, want 'exact' or 'dp'"
+        ) from None
+    overlap = table.get("overlap_control", bool, True)
+    dominance = _dominance(table)
+    budget = _budget(table, release)
+    if release is ReleaseMode.EXACT:
+        if overlap and min_group > MAX_OVERLAP_MIN_GROUP_SIZE:
+            raise ConfigError(
+                f"{table.where}: overlap_control with min_group_size {min_group}: want "
+                f"min_group_size <= {MAX_OVERLAP_MIN_GROUP_SIZE} (or overlap_control = false)"
+            )
+    else:
+        for column in columns:
+            if column.policy is ColumnPolicy.AGGREGATE and column.bounds is None:
+                raise ConfigError(
+                    f"{table.where}.columns.{column.name}: release = 'dp' needs the "
+                    "sensitivity of every aggregate column: got no bounds, want "
+                    "bounds = [low, high]"
+                )
+            if column.order_statistics:
+                raise ConfigError(
+                    f"{table.where}.columns.{column.name}.order_statistics: got true with "
+                    "release = 'dp', want false (exact order statistics are not "
+                    "differentially private)"
+                )
     table.finish()
-    return DatasetConfig(name, file, fmt, columns, min_group, tuple(analysts))
+    return DatasetConfig(
+        name,
+        file,
+        fmt,
+        columns,
+        min_group,
+        tuple(analysts),
+        release,
+        overlap,
+        dominance,
+        budget,
+    )
+
+
+def _dominance(table: _Table) -> Dominance | None:
+    table.used.add("dominance")
+    raw = table.data.get("dominance", True)
+    where = f"{table.where}.dominance"
+    if raw is False:
+        return None
+    if raw is True:
+        return Dominance()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: got {raw!r}, want {{ n = 1, k = 85 }} or false")
+    rule = _Table(raw, where)
+    n, k = rule.get("n", int, 1), rule.get("k", int, 85)
+    rule.finish()
+    if not 1 <= n <= 10 or not 1 <= k <= 99:
+        raise ConfigError(f"{where}: got n = {n}, k = {k}, want 1 <= n <= 10 and 1 <= k <= 99")
+    return Dominance(n, k)
+
+
+def _budget(table: _Table, release: ReleaseMode) -> PrivacyBudget | None:
+    keys = ("epsilon_per_query", "budget", "analyst_budget")
+    if release is not ReleaseMode.DP:
+        present = [k for k in keys if k in table.data]
+        if present:
+            raise ConfigError(
+                f"{table.where}: got {', '.join(present)} with release = 'exact', want them "
+                "only with release = 'dp'"
+            )
+        return None
+    epsilon = table.get("epsilon_per_query", float, 0.5)
+    total = table.get("budget", float, 10.0)
+    per_analyst = table.get("analyst_budget", float, total)
+    if not 0 < epsilon <= per_analyst <= total:
+        raise ConfigError(
+            f"{table.where}: got epsilon_per_query = {epsilon}, analyst_budget = "
+            f"{per_analyst}, budget = {total}, want 0 < epsilon_per_query <= analyst_budget "
+            "<= budget"
+        )
+    return PrivacyBudget(epsilon, total, per_analyst)
 
 
 def load_party(path: Path) -> PartyConfig:

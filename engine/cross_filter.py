@@ -26,6 +26,7 @@ from typing import Any
 from sqlglot import exp
 
 from engine.errors import UnsupportedError
+from engine.local_scan import guarded
 from engine.sql.resolve import Resolver
 
 _COMPARISONS: dict[type[exp.Expression], str] = {
@@ -64,7 +65,7 @@ def formula(
         owner = resolver.relation_of(node, "condition") if _single(node, resolver) else None
         if owner is not None:
             used.add(owner)
-            sql = f"MAX(CASE WHEN {render(owner, node)} THEN 1 ELSE 0 END)"
+            sql = f"MAX(CASE WHEN {guarded(render(owner, node))} THEN 1 ELSE 0 END)"
             return ["bit", owner, add_column(owner, sql)]
         if isinstance(node, exp.And):
             return ["and", build(node.this), build(node.expression)]

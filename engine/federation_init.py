@@ -34,6 +34,8 @@ class DatasetSpec:
     columns: dict[str, str | dict[str, object]]
     min_group_size: int = 10
     analysts: tuple[str, ...] = ("*",)
+    # other [[dataset]] keys: release, overlap_control, dominance, epsilon_per_query, ...
+    options: tuple[tuple[str, object], ...] = ()
 
 
 def _toml_value(value: object) -> str:
@@ -60,6 +62,7 @@ def dataset_toml(spec: DatasetSpec) -> str:
         f"file = {_toml_value(spec.file)}",
         f"min_group_size = {spec.min_group_size}",
         f"analysts = {_toml_value(list(spec.analysts))}",
+        *(f"{key} = {_toml_value(value)}" for key, value in spec.options),
         "[dataset.columns]",
     ]
     lines += [f"{col} = {_toml_value(policy)}" for col, policy in spec.columns.items()]
@@ -160,7 +163,7 @@ def create_federation(
                 "# min_group_size = 10",
                 "# [dataset.columns]",
                 '# citizen_id = "join_key"',
-                '# district = "group_by"',
+                '# district = { policy = "group_by", domain = ["North", "South"] }',
                 '# income = { policy = "aggregate", decimals = 2 }',
             ]
         (pdir / "party.toml").write_text("\n".join(party_lines) + "\n" + "\n".join(blocks))

@@ -36,15 +36,15 @@ from engine.config import ColumnPolicy
 from engine.errors import PolicyError, QueryError, UnsupportedError
 from engine.local_scan import component_sql, scaled
 from engine.plan import JoinColumn, JoinOrder, JoinPlan, JoinScan, Measure
-from engine.planner import MeasureBuilder, outputs_of
+from engine.planner import MeasureBuilder, disclosure, outputs_of
 from engine.sql import predicate
+from engine.sql.domains import KeyDomain, key_domain
 from engine.sql.query import ParsedQuery
 from engine.sql.resolve import (
     FILTERABLE,
     Bound,
     ResolvedRelation,
     Resolver,
-    check_group_key,
     resolve_relations,
 )
 
@@ -57,6 +57,7 @@ class _Side:
     values: dict[str, str] = field(default_factory=dict)  # relation column -> value alias
     value_sql: list[tuple[str, str]] = field(default_factory=list)
     columns: list[str] = field(default_factory=lambda: ["COUNT(*)"])
+    tops: list[tuple[int, str, int]] = field(default_factory=list)  # (measure, value, n)
 
     def value(self, column: str, decimals: int) -> str:
         """Return the alias of a scaled value column (adding it once)."""
@@ -90,13 +91,15 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
     group_texts: list[str] = []
     group_nodes: list[exp.Expression] = []
     group_relation: list[int] = []
+    domains: list[KeyDomain] = []
     for key in query.group_by:
-        relation = check_group_key(resolver, key)
         text = key.sql(dialect="duckdb")
         if text not in group_texts:
+            domain = key_domain(resolver, key)
+            domains.append(domain)
             group_texts.append(text)
             group_nodes.append(key)
-            group_relation.append(relation)
+            group_relation.append(domain.relation)
     builder = MeasureBuilder(resolver, qualify=True)
     outputs = outputs_of(query, builder, group_texts)
     valued = _value_owner(builder.measures, relations, group_relation)
@@ -138,6 +141,22 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
         filters[target].append(render(target, condition))
     if orders:
         strict.add(hub)  # one value per joined row of the hub
+    unique = {i: resolver.infos(keys[i])[0].unique for i in range(len(relations))}
+    for i in sorted(strict):
+        if not unique[i]:
+            dataset = relations[i].branches[0].dataset
+            raise QueryError(
+                f"join on {dataset.qualified_name}: a WHERE condition on columns of several "
+                "agencies, or MIN, MAX, MEDIAN or QUANTILE_CONT of its values, needs one row "
+                f"per {keys[i].name!r} there, but its key repeats (published by its owner)"
+            )
+    released = disclosure(
+        builder,
+        outputs,
+        domains,
+        [r.branches[0].dataset for r in relations],
+        join_keys_unique=all(unique.values()),
+    )
 
     scans = []
     for i in order:
@@ -162,6 +181,7 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
                 ),
                 one_row_per_key=i in strict,
                 order_sql=order_sql if i == hub else (),
+                tops=tuple(sides[i].tops),
             )
         )
     position = {relation: scan for scan, relation in enumerate(order)}
@@ -169,10 +189,14 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
         group_names=tuple(group_texts),
         measures=tuple(builder.measures),
         outputs=tuple(outputs),
-        min_group_size=max(r.branches[0].dataset.min_group_size for r in relations),
+        min_group_size=released.min_group_size,
         order_by=tuple((k.output, k.descending) for k in query.order_by),
         limit=query.limit,
         having=having_json.encode(query),
+        groups=released.groups,
+        release=released.release,
+        noisy=released.noisy,
+        charges=released.charges,
         scans=tuple(scans),
         terms=terms,
         row_filter=cross_filter.encode([cross_filter.to_scans(f, position) for f in formulas]),
@@ -300,7 +324,7 @@ def _terms(
         return alias_of[alias], column
 
     terms: list[tuple[int, ...]] = []
-    for measure in measures:
+    for index, measure in enumerate(measures):
         for component in measure.components:
             factors = {i: 0 for i in range(len(sides))}  # column 0 is COUNT(*) per key
             if measure.column is None:
@@ -309,11 +333,15 @@ def _terms(
                 relation, column = split(measure.column)
                 side = sides[relation]
                 v = side.value(column, measure.decimals)
-                # An order statistic's "s" and "q" come from the order statistics; the
-                # count stands in for them here (its sum is computed once).
-                factors[relation] = side.column(
-                    component_sql("n" if measure.order is not None else component, v)
-                )
+                if component == "t":
+                    # The top contributions come from the owner (JoinScan.tops), not a sum.
+                    side.tops.append((index, v, (measure.dominance or (1, 0))[0]))
+                else:
+                    # An order statistic's "s" and "q" come from the order statistics; the
+                    # count stands in for them here (its sum is computed once).
+                    factors[relation] = side.column(
+                        component_sql("n" if measure.order is not None else component, v)
+                    )
             else:
                 factors.update(_pair_factors(measure, component, sides, split))
             terms.append(tuple(factors[i] for i in order))

@@ -17,14 +17,18 @@ from pathlib import Path
 
 import duckdb
 
-from engine.catalog import DEFAULT_FLOAT_DECIMALS, ColumnInfo, ColumnType, DatasetInfo
+from engine.catalog import ColumnInfo, ColumnType, DatasetInfo
 from engine.cells import OWNER_ROW_BITS
-from engine.config import ColumnPolicy, DatasetConfig, PartyConfig
+from engine.config import ColumnPolicy, DatasetConfig, PartyConfig, ReleaseMode
 from engine.errors import DataError, QueryError
-from engine.local_scan import JoinTable, Label, aggregate_scan, join_scan
-from engine.plan import JoinScan, Measure, Scan
+from engine.local_scan import WIDE_BITS, JoinTable, ScanResult, aggregate_scan, join_scan
+from engine.overlap import ROW_ID, row_id_sql, row_salt, sketch_terms
+from engine.plan import JoinScan, Measure, Plan, QueryPlan, Scan
+from engine.published import column_info
 
 log = logging.getLogger(__name__)
+
+EMPTY = "__empty"  # suffix of a table's empty twin, for dry runs
 
 
 _TYPES = {
@@ -51,17 +55,19 @@ def _column_type(duck_type: str) -> ColumnType:
     return _TYPES.get(duck_type, ColumnType.OTHER)
 
 
-def label_sort_key(label: Label) -> tuple[object, ...]:
-    """Return a total order over labels of mixed types (NULL last)."""
-    return tuple((v is None, type(v).__name__, v if v is not None else 0) for v in label)
-
-
 @dataclass
 class _Loaded:
     info: DatasetInfo
     table: str
     stamp: tuple[int, int]
     rows: int
+    bits: dict[str, int]  # private: bit length of each numeric column's largest |scaled|
+    sketch: int  # power sums per part for overlap control (0: the owner does not control)
+
+    def wide(self, a: str, b: str) -> bool:
+        """Return whether Σ a·b over this dataset could leave a HUGEINT (private fact)."""
+        need = self.bits.get(a, 63) + self.bits.get(b, 63) + self.rows.bit_length()
+        return bool(need > WIDE_BITS)
 
 
 class LocalData:
@@ -71,6 +77,7 @@ class LocalData:
         self._party = config.name
         self._configs = {d.name: d for d in config.datasets}
         self._db = duckdb.connect(":memory:")
+        self._state_dir = config.state_dir
         self._lock = threading.Lock()
         self._loaded: dict[str, _Loaded] = {}
         self._problems: dict[str, str] = {}
@@ -126,8 +133,11 @@ class LocalData:
             selected_parts = []
             for column in wanted:
                 declared = present[column.name]
+                numeric = column.policy is ColumnPolicy.AGGREGATE or (
+                    column.domain is not None and column.domain.kind == "range"
+                )
                 if (
-                    column.policy is ColumnPolicy.AGGREGATE
+                    numeric
                     and not _column_type(declared).numeric
                     and self._all_null(reader, dataset.file, column.name)
                 ):
@@ -152,43 +162,67 @@ class LocalData:
         if rows >= 1 << OWNER_ROW_BITS:
             raise DataError(f"dataset {qualified}: got {rows} rows, want < 2**{OWNER_ROW_BITS}")
         columns = []
-        for column in dataset.columns:
-            if column.policy is ColumnPolicy.HIDDEN:
-                columns.append(ColumnInfo(column.name, ColumnType.OTHER, column.policy, 0))
-                continue
-            kind = _column_type(present[column.name])
-            if column.policy is ColumnPolicy.AGGREGATE and not kind.numeric:
-                self._reject_non_numeric(qualified, table, column.name, kind)
-            decimals = column.decimals
-            if decimals is None:
-                decimals = 0 if kind is ColumnType.INTEGER else DEFAULT_FLOAT_DECIMALS
-            columns.append(ColumnInfo(column.name, kind, column.policy, decimals))
+        with self._lock:
+            for column in dataset.columns:
+                if column.policy is ColumnPolicy.HIDDEN:
+                    columns.append(ColumnInfo(column.name, ColumnType.OTHER, column.policy, 0))
+                    continue
+                kind = _column_type(present[column.name])
+                columns.append(column_info(self._db, table, qualified, column, kind))
+            bits = {
+                c.name: self._magnitude(table, c.name, c.decimals)
+                for c in columns
+                if c.type.numeric
+            }
+            if self._overlap(dataset):
+                self._add_row_ids(table, dataset, [c.name for c in wanted])
+            self._db.execute(
+                f'CREATE OR REPLACE TABLE "{table}{EMPTY}" AS SELECT * FROM "{table}" LIMIT 0'
+            )
         info = DatasetInfo(
             owner=self._party,
             name=dataset.name,
             columns=tuple(columns),
             min_group_size=dataset.min_group_size,
             analysts=dataset.analysts,
+            release=dataset.release,
+            overlap_control=self._overlap(dataset),
+            dominance=dataset.dominance if dataset.release is ReleaseMode.EXACT else None,
+            budget=dataset.budget,
         )
-        return _Loaded(info, table, (stat.st_mtime_ns, stat.st_size), rows)
+        sketch = sketch_terms(dataset.min_group_size) if self._overlap(dataset) else 0
+        return _Loaded(info, table, (stat.st_mtime_ns, stat.st_size), rows, bits, sketch)
+
+    def _magnitude(self, table: str, column: str, decimals: int) -> int:
+        """Return the bit length of the column's largest |value·10^decimals| (kept private)."""
+        row = self._db.execute(
+            f'SELECT MAX(ABS(ROUND("{column}" * {10**decimals}))) FROM "{table}"'
+        ).fetchone()
+        return 0 if row is None or row[0] is None else int(row[0]).bit_length()
+
+    @staticmethod
+    def _overlap(dataset: DatasetConfig) -> bool:
+        return dataset.release is ReleaseMode.EXACT and dataset.overlap_control
+
+    def _add_row_ids(self, table: str, dataset: DatasetConfig, names: list[str]) -> None:
+        """Give every row its stable identity for overlap control (:mod:`engine.overlap`):
+        a keyed hash of its values and of its occurrence among identical rows."""
+        cells = ", ".join(f'COALESCE(CAST("{n}" AS VARCHAR), chr(30))' for n in names) or "''"
+        partition = ", ".join(f'"{n}"' for n in names) or "1"
+        salt = row_salt(self._state_dir, dataset.name)
+        text = (
+            f"concat_ws(chr(31), ?, {cells}, "
+            f"CAST(row_number() OVER (PARTITION BY {partition}) AS VARCHAR))"
+        )
+        self._db.execute(
+            f'CREATE OR REPLACE TABLE "{table}" AS SELECT *, {row_id_sql(text)} AS {ROW_ID} '
+            f'FROM "{table}"',
+            [salt],
+        )
 
     def _all_null(self, reader: str, file: Path, column: str) -> bool:
         row = self._db.execute(f'SELECT COUNT("{column}") FROM {reader}', [str(file)]).fetchone()
         return row is not None and row[0] == 0
-
-    def _reject_non_numeric(
-        self, qualified: str, table: str, column: str, kind: ColumnType
-    ) -> None:
-        with self._lock:
-            row = self._db.execute(
-                f'SELECT r FROM (SELECT row_number() OVER () AS r, "{column}" AS v FROM "{table}") '
-                "WHERE v IS NOT NULL AND TRY_CAST(v AS DOUBLE) IS NULL ORDER BY r LIMIT 1"
-            ).fetchone()
-        where = f" (first at data row {row[0]})" if row else ""
-        raise DataError(
-            f"dataset {qualified}: column {column!r} is an aggregate column but holds "
-            f"{kind.value} values{where}; want numbers or empty cells"
-        )
 
     def refresh(self) -> None:
         """Reload every dataset whose file changed (or appeared) since it was loaded."""
@@ -235,35 +269,64 @@ class LocalData:
         loaded = self._loaded.get(dataset)
         return 0 if loaded is None else loaded.rows
 
-    def _table(self, dataset: str) -> str:
+    def _loaded_for(self, party: str, dataset: str) -> _Loaded:
+        if party != self._party:
+            raise QueryError(f"scan: got party {party!r}, want {self._party!r}")
         loaded = self._loaded.get(dataset)
         if loaded is None:
             problem = self._problems.get(dataset, "unknown dataset")
             raise DataError(f"dataset {self._party}.{dataset} is unavailable: {problem}")
-        return loaded.table
+        return loaded
 
-    def scan(self, scan: Scan, measures: Sequence[Measure]) -> dict[Label, list[int]]:
-        """Run ``scan`` and return, per group label, its measures' integer components.
+    def scan(self, scan: Scan, measures: Sequence[Measure], *, overlap: bool) -> ScanResult:
+        """Run ``scan`` and return, per group label, its measures' integer components and,
+        with ``overlap`` (an exact release over a dataset whose owner controls query-set
+        overlap), each part's row-set sketch.
 
-        Raises DataError if the dataset is unavailable, CapacityError if a scaled value or
-        a sum exceeds the engine's bounds, QueryError if the filter cannot be evaluated.
+        Raises DataError if the dataset is unavailable, QueryError if the owner's SQL cannot
+        be evaluated for the columns' types (which a dry run finds before any data is read).
         """
-        if scan.party != self._party:
-            raise QueryError(f"scan: got party {scan.party!r}, want {self._party!r}")
-        table = self._table(scan.dataset)
+        loaded = self._loaded_for(scan.party, scan.dataset)
         cursor = self._db.cursor()
         try:
-            return aggregate_scan(cursor, table, f"{self._party}.{scan.dataset}", scan, measures)
+            return aggregate_scan(
+                cursor,
+                loaded.table,
+                f"{self._party}.{scan.dataset}",
+                scan,
+                measures,
+                wide=loaded.wide,
+                sketch=loaded.sketch if overlap else 0,
+            )
         finally:
             cursor.close()
 
+    def dry_run(self, plan: Plan) -> None:
+        """Run this owner's SQL of ``plan`` on empty copies of its tables (no row is read).
+
+        Raises QueryError for SQL that cannot be evaluated for the columns' types: such an
+        error then never depends on data.
+        """
+        for scan in plan.scans:
+            if scan.party != self._party:
+                continue
+            loaded = self._loaded_for(scan.party, scan.dataset)
+            cursor = self._db.cursor()
+            try:
+                qualified = f"{self._party}.{scan.dataset}"
+                if isinstance(scan, JoinScan):
+                    join_scan(cursor, loaded.table + EMPTY, qualified, scan)
+                else:
+                    assert isinstance(plan, QueryPlan)
+                    aggregate_scan(cursor, loaded.table + EMPTY, qualified, scan, plan.measures)
+            finally:
+                cursor.close()
+
     def join_scan(self, scan: JoinScan) -> JoinTable:
         """Run the owner's per-key step of a join (see :func:`engine.local_scan.join_scan`)."""
-        if scan.party != self._party:
-            raise QueryError(f"scan: got party {scan.party!r}, want {self._party!r}")
-        table = self._table(scan.dataset)
+        loaded = self._loaded_for(scan.party, scan.dataset)
         cursor = self._db.cursor()
         try:
-            return join_scan(cursor, table, f"{self._party}.{scan.dataset}", scan)
+            return join_scan(cursor, loaded.table, f"{self._party}.{scan.dataset}", scan)
         finally:
             cursor.close()

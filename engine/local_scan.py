@@ -11,64 +11,55 @@ name the dataset, the column and the rule instead.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
 from engine.errors import CapacityError, DataError, QueryError
+from engine.labels import Label, key_bytes, label_value
+from engine.overlap import Sketch, power_columns, sketch_sums
 from engine.plan import JoinScan, Measure, Scan
 
-Label = tuple[object, ...]
-
-_MAX_SCALED = "9.2e18"  # just below 2**63: a scaled value must fit a BIGINT
-_RANGE_MARK = "jointstat: scaled value out of range"
+WIDE_BITS = 126  # a HUGEINT sum holds up to 2**126 per row-sum safely (2**127 - 1 max)
 
 
 def scaled(column: str, decimals: int) -> str:
-    """Return SQL for ``column`` times 10**decimals as a BIGINT, failing when out of range."""
+    """Return SQL for ``column`` times 10**decimals as a BIGINT.
+
+    Cannot fail: every owner checked at load that |value·10^decimals| < 9.2e18
+    (:mod:`engine.published`), and plans never scale a column by more decimals than its own.
+    """
     value = f'ROUND("{column}" * {10**decimals})'
-    return (
-        f'CASE WHEN "{column}" IS NULL THEN NULL '
-        f"WHEN ABS({value}) < {_MAX_SCALED} THEN CAST({value} AS BIGINT) "
-        f"ELSE error('{_RANGE_MARK}') END"
-    )
+    return f"CAST({value} AS BIGINT)"
 
 
-def label_value(value: object) -> object:
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return value
+def guarded(expression: str) -> str:
+    """Return ``expression`` evaluated as NULL wherever it would fail on a row.
+
+    An analyst's expressions (filters, group keys) run at the owner; a failure that only
+    some rows trigger (a cast, a division by zero, an overflow) would tell the analyst that
+    such a row exists. TRY makes it NULL instead: a filter drops the row, a key labels it
+    NULL. Type errors fail on an empty table too and are refused before data is read.
+    """
+    return f"TRY({expression})"
 
 
 def run(cursor: Any, sql: str, qualified: str) -> list[tuple[Any, ...]]:
     """Run ``sql``; translate DuckDB's errors into engine errors that quote no data."""
     try:
         return list(cursor.execute(sql).fetchall())
-    except duckdb.InvalidInputException as exc:
-        if _RANGE_MARK in str(exc):
-            raise CapacityError(
-                f"scan of {qualified}: a value times 10^decimals is out of range; want "
-                "|value·10^decimals| < 9.2e18 (fewer decimals?)"
-            ) from None
-        raise QueryError(
-            f"query on {qualified}: the owner could not evaluate it ({type(exc).__name__}); "
-            "want expressions over the dataset's columns"
-        ) from None
     except duckdb.OutOfRangeException:
         raise CapacityError(
-            f"scan of {qualified}: a scaled value or a sum is out of range; want "
-            "|value·10^decimals| < 2^63 and sums < 2^127 (fewer decimals?)"
+            f"scan of {qualified}: a sum is out of range; want |value·10^decimals| < 2^63 "
+            "and sums < 2^127 (fewer decimals?)"
         ) from None
-    except duckdb.ConversionException:
+    except duckdb.BinderException:
         raise QueryError(
-            f"WHERE on {qualified}: a value could not be converted for a comparison; want "
-            "comparisons between compatible types"
+            f"query on {qualified}: the owner could not evaluate it (the types of its "
+            "columns and constants do not fit the expression); want comparisons and "
+            "arithmetic between compatible types"
         ) from None
     except duckdb.Error as exc:
         raise QueryError(
@@ -82,45 +73,101 @@ def hugeint(name: str) -> str:
     return f"CAST({name} AS HUGEINT)"
 
 
-def component_sql(component: str, y: str, x: str | None = None) -> str:
-    """Return the SQL aggregate of one measure component over the value ``y``.
+Terms = list[tuple[str, int]]  # SQL aggregates and the left shift of each: Σ sum << shift
 
-    Univariate: n = COUNT(y), s = Σy, q = Σy². A pair (y, x) held by one owner counts only
-    rows where both are present: n, s = Σx, q = Σx², sy = Σy, syy = Σy², sxy = Σxy.
+
+def product_terms(a: str, b: str, condition: str | None, wide: bool) -> Terms:
+    """Return terms whose shifted sum is Σ a·b over the rows where ``condition`` holds.
+
+    Narrow: one HUGEINT sum, exact while Σ|a·b| < 2**127. Wide: a = a1·2^32 + a0 (and b
+    alike, a0, b0 in [0, 2^32)) so that every partial sum fits a HUGEINT for any BIGINT
+    values and up to 2^36 rows; the owner adds them up in Python.
+    """
+    when = f"CASE WHEN {condition} THEN " if condition else ""
+    end = " END" if condition else ""
+    h = hugeint
+    if not wide:
+        return [(f"SUM({when}{h(a)} * {h(b)}{end})", 0)]
+    parts = []
+    for (x, xs), (y, ys) in (
+        ((f"({a} >> 32)", 32), (f"({b} >> 32)", 32)),
+        ((f"({a} >> 32)", 32), (f"({b} & 4294967295)", 0)),
+        ((f"({a} & 4294967295)", 0), (f"({b} >> 32)", 32)),
+        ((f"({a} & 4294967295)", 0), (f"({b} & 4294967295)", 0)),
+    ):
+        parts.append((f"SUM({when}{h(x)} * {h(y)}{end})", xs + ys))
+    return parts
+
+
+def component_terms(component: str, y: str, x: str | None = None, wide: bool = False) -> Terms:
+    """Return the SQL terms of one measure component over the value ``y`` (see Terms).
+
+    Univariate: n = COUNT(y), s = Σy, q = Σy², a = Σ|y|. A pair (y, x) held by one owner
+    counts only rows where both are present: n, s = Σx, q = Σx², sy = Σy, syy = Σy²,
+    sxy = Σxy.
     """
     h = hugeint
     if x is None:
-        return {"n": f"COUNT({y})", "s": f"SUM({h(y)})", "q": f"SUM({h(y)} * {h(y)})"}[component]
+        if component == "q":
+            return product_terms(y, y, None, wide)
+        return [
+            (
+                {"n": f"COUNT({y})", "s": f"SUM({h(y)})", "a": f"SUM(ABS({h(y)}))"}[component],
+                0,
+            )
+        ]
     both = f"({x} IS NOT NULL AND {y} IS NOT NULL)"
-    return {
-        "n": f"SUM(CASE WHEN {both} THEN 1 ELSE 0 END)",
-        "s": f"SUM(CASE WHEN {both} THEN {h(x)} END)",
-        "q": f"SUM(CASE WHEN {both} THEN {h(x)} * {h(x)} END)",
-        "sy": f"SUM(CASE WHEN {both} THEN {h(y)} END)",
-        "syy": f"SUM(CASE WHEN {both} THEN {h(y)} * {h(y)} END)",
-        "sxy": f"SUM(CASE WHEN {both} THEN {h(x)} * {h(y)} END)",
-    }[component]
+    if component in ("q", "syy", "sxy"):
+        a, b = {"q": (x, x), "syy": (y, y), "sxy": (x, y)}[component]
+        return product_terms(a, b, both, wide)
+    return [
+        (
+            {
+                "n": f"SUM(CASE WHEN {both} THEN 1 ELSE 0 END)",
+                "s": f"SUM(CASE WHEN {both} THEN {h(x)} END)",
+                "sy": f"SUM(CASE WHEN {both} THEN {h(y)} END)",
+            }[component],
+            0,
+        )
+    ]
 
 
-def _components(index: int, measure: Measure) -> list[str]:
-    """Return SQL aggregates of one measure's components, over values v{index}/w{index}."""
-    v = f"v{index}"
-    if measure.column is None:
-        return ["COUNT(*)"]
-    if measure.order is not None:
-        return [f"COUNT({v})", "0", "0"]  # the fraction comes from order_statistics()
-    w = f"w{index}" if measure.second is not None else None
-    return [component_sql(c, v, w) for c in measure.components]
+def component_sql(component: str, y: str, x: str | None = None) -> str:
+    """Return the single (narrow) SQL aggregate of one component (per-key join columns)."""
+    ((sql, _),) = component_terms(component, y, x)
+    return sql
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """One scan's output at its owner: per group label, the measures' integer components,
+    and, when the owner controls query-set overlap, each part's row-set sketch."""
+
+    partials: dict[Label, list[int]]
+    sketches: dict[Label, Sketch]
 
 
 def aggregate_scan(
-    cursor: Any, table: str, qualified: str, scan: Scan, measures: Sequence[Measure]
-) -> dict[Label, list[int]]:
-    """Return, per group label, the integer components of every measure (plan order)."""
-    groups = [f"{sql} AS g{i}" for i, sql in enumerate(scan.group_sql)]
+    cursor: Any,
+    table: str,
+    qualified: str,
+    scan: Scan,
+    measures: Sequence[Measure],
+    *,
+    wide: Callable[[str, str], bool] = lambda a, b: False,
+    sketch: int = 0,
+) -> ScanResult:
+    """Return, per group label, the integer components of every measure (plan order).
+
+    ``wide(a, b)`` says whether Σ a·b over the owner's columns a, b could leave a HUGEINT
+    (the owner knows its magnitudes privately); ``sketch`` is the number of power sums of
+    each part's row set to compute (0: none; :mod:`engine.overlap`).
+    """
+    groups = [f"{guarded(sql)} AS g{i}" for i, sql in enumerate(scan.group_sql)]
     keys = [f"g{i}" for i in range(len(scan.group_sql))]
-    inner = list(groups)
+    inner = list(groups) + power_columns(sketch)
     outer = list(keys)
+    layout: list[list[int]] = []  # per component: the shifts of its terms, in order
     for i, (measure, (column, second)) in enumerate(
         zip(measures, scan.measure_columns, strict=True)
     ):
@@ -128,27 +175,98 @@ def aggregate_scan(
             inner.append(f"{scaled(column, measure.decimals)} AS v{i}")
         if second is not None:
             inner.append(f"{scaled(second, measure.second_decimals)} AS w{i}")
-        outer.extend(_components(i, measure))
-    where = f" WHERE {scan.filter_sql}" if scan.filter_sql else ""
+        for terms in _components(i, measure, column, second, wide):
+            outer.extend(sql for sql, _ in terms)
+            layout.append([shift for _, shift in terms])
+    if sketch:
+        outer += ["COUNT(*)", *sketch_sums(sketch)]
+    where = f" WHERE {guarded(scan.filter_sql)}" if scan.filter_sql else ""
     source = f'(SELECT {", ".join(inner) or "1 AS one"} FROM "{table}"{where})'
     sql = f"SELECT {', '.join(outer)} FROM {source}"
     if keys:
         sql += f" GROUP BY {', '.join(keys)}"
     width = len(keys)
-    out: dict[Label, list[int]] = {}
+    partials: dict[Label, list[int]] = {}
+    sketches: dict[Label, Sketch] = {}
     for row in run(cursor, sql, qualified):
         label = tuple(label_value(v) for v in row[:width])
-        out[label] = [int(v) if v is not None else 0 for v in row[width:]]
+        values = [int(v) if v is not None else 0 for v in row[width:]]
+        components, position = [], 0
+        for shifts in layout:
+            components.append(sum(values[position + j] << s for j, s in enumerate(shifts)))
+            position += len(shifts)
+        partials[label] = components
+        if sketch:
+            sketches[label] = Sketch(values[position], tuple(values[position + 1 :]))
     offset = 0
     for i, measure in enumerate(measures):
         if measure.order is not None:
             fractions = order_statistics(cursor, source, keys, i, measure, qualified)
             for label, (num, den) in fractions.items():
-                if label in out:
-                    out[label][offset + 1] = num
-                    out[label][offset + 2] = den
+                if label in partials:
+                    partials[label][offset + 1] = num
+                    partials[label][offset + 2] = den
+        if "t" in measure.components:
+            assert measure.dominance is not None
+            where_t = offset + measure.components.index("t")
+            for label, top in top_sums(cursor, source, keys, i, measure.dominance[0], qualified):
+                if label in partials:
+                    partials[label][where_t] = top
         offset += len(measure.components)
+    return ScanResult(partials, sketches)
+
+
+def _components(
+    index: int,
+    measure: Measure,
+    column: str | None,
+    second: str | None,
+    wide: Callable[[str, str], bool],
+) -> list[Terms]:
+    """Return the terms of one measure's components, over values v{index}/w{index}."""
+    v = f"v{index}"
+    if measure.column is None:
+        return [[("COUNT(*)", 0)]]
+    if measure.order is not None:
+        return [[(f"COUNT({v})", 0)], [("0", 0)], [("0", 0)]]  # see order_statistics()
+    w = f"w{index}" if measure.second is not None else None
+    out = []
+    for component in measure.components:
+        if component == "t":
+            out.append([("0", 0)])  # filled in by top_sums()
+            continue
+        pair = {"q": (second, second), "syy": (column, column), "sxy": (second, column)}
+        a, b = pair.get(component, (None, None)) if w is not None else (column, column)
+        is_wide = component in ("q", "syy", "sxy") and wide(a or "", b or "")
+        out.append(component_terms(component, v, w, is_wide))
     return out
+
+
+def top_sums(
+    cursor: Any,
+    source: str,
+    keys: list[str],
+    index: int,
+    top: int,
+    qualified: str,
+    value: str | None = None,
+) -> list[tuple[Label, int]]:
+    """Return, per group, the sum of the ``top`` largest |v| (the dominance rule's input);
+    v is ``v{index}`` or the column ``value``."""
+    v = value or f"v{index}"
+    partition = f"PARTITION BY {', '.join(keys)}" if keys else ""
+    select_keys = "".join(f"{k}, " for k in keys)
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    sql = (
+        f"SELECT {select_keys}SUM(m) FROM (SELECT {select_keys}ABS(CAST({v} AS HUGEINT)) AS m, "
+        f"row_number() OVER ({partition} ORDER BY ABS(CAST({v} AS HUGEINT)) DESC) AS r "
+        f"FROM {source} WHERE {v} IS NOT NULL) WHERE r <= {top}{group}"
+    )
+    width = len(keys)
+    return [
+        (tuple(label_value(x) for x in row[:width]), int(row[width] or 0))
+        for row in run(cursor, sql, qualified)
+    ]
 
 
 def order_statistics(
@@ -195,29 +313,19 @@ class JoinTable:
     labels: list[Label]  # one per row; () when this owner has no group keys
     columns: list[list[int]]  # columns[j][row]
     values: list[list[int | None]] = field(default_factory=list)  # order_sql[j][row]
-
-
-def key_bytes(value: object) -> bytes:
-    """Return the canonical bytes of a join key value (type-tagged: 1 and '1' differ)."""
-    if isinstance(value, bool):
-        return b"b:" + str(int(value)).encode()
-    if isinstance(value, int):
-        return b"i:" + str(value).encode()
-    if isinstance(value, float) and value.is_integer():
-        return b"i:" + str(int(value)).encode()
-    return b"s:" + str(label_value(value)).encode()
+    tops: dict[tuple[int, Label], int] = field(default_factory=dict)  # (measure, own label)
 
 
 def join_scan(cursor: Any, table: str, qualified: str, scan: JoinScan) -> JoinTable:
     """Return the owner's per-key columns for a join (rows with a NULL key never join)."""
     # The dataset's own columns stay visible: per-key conditions may read them.
-    groups = [f"{sql} AS __g{i}" for i, sql in enumerate(scan.group_sql)]
+    groups = [f"{guarded(sql)} AS __g{i}" for i, sql in enumerate(scan.group_sql)]
     keys = [f"__g{i}" for i in range(len(scan.group_sql))]
     values = [f"{sql} AS {name}" for name, sql in scan.value_sql]
     inner = ["*", f'"{scan.key}" AS __join_key', *groups, *values]
     where = [f'"{scan.key}" IS NOT NULL']
     if scan.filter_sql:
-        where.append(f"({scan.filter_sql})")
+        where.append(guarded(scan.filter_sql))
     source = f'(SELECT {", ".join(inner)} FROM "{table}" WHERE {" AND ".join(where)})'
     outer = ["__join_key", *keys, *(c.sql for c in scan.columns), *scan.order_sql]
     grouping = ", ".join(["__join_key", *keys])
@@ -234,6 +342,10 @@ def join_scan(cursor: Any, table: str, qualified: str, scan: JoinScan) -> JoinTa
                 f"{scan.key!r} here, got a key with several rows"
             )
     first = width + len(scan.columns)
+    tops: dict[tuple[int, Label], int] = {}
+    for measure, value, count in scan.tops:
+        for label, top in top_sums(cursor, source, keys, -1, count, qualified, value):
+            tops[(measure, label)] = top
     return JoinTable(
         keys=[key_bytes(row[0]) for row in rows],
         labels=[tuple(label_value(v) for v in row[1:width]) for row in rows],
@@ -245,4 +357,5 @@ def join_scan(cursor: Any, table: str, qualified: str, scan: JoinScan) -> JoinTa
             [None if row[first + j] is None else int(row[first + j]) for row in rows]
             for j in range(len(scan.order_sql))
         ],
+        tops=tops,
     )

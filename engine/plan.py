@@ -24,9 +24,12 @@ import json
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
+from engine.labels import Label
 from engine.sql.query import Aggregate
 
-COMPONENT_ORDER = ("n", "s", "q", "sy", "syy", "sxy")
+# The totals a measure may need, in this order: count, sum, sum of squares, the rest of a
+# pair's sums, and for the dominance rule the sum of absolute values and the top-n sum.
+COMPONENT_ORDER = ("n", "s", "q", "sy", "syy", "sxy", "a", "t")
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,9 @@ class Measure:
     - a pair (``column`` is y, ``second`` is x; rows where both are present): "n", "s"
       (sum of x), "q" (of x²), "sy", "syy", "sxy";
     - an order statistic (``order`` is "min", "max" or "quantile" with ``fraction``
-      (a, b) = q): "n", and its exact value as "s" / "q".
+      (a, b) = q): "n", and its exact value as "s" / "q";
+    - ``dominance`` (n, k) on a SUM or AVG's column adds "a" (Σ|v|) and "t" (the sum of
+      the n largest |v|, an upper bound over several owners: the sum of their own tops).
     """
 
     column: str | None
@@ -48,6 +53,32 @@ class Measure:
     second_decimals: int = 0
     order: str | None = None
     fraction: tuple[int, int] | None = None
+    dominance: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class NoisyTotal:
+    """A total released with differential-privacy noise (release mode dp).
+
+    The noise is discrete Laplace with parameter alpha = exp(-epsilon / sensitivity) in the
+    total's integer units (values scaled by 10**decimals), generated inside MPC.
+    """
+
+    measure: int
+    component: str  # "n" or "s"
+    sensitivity: int  # how much one row can change the total (scaled units)
+    epsilon: float  # this total's share of the query's epsilon
+
+
+@dataclass(frozen=True)
+class Charge:
+    """The epsilon a dp query charges to one dataset's budget (kept on the ledger)."""
+
+    owner: str
+    dataset: str
+    epsilon: float
+    analyst_budget: float
+    budget: float
 
 
 @dataclass(frozen=True)
@@ -87,6 +118,10 @@ class _Common:
     order_by: tuple[tuple[int, bool], ...]
     limit: int | None
     having: str  # JSON of the HAVING condition on outputs (see engine.having), "" for none
+    groups: tuple[Label, ...]  # every public label of the result (engine.sql.domains)
+    release: str  # "exact" or "dp"
+    noisy: tuple[NoisyTotal, ...]  # dp: per group, the totals released with noise
+    charges: tuple[Charge, ...]  # dp: what the query costs each dp dataset's budget
 
     @property
     def components_per_group(self) -> int:
@@ -162,6 +197,8 @@ class JoinScan:
     # this owner's row values
     order_sql: tuple[str, ...] = ()  # per-key values of order statistics (the hub's; kept
     # in plaintext at the owner, never secret-shared as columns)
+    tops: tuple[tuple[int, str, int], ...] = ()  # dominance: (measure, value alias, n) whose
+    # top-n sum of |value| per own group label (or overall) the owner inputs
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,12 @@ rule):
 - every dataset exists, is available, and the analyst is granted it;
 - ``hidden`` columns are never usable; ``join_key`` columns only link datasets (never
   output, filtered, grouped or aggregated);
-- GROUP BY on ``group_by`` columns, or on a bucket expression (WIDTH_BUCKET, CASE, …) of
-  ``group_by`` or ``aggregate`` columns (histograms); outputs are group keys or aggregates;
-- numeric aggregates only on numeric ``aggregate`` or ``group_by`` columns;
+- GROUP BY keys have public labels only (:mod:`engine.sql.domains`): ``group_by`` columns,
+  buckets with constant labels, expressions of ``group_by`` columns; outputs are group keys
+  or aggregates; every label of the keys' domains is a result row;
+- numeric aggregates only on numeric ``aggregate`` or ``group_by`` columns; MIN, MAX and
+  quantiles only on columns whose owner allows order statistics;
+- the release rules of :mod:`engine.release_plan` (dominance, differential privacy);
 - WHERE predicates use ``group_by`` or ``aggregate`` columns and the safe SQL subset of
   :mod:`engine.sql.predicate`; they are pushed down to each owner and run in plaintext.
 
@@ -17,21 +20,44 @@ Queries with JOIN are planned by :mod:`engine.join_planner`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlglot import exp
 
 from engine import having as having_json
-from engine.catalog import Catalog
-from engine.config import ColumnPolicy
+from engine.catalog import Catalog, ColumnInfo, DatasetInfo
+from engine.config import ColumnPolicy, ReleaseMode
 from engine.errors import QueryError, UnsupportedError
-from engine.plan import COMPONENT_ORDER, Measure, Output, Plan, QueryPlan, Scan
+from engine.labels import Label
+from engine.plan import (
+    COMPONENT_ORDER,
+    Charge,
+    Measure,
+    NoisyTotal,
+    Output,
+    Plan,
+    QueryPlan,
+    Scan,
+)
+from engine.release_plan import (
+    charges,
+    check_dp,
+    check_order_statistic,
+    dominance_of,
+    noisy_totals,
+    query_epsilon,
+    release_mode,
+    scaled_bound,
+)
 from engine.sql import predicate
+from engine.sql.domains import KeyDomain, groups_of, key_domain
 from engine.sql.parse import parse_query
 from engine.sql.query import Aggregate, AggregateCall, ParsedQuery
 from engine.sql.resolve import (
     FILTERABLE,
+    Bound,
     ResolvedBranch,
     Resolver,
-    check_group_key,
     resolve_relations,
 )
 
@@ -45,6 +71,7 @@ NEEDS: dict[Aggregate, tuple[str, ...]] = {
     Aggregate.STDDEV_POP: ("n", "s", "q"),
 }
 AGGREGATABLE = frozenset({ColumnPolicy.AGGREGATE, ColumnPolicy.GROUP_BY})
+PAIR_COMPONENTS = ("n", "s", "q", "sy", "syy", "sxy")
 
 
 def plan_query(sql: str, catalog: Catalog, analyst: str) -> Plan:
@@ -62,12 +89,19 @@ def plan_query(sql: str, catalog: Catalog, analyst: str) -> Plan:
 
 
 class MeasureBuilder:
-    """Collects the measures a query's aggregates need, merging what can be shared."""
+    """Collects the measures a query's aggregates need, merging what can be shared.
+
+    Checks as it goes the column rules of every dataset a column comes from: the policy,
+    numeric types, order statistics only where allowed, and adds the dominance rule's
+    components to SUM and AVG measures whose dataset has one.
+    """
 
     def __init__(self, resolver: Resolver, qualify: bool) -> None:
         self.resolver = resolver
         self.qualify = qualify  # name columns "alias.column" (joins) or just "column"
         self.measures: list[Measure] = []
+        # per measure: each dataset its column lives in, with the column there
+        self.sources: list[list[tuple[DatasetInfo, ColumnInfo]]] = []
 
     def name(self, column: exp.Column) -> str:
         bound = self.resolver.column(column)
@@ -75,31 +109,38 @@ class MeasureBuilder:
             return bound.name
         return f"{self.resolver.relations[bound.relation].alias}.{bound.name}"
 
+    def _sources(self, bound: Bound) -> list[tuple[DatasetInfo, ColumnInfo]]:
+        relation = self.resolver.relations[bound.relation]
+        infos = self.resolver.infos(bound)
+        return [(rb.dataset, info) for rb, info in zip(relation.branches, infos, strict=True)]
+
     def add(self, call: AggregateCall) -> int:
         """Return the index of the measure serving ``call``, adding or widening one."""
         function = call.function
         what = function.value.upper()
         if call.argument is None:
-            return self._merge(Measure(None, ("n",), 0))
+            return self._merge(Measure(None, ("n",), 0), [])
         bound = self.resolver.column(call.argument)
         self.resolver.require(bound, AGGREGATABLE, f"in {what}")
         column = self.name(call.argument)
+        sources = self._sources(bound)
         if function.bivariate:
             assert call.second is not None
             second = self.resolver.column(call.second)
             self.resolver.require(second, AGGREGATABLE, f"in {what}")
             measure = Measure(
                 column,
-                COMPONENT_ORDER,
+                PAIR_COMPONENTS,
                 self.resolver.numeric(bound, what),
                 self.name(call.second),
                 self.resolver.numeric(second, what),
             )
-            return self._merge(measure)
+            return self._merge(measure, sources + self._sources(second))
         if function is Aggregate.COUNT:
-            return self._merge(Measure(column, ("n",), 0))
+            return self._merge(Measure(column, ("n",), 0), sources)
         decimals = self.resolver.numeric(bound, what)
         if function.order_statistic:
+            check_order_statistic(function, sources)
             order, fraction = {
                 Aggregate.MIN: ("min", (0, 1)),
                 Aggregate.MAX: ("max", (1, 1)),
@@ -111,17 +152,25 @@ class MeasureBuilder:
             if fraction[1] >= 1 << 16:
                 raise QueryError(f"{what}: got q with denominator {fraction[1]}, want < 65536")
             return self._add(
-                Measure(column, ("n", "s", "q"), decimals, order=order, fraction=fraction)
+                Measure(column, ("n", "s", "q"), decimals, order=order, fraction=fraction),
+                sources,
             )
-        return self._merge(Measure(column, NEEDS[function], decimals))
+        components = NEEDS[function]
+        dominance = None
+        if function in (Aggregate.SUM, Aggregate.AVG):
+            dominance = dominance_of([d for d, _ in sources])
+            if dominance is not None:
+                components = (*components, "a", "t")
+        return self._merge(Measure(column, components, decimals, dominance=dominance), sources)
 
-    def _add(self, measure: Measure) -> int:
+    def _add(self, measure: Measure, sources: list[tuple[DatasetInfo, ColumnInfo]]) -> int:
         if measure in self.measures:
             return self.measures.index(measure)
         self.measures.append(measure)
+        self.sources.append(sources)
         return len(self.measures) - 1
 
-    def _merge(self, measure: Measure) -> int:
+    def _merge(self, measure: Measure, sources: list[tuple[DatasetInfo, ColumnInfo]]) -> int:
         for index, old in enumerate(self.measures):
             same = (old.column, old.second, old.order) == (measure.column, measure.second, None)
             if same and measure.order is None:
@@ -133,10 +182,11 @@ class MeasureBuilder:
                     components,
                     max(old.decimals, measure.decimals),
                     old.second,
-                    old.second_decimals,
+                    max(old.second_decimals, measure.second_decimals),
+                    dominance=old.dominance or measure.dominance,
                 )
                 return index
-        return self._add(measure)
+        return self._add(measure, sources)
 
 
 def outputs_of(query: ParsedQuery, builder: MeasureBuilder, group_texts: list[str]) -> list[Output]:
@@ -159,15 +209,70 @@ def outputs_of(query: ParsedQuery, builder: MeasureBuilder, group_texts: list[st
     return outputs
 
 
+@dataclass(frozen=True)
+class Disclosure:
+    """The plan fields that say how its cells may be released (engine.release_plan)."""
+
+    groups: tuple[Label, ...]
+    release: str
+    noisy: tuple[NoisyTotal, ...]
+    charges: tuple[Charge, ...]
+    min_group_size: int
+
+
+def disclosure(
+    builder: MeasureBuilder,
+    outputs: list[Output],
+    domains: list[KeyDomain],
+    datasets: list[DatasetInfo],
+    *,
+    join_keys_unique: bool = True,
+) -> Disclosure:
+    """Decide the release mode and its parameters for a plan (no data is read)."""
+    mode = release_mode(datasets)
+    groups = groups_of(domains)
+    if mode is ReleaseMode.EXACT:
+        return Disclosure(groups, mode.value, (), (), max(d.min_group_size for d in datasets))
+    check_dp(outputs, datasets, join_keys_unique)
+    epsilon = query_epsilon(datasets)
+    sensitivity = []
+    for measure, sources in zip(builder.measures, builder.sources, strict=True):
+        if measure.column is None:
+            sensitivity.append(1)
+            continue
+        sensitivity.append(
+            max(scaled_bound(_bounds(info), measure.decimals) for _, info in sources)
+        )
+    # A dp release is noisy instead of suppressed: no minimum group size applies.
+    return Disclosure(
+        groups,
+        mode.value,
+        noisy_totals(builder.measures, outputs, sensitivity, epsilon),
+        charges(datasets, epsilon),
+        1,
+    )
+
+
+def _bounds(info: ColumnInfo) -> tuple[float, float] | None:
+    if info.bounds is not None:
+        return info.bounds
+    if info.domain:  # a numeric group_by column: its labels bound it
+        numbers = [float(v) for v in info.domain if isinstance(v, int | float)]
+        if numbers:
+            return min(numbers), max(numbers)
+    return None
+
+
 def build_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> QueryPlan:
     """Return the plan of a parsed query over one relation (see :func:`plan_query`)."""
     (relation,) = resolve_relations(query.relations, catalog, analyst)
     resolver = Resolver([relation])
-    group_texts = []
+    group_texts: list[str] = []
+    domains: list[KeyDomain] = []
     for key in query.group_by:
-        check_group_key(resolver, key)
         text = key.sql(dialect="duckdb")
         if text not in group_texts:
+            domains.append(key_domain(resolver, key))
             group_texts.append(text)
     groups = [next(k for k in query.group_by if k.sql(dialect="duckdb") == t) for t in group_texts]
     where = query.where
@@ -182,15 +287,20 @@ def build_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> QueryPlan:
             "not supported yet: MIN, MAX, MEDIAN or QUANTILE_CONT over a UNION ALL of several "
             "datasets"
         )
+    released = disclosure(builder, outputs, domains, [rb.dataset for rb in relation.branches])
     scans = tuple(_scan(rb, where, groups, builder.measures) for rb in relation.branches)
     return QueryPlan(
         group_names=tuple(group_texts),
         measures=tuple(builder.measures),
         outputs=tuple(outputs),
-        min_group_size=max(rb.dataset.min_group_size for rb in relation.branches),
+        min_group_size=released.min_group_size,
         order_by=tuple((k.output, k.descending) for k in query.order_by),
         limit=query.limit,
         having=having_json.encode(query),
+        groups=released.groups,
+        release=released.release,
+        noisy=released.noisy,
+        charges=released.charges,
         scans=scans,
     )
 

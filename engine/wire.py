@@ -6,13 +6,13 @@ module touch generated protobuf classes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 
 from engine.anchor.queries import PartyResultReceipt, QueryReceipts
-from engine.catalog import ColumnInfo, ColumnType, DatasetInfo
-from engine.config import ColumnPolicy
+from engine.catalog import DatasetInfo
 from engine.errors import EngineError, QueryError
-from engine.local_scan import Label
+from engine.labels import Label
 from engine.plan import Plan
 from engine.request import SignedRequest
 from engine.rpc import jointstat_pb2 as pb
@@ -72,16 +72,9 @@ def catalog_to_pb(datasets: Iterable[DatasetInfo]) -> pb.CatalogReply:
             pb.DatasetSchema(
                 owner=d.owner,
                 name=d.name,
-                columns=[
-                    pb.ColumnSchema(
-                        name=c.name, type=c.type.value, policy=c.policy.value, decimals=c.decimals
-                    )
-                    for c in d.columns
-                ],
-                min_group_size=d.min_group_size,
-                analysts=list(d.analysts),
                 available=d.available,
                 problem=d.problem,
+                metadata=d.canonical(),
             )
             for d in datasets
         ]
@@ -89,24 +82,19 @@ def catalog_to_pb(datasets: Iterable[DatasetInfo]) -> pb.CatalogReply:
 
 
 def catalog_from_pb(message: pb.CatalogReply) -> tuple[DatasetInfo, ...]:
-    try:
-        return tuple(
-            DatasetInfo(
-                owner=d.owner,
-                name=d.name,
-                columns=tuple(
-                    ColumnInfo(c.name, ColumnType(c.type), ColumnPolicy(c.policy), c.decimals)
-                    for c in d.columns
-                ),
-                min_group_size=d.min_group_size,
-                analysts=tuple(d.analysts),
-                available=d.available,
-                problem=d.problem,
-            )
-            for d in message.datasets
-        )
-    except ValueError as exc:
-        raise EngineError(f"catalog: got an unknown type or policy ({exc})") from None
+    out = []
+    for d in message.datasets:
+        try:
+            info = DatasetInfo.from_json(json.loads(d.metadata))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EngineError(
+                f"catalog: got malformed metadata for {d.owner}.{d.name} ({type(exc).__name__})"
+                ", want the canonical description"
+            ) from None
+        if (info.owner, info.name) != (d.owner, d.name):
+            raise EngineError(f"catalog: metadata names another dataset than {d.owner}.{d.name}")
+        out.append(info)
+    return tuple(out)
 
 
 def failure_to_pb(error: EngineError) -> pb.Failure:
@@ -147,8 +135,13 @@ def outcome_to_pb(
     threshold: int,
     seconds: float,
     receipts: QueryReceipts | None = None,
+    noise_parts: float = 1.0,
 ) -> pb.QueryResult:
-    """Return the analyst-facing result message of a finished query."""
+    """Return the analyst-facing result message of a finished query.
+
+    ``noise_parts`` (dp): each party's noise is a difference of two Pólya(1/noise_parts)
+    draws (noise_parts = parties − threshold: any honest majority's sum is full noise).
+    """
     columns = []
     for output in plan.outputs:
         measure = plan.measures[output.measure] if output.measure is not None else None
@@ -159,6 +152,7 @@ def outcome_to_pb(
                 function="" if output.function is None else output.function.value,
                 decimals=measure.decimals if measure else 0,
                 second_decimals=measure.second_decimals if measure else 0,
+                measure=-1 if output.measure is None else output.measure,
             )
         )
     return pb.QueryResult(
@@ -172,4 +166,15 @@ def outcome_to_pb(
         seconds=seconds,
         receipts=receipts_to_pb(receipts) if receipts is not None else None,
         having=plan.having,
+        release=plan.release,
+        noisy=[
+            pb.NoisyTotal(
+                measure=t.measure,
+                component=t.component,
+                sensitivity=t.sensitivity,
+                epsilon=t.epsilon,
+                parts=noise_parts,
+            )
+            for t in plan.noisy
+        ],
     )

@@ -13,7 +13,7 @@ from engine.anchor.party import PartyLedger
 from engine.daemon.party import Domain, Party
 from engine.errors import AuthError, PeerError
 from engine.rpc import jointstat_pb2 as pb
-from engine.wire import failure_to_pb, label_from_pb, labels_to_pb, sealed_to_pb, signed_from_pb
+from engine.wire import failure_to_pb, sealed_to_pb, signed_from_pb
 from ledger import LedgerError
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,6 @@ async def collect(party: Party, request: pb.CollectRequest) -> pb.CollectReply:
         queries=[
             pb.QueryLabels(
                 query_id=query_id,
-                labels=labels_to_pb(result.labels),
                 failure=failure_to_pb(result.error) if result.error is not None else None,
                 rows=result.rows,
             )
@@ -62,15 +61,7 @@ async def collect(party: Party, request: pb.CollectRequest) -> pb.CollectReply:
 
 
 async def execute(party: Party, request: pb.ExecuteRequest, timeout: float) -> pb.ExecuteReply:
-    domains = [
-        Domain(
-            q.query_id,
-            [label_from_pb(row) for row in q.groups],
-            q.request_index,
-            q.padded_length,
-        )
-        for q in request.queries
-    ]
+    domains = [Domain(q.query_id, q.request_index, q.padded_length) for q in request.queries]
     batch_ids = list(request.batch_ids) or [request.job_id]
     outcomes = await party.execute(request.job_id, batch_ids, request.epoch, domains, timeout)
     return pb.ExecuteReply(

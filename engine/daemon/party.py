@@ -2,7 +2,8 @@
 
 The sequencer drives a batch through three calls on every party (see the Federation
 service in the .proto): ``prepare`` (verify each request and its plan; no data read),
-``collect`` (run this party's plaintext scans, report group labels) and ``execute`` (feed
+``collect`` (run this party's plaintext scans; nothing about them is reported but, for a
+join, its table's size rounded up to a power of two) and ``execute`` (feed
 this party's partial aggregates to the batch's MPC job and seal its shares to each
 analyst). A party never takes the sequencer's word for a plan: it plans each query itself
 from the signed SQL and its own view of the catalog, and compares digests.
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 from engine.anchor.party import PartyLedger
 from engine.catalog import Catalog, DatasetInfo
-from engine.config import PartyConfig
+from engine.config import PartyConfig, ReleaseMode
 from engine.errors import (
     CatalogMissError,
     EngineError,
@@ -28,13 +29,14 @@ from engine.errors import (
     PolicyError,
     UnsupportedError,
 )
-from engine.local import LocalData, label_sort_key
-from engine.local_scan import JoinTable, Label
+from engine.local import LocalData
+from engine.local_scan import JoinTable, ScanResult
 from engine.mpc.job import JobResult
 from engine.mpc.join_layout import join_input, join_job
-from engine.mpc.layout import layout, local_inputs
+from engine.mpc.layout import QuerySlot, layout, local_inputs
 from engine.mpc.session import MpcSession
 from engine.nonces import NonceStore
+from engine.overlap import OverlapHistory, Sketch
 from engine.plan import JoinPlan, Plan, QueryPlan
 from engine.planner import plan_query
 from engine.request import QueryRequest, SignedRequest, verify
@@ -55,7 +57,7 @@ class _Approved:
     request: QueryRequest
     request_hash: bytes
     plan: Plan
-    partials: list[dict[Label, list[int]]] | None = None  # set by collect (aggregates)
+    partials: list[ScanResult] | None = None  # set by collect (aggregates), per own scan
     table: JoinTable | None = None  # set by collect (this party's side of a join)
 
 
@@ -74,19 +76,18 @@ class Decision:
 
 @dataclass(frozen=True)
 class Collected:
-    """This party's answer to Collect for one query."""
+    """This party's answer to Collect for one query (no labels, no counts: groups come
+    from the plan)."""
 
-    labels: list[Label]
     error: EngineError | None
     rows: int = 0  # for a join: this party's table size rounded up to a power of two
 
 
 @dataclass(frozen=True)
 class Domain:
-    """What the sequencer agreed for one query of an MPC job."""
+    """What the sequencer set for one query of an MPC job."""
 
     query_id: str
-    groups: list[Label]
     request_index: int = -1
     padded_length: int = 0
 
@@ -121,6 +122,7 @@ class Party:
         self.nonces = NonceStore(
             config.state_dir / "nonces.sqlite", config.federation.max_request_age_seconds
         )
+        self.overlap = OverlapHistory(config.state_dir / "overlap.sqlite")
         self._peer_catalogs: dict[str, tuple[float, tuple[DatasetInfo, ...]]] = {}
         self._plans: OrderedDict[tuple[str, str, str], Plan] = OrderedDict()
         self._batches: dict[str, _Batch] = {}
@@ -216,6 +218,8 @@ class Party:
                         f"plan: party {self.config.name} planned this query differently "
                         "from the sequencer, want identical catalogs (retry shortly)"
                     )
+                # Anything this party's SQL would fail on fails now, on no rows.
+                await asyncio.to_thread(self.data.dry_run, plan)
                 digest_bytes = hashlib.sha256(signed.body).digest()
                 batch.queries[query_id] = _Approved(query_id, request, digest_bytes, plan)
             except EngineError as exc:
@@ -233,7 +237,7 @@ class Party:
     async def collect(
         self, batch_id: str, query_ids: list[str], request_indices: list[int]
     ) -> list[Collected]:
-        """Run this party's scans for each query; return its group labels or the error.
+        """Run this party's scans for each query; return what Collect reports, or the error.
 
         With the ledger on, a query's data is touched only once its request and this
         party's approval are in this party's mirror. For a join, this party also reports
@@ -248,7 +252,7 @@ class Party:
             approved = batch.queries.get(query_id)
             if approved is None:
                 error = PeerError(f"query {query_id}: not approved at {self.config.name}")
-                out.append(Collected([], error))
+                out.append(Collected(error))
                 continue
             try:
                 if self.ledger is not None:
@@ -256,30 +260,25 @@ class Party:
                 out.append(await asyncio.to_thread(self._collect, approved))
             except EngineError as exc:
                 log.info("query %s: scan failed at %s: %s", query_id, self.config.name, exc)
-                out.append(Collected([], exc))
+                out.append(Collected(exc))
         return out
 
     def _collect(self, approved: _Approved) -> Collected:
         plan = approved.plan
-        labels: set[Label] = set()
         if isinstance(plan, JoinPlan):
             for scan in plan.scans:
                 if scan.party == self.config.name:
                     approved.table = self.data.join_scan(scan)
-                    if scan.group_slots:
-                        labels.update(approved.table.labels)
                     rows = self.data.row_count(scan.dataset)
                     bound = 1 << max(rows - 1, 0).bit_length()
-                    return Collected(sorted(labels, key=label_sort_key), None, bound)
-            return Collected([], None)
+                    return Collected(None, bound)
+            return Collected(None)
         approved.partials = [
-            self.data.scan(scan, plan.measures)
+            self.data.scan(scan, plan.measures, overlap=plan.release == ReleaseMode.EXACT.value)
             for scan in plan.scans
             if scan.party == self.config.name
         ]
-        for partial in approved.partials:
-            labels.update(partial)
-        return Collected(sorted(labels, key=label_sort_key), None)
+        return Collected(None)
 
     # ------------------------------------------------------------------ execute
 
@@ -293,8 +292,9 @@ class Party:
     ) -> list[Outcome]:
         """Run the MPC jobs of collected batches; return this party's outcome per query.
 
-        ``domains`` holds each query's agreed groups, its request index on the ledger and,
-        for a join, the padded length, in ledger order; consecutive aggregate queries share
+        ``domains`` holds each query's request index on the ledger and, for a join, the
+        padded length, in ledger order (its groups are its plan's); consecutive aggregate
+        queries share
         one MPC job, each join query runs its own. With the ledger on, jobs must come in the
         order of their requests on it.
         """
@@ -337,27 +337,62 @@ class Party:
         """Run one MPC job for consecutive aggregate queries (no join)."""
         if not queries:
             return []
-        items = []
-        for domain, approved in queries:
-            own: set[Label] = set().union(*approved.partials) if approved.partials else set()
-            if not own <= set(domain.groups):
-                raise PeerError(
-                    f"query {domain.query_id}: the agreed groups miss labels of {self.config.name}"
-                )
+        plans = []
+        for _, approved in queries:
             assert isinstance(approved.plan, QueryPlan)
-            items.append((approved.plan, list(domain.groups)))
-        job, slots = layout(job_id, items)
+            plans.append(approved.plan)
+        job, slots = layout(job_id, plans)
         inputs: list[int] = []
-        for slot, (_, approved) in zip(slots, queries, strict=True):
-            inputs.extend(local_inputs(slot, approved.partials or []))
+        allowed: list[int] = []
+        for slot, (domain, approved) in zip(slots, queries, strict=True):
+            results = approved.partials or []
+            labels = set(slot.plan.groups)
+            if any(not set(r.partials) <= labels for r in results):
+                raise PeerError(
+                    f"query {domain.query_id}: a scan at {self.config.name} found a label "
+                    "outside the plan's domains (an internal error)"
+                )
+            inputs.extend(local_inputs(slot, [r.partials for r in results]))
+            allowed.extend(self._overlap_flags(approved, slot, results))
         if job.input_length == 0 or len(job.cells) == 0:
             return [self._outcome(a, None) for _, a in queries]
         log.info("job %s: MPC job of %d cells started", job_id, len(job.cells))
-        result = await self.session.run(job, inputs, timeout)
+        result = await self.session.run(job, (inputs, allowed), timeout)
         return [
             self._outcome(approved, result, slot.cell_offset, slot.cell_count)
             for slot, (_, approved) in zip(slots, queries, strict=True)
         ]
+
+    def _overlap_flags(
+        self, approved: _Approved, slot: QuerySlot, results: list[ScanResult]
+    ) -> list[int]:
+        """Return this owner's 0/1 per released cell: 0 where a part of the cell over one
+        of its datasets is too close to an earlier release (engine.overlap); recorded."""
+        plan = slot.plan
+        per_group = [1] * len(plan.groups)
+        own = [scan for scan in plan.scans if scan.party == self.config.name]
+        for scan, result in zip(own, results, strict=True):
+            if not result.sketches:
+                continue  # the dataset's owner does not control overlap, or no row matched
+            config = next(d for d in self.config.datasets if d.name == scan.dataset)
+            terms = len(next(iter(result.sketches.values())).sums)
+            empty = Sketch(0, (0,) * terms)
+            parts = [result.sketches.get(g, empty) for g in plan.groups]
+            ok = self.overlap.check_and_record(
+                scan.dataset, config.min_group_size, approved.query_id, parts
+            )
+            withheld = ok.count(False)
+            if withheld:
+                log.info(
+                    "query %s: %d of %d part(s) of %s withheld by overlap control",
+                    approved.query_id,
+                    withheld,
+                    len(parts),
+                    scan.dataset,
+                )
+            per_group = [a & int(b) for a, b in zip(per_group, ok, strict=True)]
+        cells_per_group = slot.cell_count // max(len(plan.groups), 1)
+        return [flag for flag in per_group for _ in range(cells_per_group)]
 
     async def _join(
         self, job_id: str, domain: Domain, approved: _Approved, timeout: float
@@ -366,13 +401,13 @@ class Party:
         plan = approved.plan
         assert isinstance(plan, JoinPlan)
         parties = [p.name for p in self.config.federation.parties]
-        job = join_job(job_id, plan, domain.groups, domain.padded_length, parties)
+        job = join_job(job_id, plan, plan.groups, domain.padded_length, parties)
         side = None
         for index, scan in enumerate(plan.scans):
             if scan.party == self.config.name:
                 if approved.table is None:
                     raise PeerError(f"query {domain.query_id}: not collected at {self.config.name}")
-                side = join_input(plan, index, approved.table, domain.groups)
+                side = join_input(plan, index, approved.table, plan.groups)
         if not job.cells:
             return self._outcome(approved, None)
         log.info("job %s: join job of %d cells started", job_id, len(job.cells))
@@ -410,13 +445,6 @@ class Party:
 
     def close(self) -> None:
         self.nonces.close()
+        self.overlap.close()
         if self.ledger is not None:
             self.ledger.close()
-
-
-def merge_labels(per_party: list[list[Label]]) -> list[Label]:
-    """Return the sorted union of every party's labels for one query."""
-    union: set[Label] = set()
-    for labels in per_party:
-        union.update(labels)
-    return sorted(union, key=label_sort_key)

@@ -3,7 +3,8 @@
 One party of the federation is the sequencer. Queries arriving while a batch runs wait
 and form the next batch, so many small queries share one MPC job. A batch goes through
 ``Prepare`` (every party checks every request against its own policy), ``Collect``
-(owners scan their data in plaintext and report group labels), a session check (every
+(owners scan their data in plaintext; a join's owners report their table size rounded up
+to a power of two, nothing else), a session check (every
 party's MPC worker must be live in the same epoch, else all restart in a new epoch), and
 ``Execute`` (one MPC job, run in batch order on every party). A query refused or failed at
 any step fails with that step's error; the others in the batch go on.
@@ -30,17 +31,17 @@ from typing import Any, TypeVar
 from engine.anchor.queries import QueryAnchor, QueryReceipts, RequestToAnchor
 from engine.config import PartyConfig
 from engine.daemon import handlers
-from engine.daemon.party import Party, merge_labels
+from engine.daemon.party import Party
 from engine.daemon.peers import Peers
 from engine.daemon.status import error_of
 from engine.errors import CapacityError, EngineError, PeerError
-from engine.local_scan import Label
-from engine.mpc.join_layout import join_domain, padded_length
+from engine.labels import Label
+from engine.mpc.join_layout import padded_length
 from engine.plan import JoinPlan, Plan
 from engine.request import QueryRequest, SignedRequest, verify
 from engine.rpc import jointstat_pb2 as pb
 from engine.sealing import SealedShares
-from engine.wire import label_from_pb, labels_to_pb, outcome_to_pb, sealed_from_pb, signed_to_pb
+from engine.wire import outcome_to_pb, sealed_from_pb, signed_to_pb
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ class Sequencer:
     async def _collect(
         self, batch_id: str, live: list[_Pending], timeout: float
     ) -> list[tuple[_Pending, list[Label]]]:
-        """Owners scan in plaintext and report group labels (off the serial MPC stage)."""
+        """Owners scan in plaintext (off the serial MPC stage); the groups are the plan's."""
         collect = pb.CollectRequest(
             batch_id=batch_id,
             query_ids=[p.signed.query_id for p in live],
@@ -306,31 +307,22 @@ class Sequencer:
             )
         )
         ready: list[tuple[_Pending, list[Label]]] = []
-        names = self._names()
         for index, pending in enumerate(live):
             failure = None
-            per_party: dict[str, list[Label]] = {}
             rows = []
-            for name, reply in zip(names, collected, strict=True):
+            for reply in collected:
                 entry = reply.queries[index]
                 if entry.HasField("failure"):
                     failure = error_of(entry.failure.code, entry.failure.message)
                     break
-                per_party[name] = [label_from_pb(row) for row in entry.labels]
                 rows.append(entry.rows)
             if failure is not None:
                 self._abort(pending, failure)
                 _reject(pending.future, failure)
                 continue
-            groups: list[Label]
             if isinstance(pending.plan, JoinPlan):
-                groups = join_domain(pending.plan, per_party)
                 pending.padded_length = padded_length(rows)
-            else:  # a query without GROUP BY has the one group ()
-                groups = (
-                    merge_labels(list(per_party.values())) if pending.plan.group_names else [()]
-                )
-            ready.append((pending, groups))
+            ready.append((pending, list(pending.plan.groups)))
         return ready
 
     def _abort(self, pending: _Pending, error: EngineError) -> None:
@@ -395,11 +387,10 @@ class Sequencer:
             queries=[
                 pb.QueryDomain(
                     query_id=p.signed.query_id,
-                    groups=labels_to_pb(g),
                     request_index=p.index,
                     padded_length=p.padded_length,
                 )
-                for p, g in ready
+                for p, _ in ready
             ],
             batch_ids=[part.batch_id for part in parts],
         )

@@ -123,9 +123,10 @@ def generate(directory: Path, citizens: int, seed: int = 7) -> DemoData:
             ["%d", "%s", "%d", "%.2f"],
         )
 
+    regions: dict[str, object] = {"policy": "group_by", "domain": list(REGIONS)}
     survey_columns: dict[str, str | dict[str, object]] = {
         "household_id": "hidden",
-        "region": "group_by",
+        "region": regions,
         "household_size": "aggregate",
         "monthly_spending": {"policy": "aggregate", "decimals": 2},
     }
@@ -136,9 +137,9 @@ def generate(directory: Path, citizens: int, seed: int = 7) -> DemoData:
                 "data/people.csv",
                 {
                     "citizen_id": "join_key",
-                    "birth_year": "group_by",
-                    "district": "group_by",
-                    "sex": "group_by",
+                    "birth_year": {"policy": "group_by", "domain": {"from": 1900, "to": 2026}},
+                    "district": {"policy": "group_by", "domain": list(DISTRICTS)},
+                    "sex": {"policy": "group_by", "domain": ["F", "M"]},
                 },
             ),
             DatasetSpec("survey", "data/survey.csv", survey_columns, min_group_size=5),
@@ -149,9 +150,11 @@ def generate(directory: Path, citizens: int, seed: int = 7) -> DemoData:
                 "data/income.csv",
                 {
                     "citizen_id": "join_key",
-                    "income": {"policy": "aggregate", "decimals": 2},
-                    "sector": "group_by",
-                    "region": "group_by",
+                    # The tax bureau allows exact order statistics of incomes (MEDIAN in
+                    # the demo): an explicit choice, off by default.
+                    "income": {"policy": "aggregate", "decimals": 2, "order_statistics": True},
+                    "sector": {"policy": "group_by", "domain": list(SECTORS)},
+                    "region": regions,
                 },
             ),
         ],
@@ -163,7 +166,7 @@ def generate(directory: Path, citizens: int, seed: int = 7) -> DemoData:
                     "citizen_id": "join_key",
                     "pension": {"policy": "aggregate", "decimals": 2},
                     "medical_claims": {"policy": "aggregate", "decimals": 2},
-                    "region": "group_by",
+                    "region": regions,
                 },
             ),
             DatasetSpec("survey", "data/survey.csv", survey_columns, min_group_size=5),

@@ -92,6 +92,8 @@ async def run_join_job(
     totals = np.array(
         [sums[lefts.index(t[0]), rights.index(t[1:])] for t in job.terms], dtype=object
     )
+    if job.from_extras or job.noisy:
+        totals = await _add_extras(mpc, secint, job, side, totals)
     ordered = time.perf_counter()
     for order in job.orders:
         await _order_statistics(
@@ -139,6 +141,28 @@ async def run_join_job(
         time.perf_counter() - summed,
     )
     return JobResult(job.job_id, p, mpc.pid + 1, *released)
+
+
+async def _add_extras(
+    mpc: Any, secint: Any, job: JoinJob, side: JoinInput | None, totals: Any
+) -> Any:
+    """Add every party's extra inputs to the totals (each party inputs one per total):
+    the totals in ``job.from_extras`` become the extras' sum (an owner's dominance tops),
+    the others get it added (noise)."""
+    p = secint.field.order
+    own = list(side.extras) if side is not None and side.extras else [0] * len(totals)
+    if len(own) != len(totals):
+        raise ValueError(f"extras: got {len(own)}, want one per total ({len(totals)})")
+    shared = mpc.input(
+        secint.array(np.array([v % p for v in own], dtype=object)),
+        senders=list(range(len(mpc.parties))),
+    )
+    parts = await mpc.gather(shared)
+    extras = sum((part.value for part in parts[1:]), parts[0].value) % p
+    out = (totals + extras) % p
+    for index in job.from_extras:
+        out[index] = extras[index]
+    return out
 
 
 async def _order_statistics(

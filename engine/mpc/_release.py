@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.cells import CellKind
+from engine.cells import DOMINANCE_BITS, CellKind
 from engine.mpc._formulas import fractions
 from engine.mpc._join_field import secure_array
 from engine.mpc.job import COMPONENTS, CellProgram, JobResult, MpcJob
@@ -152,6 +152,31 @@ async def _suppression_by_pool(
     return finish()
 
 
+async def _dominance(
+    mpc: Any, secint: Any, cells: CellProgram, components: list[Vector], allowed: Vector | None
+) -> Vector | None:
+    """Return shares of 0/1 per cell: ``allowed`` times [the dominance rule does not hold]
+    (None when every cell is allowed and none has a rule).
+
+    A cell with rule k is dominated when 100·t > k·a, t its top contributions and a the
+    sum of absolute values: one secure comparison per such cell (and none for the others).
+    """
+    p = secint.field.order
+    ruled = np.flatnonzero(np.array(cells.dominance or (0,) * len(cells), dtype=int) > 0)
+    if not len(ruled):
+        return allowed
+    a, t = components[COMPONENTS.index("a")], components[COMPONENTS.index("t")]
+    k = np.array([cells.dominance[i] for i in ruled], dtype=object)
+    slack = (k * a[ruled] - 100 * t[ruled]) % p  # negative: dominated
+    dominated = mpc.np_sgn(secure_array(secint, slack), l=DOMINANCE_BITS, LT=True)
+    ok = np.ones(len(cells), dtype=object)
+    ok[ruled] = (1 - (await mpc.gather(dominated)).value) % p
+    if allowed is None:
+        return ok
+    (both,) = await _Shares(mpc, secint.field).products((allowed, ok))
+    return both
+
+
 def _halve(factors: Vector) -> tuple[Vector, Vector, Vector]:
     """Split the columns of a factor matrix into pairs to multiply and a carried column."""
     half = factors.shape[1] // 2
@@ -163,24 +188,38 @@ SIGN_BITS = 2 * 63 + 2 * 44 + 4  # |c| = |n·sxy − sx·sy| < 2**SIGN_BITS (see
 
 
 async def run_cells_job(
-    mpc: Any, secint: Any, job: MpcJob, inputs: list[int], pool: PowerPool | None = None
+    mpc: Any,
+    secint: Any,
+    job: MpcJob,
+    inputs: tuple[list[int], list[int]],
+    pool: PowerPool | None = None,
 ) -> JobResult:
-    """Run ``job`` with this party's ``inputs``; return its shares of the released cells.
+    """Run ``job`` with this party's ``inputs`` (partial totals, and a 0/1 per cell: its
+    say on the cell's release); return its shares of the released cells.
 
     Requires every party to call it with the same job and pool settings, in the same order.
     """
     p = secint.field.order
     m = len(job.cells)
     length = job.input_length
-    if len(inputs) != length:
-        raise ValueError(f"inputs: got {len(inputs)}, want {length}")
+    totals, allowed = inputs
+    if len(totals) != length or len(allowed) != m:
+        raise ValueError(
+            f"inputs: got {len(totals)} totals and {len(allowed)} flags, want {length} and {m}"
+        )
     masks = [secrets.randbelow(p - 1) + 1 for _ in range(3 * m)]
-    own = np.array([v % p for v in inputs] + masks, dtype=object)
+    own = np.array([v % p for v in totals] + [int(a) for a in allowed] + masks, dtype=object)
     shared = mpc.input(secint.array(own), senders=list(range(len(mpc.parties))))
     parts = await mpc.gather(shared)
-    total = sum((part.value for part in parts[1:]), parts[0].value) % p
+    values = [part.value for part in parts]
+    total = sum((v[:length] for v in values[1:]), values[0][:length]) % p
+    masks_total = sum((v[length + m :] for v in values[1:]), values[0][length + m :]) % p
+    arithmetic = _Shares(mpc, secint.field)
+    say = values[0][length : length + m]
+    for other in values[1:]:  # any party's 0 suppresses the cell: their product
+        (say,) = await arithmetic.products((say, other[length : length + m]))
     released = await release_cells(
-        mpc, secint, job.cells, total[:length], total[length:].reshape(3, m), pool
+        mpc, secint, job.cells, total, masks_total.reshape(3, m), pool, allowed=say
     )
     return JobResult(job.job_id, p, mpc.pid + 1, *released)
 
@@ -192,11 +231,15 @@ async def release_cells(
     total: Vector,
     masks: Vector,
     pool: PowerPool | None,
+    allowed: Vector | None = None,
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """Return this party's shares of (num, den, flag, sign) of every cell.
 
     ``total`` holds shares of the totals the cells point at; ``masks`` three rows of shares
-    of uniform random non-zero field elements, one per cell each, that no party knows.
+    of uniform random non-zero field elements, one per cell each, that no party knows;
+    ``allowed`` shares of a 0/1 per cell (the owners' say; None: all 1). A cell is
+    suppressed (all of num, den and flag zero) when its count is below its minimum, when
+    an owner said 0, or when its dominance rule holds (100·t > k·a, one comparison).
     """
     field = secint.field
     p = field.order
@@ -211,7 +254,7 @@ async def release_cells(
     width = max(cells.min_size)
     kinds = np.array([int(k) for k in cells.kinds], dtype=int)
 
-    use_pool = pool is not None and m <= POOL_MAX_CELLS and width <= pool.max_power
+    use_pool = pool is not None and m <= POOL_MAX_CELLS and 0 < width <= pool.max_power
     pending_p = None
     factors = None
     if use_pool:
@@ -219,10 +262,10 @@ async def release_cells(
         pending_p = await _suppression_by_pool(mpc, secint, arithmetic, pool, n, cells.min_size)
     else:
         active = np.array(
-            [[1 if j < size else 0 for j in range(width)] for size in cells.min_size],
+            [[1 if j < size else 0 for j in range(max(width, 1))] for size in cells.min_size],
             dtype=object,
         )
-        offsets = np.arange(width, dtype=object)[None, :] * active
+        offsets = np.arange(max(width, 1), dtype=object)[None, :] * active
         factors = ((n[:, None] - offsets) * active + (1 - active)) % p
 
     def tree_pair(pairs: list[tuple[Vector, Vector]]) -> Vector | None:
@@ -236,7 +279,7 @@ async def release_cells(
     # The formulas' products ride with the first level of the tree (or the opening of c).
     first: list[tuple[Vector, Vector]] = []
     carry = tree_pair(first)
-    num, den, covariance, extra = await fractions(arithmetic, kinds, components, first)
+    num, den, covariance, extra = await fractions(arithmetic, kinds, components[:6], first)
     if carry is not None:
         factors = np.concatenate([extra[0], carry], axis=1)
 
@@ -266,6 +309,9 @@ async def release_cells(
             (level,) = await arithmetic.products((left, right))
             factors = np.concatenate([level, carry], axis=1)
         product = factors[:, 0]
+    say = await _dominance(mpc, secint, cells, components, allowed)
+    if say is not None:
+        (product,) = await arithmetic.products((product, say))
 
     # Release. Products are reshared, so these are fresh random sharings.
     (released,) = await arithmetic.products(

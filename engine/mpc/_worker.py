@@ -176,6 +176,8 @@ async def _serve(mpc: Any, control: socket.socket, epoch: int, tls: bool) -> Non
 async def _run_job(
     mpc: Any, types: dict[int, Any], job: MpcJob | JoinJob, inputs: Any
 ) -> JobResult:
+    """Run one job; ``inputs`` is (totals, flags) for an MpcJob, a JoinInput or None for a
+    JoinJob."""
     secint = types.get(job.field_bits)
     if secint is None:
         secint = types[job.field_bits] = mpc.SecInt(job.field_bits)

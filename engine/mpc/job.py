@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.cells import CellKind
+from engine.cells import DOMINANCE_BITS, CellKind, field_bits
+from engine.plan import COMPONENT_ORDER
 
-COMPONENTS = ("n", "s", "q", "sy", "syy", "sxy")  # the totals a cell may use, in this order
+COMPONENTS = COMPONENT_ORDER  # the totals a cell may use, in this order
 COMPARE_BITS = 63 + 2  # comparisons of two agencies' scaled values (|v| < 2**63) in a join
 
 
@@ -23,20 +24,36 @@ class CellProgram:
     ``totals[i]`` gives, for cell i, the position of each of COMPONENTS in the job's total
     vector (-1 where the kind does not use it): n the count; s and q the sum and sum of
     squares of a column (sx and sxx of a pair, v and w of an order statistic's fraction);
-    sy, syy and sxy the rest of a pair's sums.
+    sy, syy and sxy the rest of a pair's sums; a and t the sum of absolute values and the
+    top-n sum for the dominance rule. ``min_size[i]`` 0 releases the cell whatever its
+    count (dp); ``dominance[i]`` k > 0 suppresses it when 100·t > k·a.
     """
 
     kinds: tuple[CellKind, ...]
-    totals: tuple[tuple[int, int, int, int, int, int], ...]
+    totals: tuple[tuple[int, ...], ...]
     min_size: tuple[int, ...]
+    dominance: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.kinds)
 
 
+def cells_field_bits(cells: CellProgram) -> int:
+    """Return the secure integers' bit length for a cell program: room for every fraction
+    and, with a dominance rule, for its comparison."""
+    bits = field_bits(set(cells.kinds))
+    if any(cells.dominance):
+        bits = max(bits, DOMINANCE_BITS + 1)
+    return bits
+
+
 @dataclass(frozen=True)
 class MpcJob:
-    """One secure computation: sum the parties' inputs, release the cells."""
+    """One secure computation: sum the parties' inputs, release the cells.
+
+    Every party inputs ``input_length`` partial totals (summed) and one 0/1 per cell, its
+    say on the cell's release (multiplied: any owner's 0 suppresses the cell).
+    """
 
     job_id: str
     field_bits: int
@@ -123,6 +140,10 @@ class JoinJob:
     cells: CellProgram
     row_filter: str = ""  # JSON formula over side columns (engine.cross_filter), "" for none
     orders: tuple[OrderJob, ...] = ()
+    # totals that are the sum of the parties' extra inputs (JoinInput.extras) instead of a
+    # sum of products; the extras are added to every other total
+    from_extras: tuple[int, ...] = ()
+    noisy: bool = False  # dp: every party inputs noise for the noisy totals as extras
 
 
 @dataclass(frozen=True)
@@ -138,3 +159,4 @@ class JoinInput:
     columns: tuple[tuple[int, ...], ...]
     values: tuple[tuple[int, ...], ...] = ()
     labels: tuple[int, ...] = ()
+    extras: tuple[int, ...] = ()  # one per total of the job, added (see JoinJob.from_extras)

@@ -9,23 +9,24 @@ of its label and are 0 in the others.
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from engine import cross_filter
-from engine.cells import KIND_OF, VALUE_BITS, CellKind, field_bits
+from engine.cells import VALUE_BITS
 from engine.errors import CapacityError, PeerError
-from engine.local_scan import JoinTable, Label
+from engine.labels import Label, label_sort_key
+from engine.local_scan import JoinTable
 from engine.mpc.job import (
     COMPARE_BITS,
-    COMPONENTS,
     CellProgram,
     JoinInput,
     JoinJob,
     OrderJob,
+    cells_field_bits,
 )
+from engine.mpc.layout import plan_cells
 from engine.plan import JoinOrder, JoinPlan
 
 DUMMIES = 100
@@ -39,8 +40,6 @@ def _project(label: Label, slots: Sequence[int]) -> Label:
 
 def own_labels(plan: JoinPlan, groups: Sequence[Label]) -> list[list[Label]]:
     """Return, per scan, the distinct projections of the groups onto its group keys."""
-    from engine.local import label_sort_key
-
     out: list[list[Label]] = []
     for scan in plan.scans:
         if not scan.group_slots:
@@ -49,24 +48,6 @@ def own_labels(plan: JoinPlan, groups: Sequence[Label]) -> list[list[Label]]:
         labels = {_project(g, scan.group_slots) for g in groups}
         out.append(sorted(labels, key=label_sort_key))
     return out
-
-
-def join_domain(plan: JoinPlan, labels: Mapping[str, Sequence[Label]]) -> list[Label]:
-    """Return the agreed groups: every combination of the owners' reported labels."""
-    from engine.local import label_sort_key
-
-    if not plan.group_names:
-        return [()]
-    grouped = [scan for scan in plan.scans if scan.group_slots]
-    choices = [sorted(set(labels.get(scan.party, ())), key=label_sort_key) for scan in grouped]
-    domain = []
-    for combo in itertools.product(*choices):
-        full: list[object] = [None] * len(plan.group_names)
-        for scan, part in zip(grouped, combo, strict=True):
-            for slot, value in zip(scan.group_slots, part, strict=True):
-                full[slot] = value
-        domain.append(tuple(full))
-    return sorted(domain, key=label_sort_key)
 
 
 def padded_length(row_bounds: Sequence[int]) -> int:
@@ -104,20 +85,7 @@ def join_job(
     for group in groups:
         for term in plan.terms:
             terms.append(tuple(column(j, base, group) for j, base in enumerate(term)))
-    kinds: list[CellKind] = []
-    totals: list[tuple[int, int, int, int, int, int]] = []
-    sizes: list[int] = []
-    for g in range(len(groups)):
-        for output in plan.aggregate_outputs():
-            assert output.function is not None and output.measure is not None
-            measure = plan.measures[output.measure]
-            kinds.append(KIND_OF[output.function])
-            where = [
-                plan.component_index(g, output.measure, c) if c in measure.components else -1
-                for c in COMPONENTS
-            ]
-            totals.append((where[0], where[1], where[2], where[3], where[4], where[5]))
-            sizes.append(plan.min_group_size)
+    kinds, totals, sizes, dominance = plan_cells(plan)
     if len(kinds) > MAX_JOIN_CELLS:
         raise CapacityError(
             f"join: got {len(kinds)} result cells, want at most {MAX_JOIN_CELLS} (fewer groups)"
@@ -126,9 +94,10 @@ def join_job(
         _order_job(plan, order, groups, labels, offsets, length) for order in plan.orders
     )
     bits = join_bits(plan, length, orders)
+    cells = CellProgram(tuple(kinds), tuple(totals), tuple(sizes), tuple(dominance))
     return JoinJob(
         job_id=job_id,
-        field_bits=max(field_bits(set(kinds)), bits),
+        field_bits=max(cells_field_bits(cells), bits),
         join_bits=bits,
         hub=owners[0],
         hub_width=widths[0],
@@ -139,9 +108,15 @@ def join_job(
         padded_length=length,
         noise=(DUMMIES, *EPSILON),
         terms=tuple(terms),
-        cells=CellProgram(tuple(kinds), tuple(totals), tuple(sizes)),
+        cells=cells,
         row_filter=_side_columns(plan.row_filter, offsets),
         orders=orders,
+        from_extras=tuple(
+            plan.component_index(g, m, "t")
+            for g in range(len(groups))
+            for m, measure in enumerate(plan.measures)
+            if "t" in measure.components
+        ),
     )
 
 
@@ -267,9 +242,33 @@ def join_input(
             row[offsets[j] + (label if scan.columns[j].grouped else 0)] += values[r]
     keys = tuple(rows)
     columns = tuple(tuple(rows[k][c] for k in keys) for c in range(width))
+    extras = join_extras(plan, scan_index, table, groups)
     if scan_index != 0 or not plan.orders:
-        return JoinInput(keys, columns)
+        return JoinInput(keys, columns, extras=extras)
     # The hub of order statistics has one row per key (checked by its scan).
     per_key = tuple(tuple(v or 0 for v in column) for column in table.values)
     own = tuple(position[label] if scan.group_slots else 0 for label in table.labels)
-    return JoinInput(keys, columns, per_key, own)
+    return JoinInput(keys, columns, per_key, own, extras)
+
+
+def join_extras(
+    plan: JoinPlan, scan_index: int, table: JoinTable | None, groups: Sequence[Label]
+) -> tuple[int, ...]:
+    """Return this party's additive inputs to every total of a join (mostly 0).
+
+    The owner of a SUM or AVG's column under a dominance rule gives each group's top-n
+    sum over its own filtered rows in that group (it cannot know which of them joined: an
+    upper bound on the joined rows' top), or over all its filtered rows when another owner
+    labels the groups.
+    """
+    extras = [0] * (len(groups) * plan.components_per_group)
+    if table is None or not table.tops:
+        return tuple(extras)
+    scan = plan.scans[scan_index]
+    for g, group in enumerate(groups):
+        label = _project(group, scan.group_slots) if scan.group_slots else ()
+        for m in range(len(plan.measures)):
+            top = table.tops.get((m, label))
+            if top is not None:
+                extras[plan.component_index(g, m, "t")] = top
+    return tuple(extras)

@@ -35,18 +35,34 @@ class LabelRow(_message.Message):
     def __init__(self, values: _Optional[_Iterable[_Union[Value, _Mapping]]] = ...) -> None: ...
 
 class OutputColumn(_message.Message):
-    __slots__ = ("name", "group", "function", "decimals", "second_decimals")
+    __slots__ = ("name", "group", "function", "decimals", "second_decimals", "measure")
     NAME_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_FIELD_NUMBER: _ClassVar[int]
     DECIMALS_FIELD_NUMBER: _ClassVar[int]
     SECOND_DECIMALS_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_FIELD_NUMBER: _ClassVar[int]
     name: str
     group: int
     function: str
     decimals: int
     second_decimals: int
-    def __init__(self, name: _Optional[str] = ..., group: _Optional[int] = ..., function: _Optional[str] = ..., decimals: _Optional[int] = ..., second_decimals: _Optional[int] = ...) -> None: ...
+    measure: int
+    def __init__(self, name: _Optional[str] = ..., group: _Optional[int] = ..., function: _Optional[str] = ..., decimals: _Optional[int] = ..., second_decimals: _Optional[int] = ..., measure: _Optional[int] = ...) -> None: ...
+
+class NoisyTotal(_message.Message):
+    __slots__ = ("measure", "component", "sensitivity", "epsilon", "parts")
+    MEASURE_FIELD_NUMBER: _ClassVar[int]
+    COMPONENT_FIELD_NUMBER: _ClassVar[int]
+    SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    measure: int
+    component: str
+    sensitivity: int
+    epsilon: float
+    parts: float
+    def __init__(self, measure: _Optional[int] = ..., component: _Optional[str] = ..., sensitivity: _Optional[int] = ..., epsilon: _Optional[float] = ..., parts: _Optional[float] = ...) -> None: ...
 
 class OrderKey(_message.Message):
     __slots__ = ("output", "descending")
@@ -67,7 +83,7 @@ class SealedShares(_message.Message):
     def __init__(self, party: _Optional[str] = ..., ephemeral_key: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
 
 class QueryResult(_message.Message):
-    __slots__ = ("query_id", "columns", "groups", "shares", "threshold", "order_by", "limit", "seconds", "receipts", "having", "explanation")
+    __slots__ = ("query_id", "columns", "groups", "shares", "threshold", "order_by", "limit", "seconds", "receipts", "having", "explanation", "release", "noisy")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +95,8 @@ class QueryResult(_message.Message):
     RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     HAVING_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    NOISY_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     columns: _containers.RepeatedCompositeFieldContainer[OutputColumn]
     groups: _containers.RepeatedCompositeFieldContainer[LabelRow]
@@ -90,7 +108,9 @@ class QueryResult(_message.Message):
     receipts: Receipts
     having: str
     explanation: str
-    def __init__(self, query_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[OutputColumn, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ..., threshold: _Optional[int] = ..., order_by: _Optional[_Iterable[_Union[OrderKey, _Mapping]]] = ..., limit: _Optional[int] = ..., seconds: _Optional[float] = ..., receipts: _Optional[_Union[Receipts, _Mapping]] = ..., having: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
+    release: str
+    noisy: _containers.RepeatedCompositeFieldContainer[NoisyTotal]
+    def __init__(self, query_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[OutputColumn, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., shares: _Optional[_Iterable[_Union[SealedShares, _Mapping]]] = ..., threshold: _Optional[int] = ..., order_by: _Optional[_Iterable[_Union[OrderKey, _Mapping]]] = ..., limit: _Optional[int] = ..., seconds: _Optional[float] = ..., receipts: _Optional[_Union[Receipts, _Mapping]] = ..., having: _Optional[str] = ..., explanation: _Optional[str] = ..., release: _Optional[str] = ..., noisy: _Optional[_Iterable[_Union[NoisyTotal, _Mapping]]] = ...) -> None: ...
 
 class ListDatasetsRequest(_message.Message):
     __slots__ = ()
@@ -100,35 +120,19 @@ class GetCatalogRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class ColumnSchema(_message.Message):
-    __slots__ = ("name", "type", "policy", "decimals")
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    TYPE_FIELD_NUMBER: _ClassVar[int]
-    POLICY_FIELD_NUMBER: _ClassVar[int]
-    DECIMALS_FIELD_NUMBER: _ClassVar[int]
-    name: str
-    type: str
-    policy: str
-    decimals: int
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., policy: _Optional[str] = ..., decimals: _Optional[int] = ...) -> None: ...
-
 class DatasetSchema(_message.Message):
-    __slots__ = ("owner", "name", "columns", "min_group_size", "analysts", "available", "problem")
+    __slots__ = ("owner", "name", "available", "problem", "metadata")
     OWNER_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
-    COLUMNS_FIELD_NUMBER: _ClassVar[int]
-    MIN_GROUP_SIZE_FIELD_NUMBER: _ClassVar[int]
-    ANALYSTS_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
     owner: str
     name: str
-    columns: _containers.RepeatedCompositeFieldContainer[ColumnSchema]
-    min_group_size: int
-    analysts: _containers.RepeatedScalarFieldContainer[str]
     available: bool
     problem: str
-    def __init__(self, owner: _Optional[str] = ..., name: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[ColumnSchema, _Mapping]]] = ..., min_group_size: _Optional[int] = ..., analysts: _Optional[_Iterable[str]] = ..., available: _Optional[bool] = ..., problem: _Optional[str] = ...) -> None: ...
+    metadata: str
+    def __init__(self, owner: _Optional[str] = ..., name: _Optional[str] = ..., available: _Optional[bool] = ..., problem: _Optional[str] = ..., metadata: _Optional[str] = ...) -> None: ...
 
 class CatalogReply(_message.Message):
     __slots__ = ("datasets",)
@@ -187,16 +191,14 @@ class CollectRequest(_message.Message):
     def __init__(self, batch_id: _Optional[str] = ..., query_ids: _Optional[_Iterable[str]] = ..., request_indices: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class QueryLabels(_message.Message):
-    __slots__ = ("query_id", "labels", "failure", "rows")
+    __slots__ = ("query_id", "failure", "rows")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
-    LABELS_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
-    labels: _containers.RepeatedCompositeFieldContainer[LabelRow]
     failure: Failure
     rows: int
-    def __init__(self, query_id: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., failure: _Optional[_Union[Failure, _Mapping]] = ..., rows: _Optional[int] = ...) -> None: ...
+    def __init__(self, query_id: _Optional[str] = ..., failure: _Optional[_Union[Failure, _Mapping]] = ..., rows: _Optional[int] = ...) -> None: ...
 
 class CollectReply(_message.Message):
     __slots__ = ("queries",)
@@ -205,16 +207,14 @@ class CollectReply(_message.Message):
     def __init__(self, queries: _Optional[_Iterable[_Union[QueryLabels, _Mapping]]] = ...) -> None: ...
 
 class QueryDomain(_message.Message):
-    __slots__ = ("query_id", "groups", "request_index", "padded_length")
+    __slots__ = ("query_id", "request_index", "padded_length")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
-    GROUPS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_INDEX_FIELD_NUMBER: _ClassVar[int]
     PADDED_LENGTH_FIELD_NUMBER: _ClassVar[int]
     query_id: str
-    groups: _containers.RepeatedCompositeFieldContainer[LabelRow]
     request_index: int
     padded_length: int
-    def __init__(self, query_id: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., request_index: _Optional[int] = ..., padded_length: _Optional[int] = ...) -> None: ...
+    def __init__(self, query_id: _Optional[str] = ..., request_index: _Optional[int] = ..., padded_length: _Optional[int] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
     __slots__ = ("job_id", "epoch", "queries", "batch_ids")

@@ -225,15 +225,16 @@ class FederationServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Collect(self, request, context):
-        """Sequencer -> every party: run your plaintext scans of the approved queries and report
-        the group labels found (labels of group_by columns only; no counts, no values).
+        """Sequencer -> every party: run your plaintext scans of the approved queries. Reports
+        nothing about the data but, for a join, the owner's table size rounded up to a power
+        of two (every result's group labels come from its plan, never from data).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Execute(self, request, context):
-        """Sequencer -> every party: run the batch's MPC job over the agreed group domains and
+        """Sequencer -> every party: run the batch's MPC job (groups from each query's plan) and
         return your sealed shares, one per query, in order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

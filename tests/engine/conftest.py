@@ -11,13 +11,19 @@ other shapes for edge cases, all generated from fixed seeds at test time, with f
 - ``social.missing``: declared, but its file does not exist;
 - ``tax.bad``: an aggregate column holding text;
 - ``registry.wide``: one row per group label, so that grouping by it makes a long MPC job.
+
+The datasets compared with DuckDB here switch query-set overlap control and the dominance
+rule off (``overlap_control = false``, ``dominance = false``): with overlap control on, a
+cell could be withheld because an earlier test released a row set close to it, which is
+right but makes results depend on test order. Both have tests of their own, on datasets of
+their own (tests/engine/test_disclosure.py).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -29,11 +35,12 @@ from engine.launch import LocalFederation, free_port_block
 from engine.oracle import PlaintextOracle
 
 WIDE_ROWS = 60_000
+NO_OVERLAP = (("overlap_control", False), ("dominance", False))
 EDGE_COLUMNS: dict[str, str | dict[str, object]] = {
-    "k": "group_by",
-    "g": "group_by",
-    "v": "aggregate",
-    "w": {"policy": "aggregate", "decimals": 3},
+    "k": {"policy": "group_by", "domain": ["a", "b", "c", "d"]},
+    "g": {"policy": "group_by", "domain": {"from": 1, "to": 60}},
+    "v": {"policy": "aggregate", "order_statistics": True},
+    "w": {"policy": "aggregate", "decimals": 3, "order_statistics": True},
     "c": "aggregate",
     "secret": "hidden",
     "person": "join_key",
@@ -54,6 +61,23 @@ def write_edge(path: Path, rows: int, seed: int) -> None:
             out.write(f"{k},{g},{v},{w},7,{rng.randint(0, 9)},{i}\n")
 
 
+# Columns whose owners allow exact order statistics in the test federation (the demo allows
+# them for tax.income's income only).
+ORDER_STATISTICS = {
+    "social.benefits": ("pension", "medical_claims"),
+    "registry.people": ("birth_year",),
+}
+
+
+def _for_tests(qualified: str, spec: DatasetSpec) -> DatasetSpec:
+    columns = dict(spec.columns)
+    for name in ORDER_STATISTICS.get(qualified, ()):
+        policy = columns[name]
+        policy = {"policy": policy} if isinstance(policy, str) else dict(policy)
+        columns[name] = {**policy, "order_statistics": True}
+    return replace(spec, columns=columns, options=NO_OVERLAP)
+
+
 @dataclass
 class Federation:
     directory: Path
@@ -70,7 +94,10 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     root = tmp_path_factory.mktemp("federation")
     data = generate(root, 3000, seed=11)
     files = dict(data.files)
-    datasets = {party: list(specs) for party, specs in data.datasets.items()}
+    datasets = {
+        party: [_for_tests(f"{party}.{spec.name}", spec) for spec in specs]
+        for party, specs in data.datasets.items()
+    }
     write_edge(root / "tax" / "data" / "edge.csv", 1500, seed=1)
     write_edge(root / "social" / "data" / "edge.csv", 900, seed=2)
     (root / "social" / "data" / "empty.csv").write_text("k,g,v,w,c,secret,person\n")
@@ -88,21 +115,39 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     files["social.edge"] = root / "social" / "data" / "edge.csv"
     files["social.empty"] = root / "social" / "data" / "empty.csv"
     datasets["registry"].append(
-        DatasetSpec("wide", "data/wide.csv", {"slot": "group_by", "x": "aggregate"})
+        DatasetSpec(
+            "wide",
+            "data/wide.csv",
+            {
+                "slot": {"policy": "group_by", "domain": {"from": 0, "to": WIDE_ROWS - 1}},
+                "x": "aggregate",
+            },
+            options=NO_OVERLAP,
+        )
     )
     datasets["tax"] += [
-        DatasetSpec("edge", "data/edge.csv", EDGE_COLUMNS, min_group_size=5),
-        DatasetSpec("bad", "data/bad.csv", {"k": "group_by", "v": "aggregate"}),
+        DatasetSpec("edge", "data/edge.csv", EDGE_COLUMNS, min_group_size=5, options=NO_OVERLAP),
+        DatasetSpec(
+            "bad", "data/bad.csv", {"k": {"policy": "group_by", "domain": "data"}, "v": "aggregate"}
+        ),
     ]
     datasets["social"] += [
-        DatasetSpec("edge", "data/edge.csv", EDGE_COLUMNS, min_group_size=5),
-        DatasetSpec("private", "data/edge.csv", EDGE_COLUMNS, min_group_size=5, analysts=("bob",)),
-        DatasetSpec("empty", "data/empty.csv", EDGE_COLUMNS, min_group_size=5),
+        DatasetSpec("edge", "data/edge.csv", EDGE_COLUMNS, min_group_size=5, options=NO_OVERLAP),
+        DatasetSpec(
+            "private",
+            "data/edge.csv",
+            EDGE_COLUMNS,
+            min_group_size=5,
+            analysts=("bob",),
+            options=NO_OVERLAP,
+        ),
+        DatasetSpec("empty", "data/empty.csv", EDGE_COLUMNS, min_group_size=5, options=NO_OVERLAP),
         DatasetSpec(
             "repeat",
             "data/repeat.csv",
-            {"person": "join_key", "amount": "aggregate"},
+            {"person": "join_key", "amount": {"policy": "aggregate", "order_statistics": True}},
             min_group_size=5,
+            options=NO_OVERLAP,
         ),
         DatasetSpec("missing", "data/missing.csv", EDGE_COLUMNS),
     ]

@@ -49,7 +49,7 @@ def test_cells_are_exact_and_small_counts_suppressed(tmp_path: Path) -> None:
     ]
     program = CellProgram(
         tuple(c[0] for c in cells),
-        tuple((c[1], c[2], c[3], -1, -1, -1) for c in cells),
+        tuple((c[1], c[2], c[3], -1, -1, -1, -1, -1) for c in cells),
         tuple(c[4] for c in cells),
     )
     job = MpcJob("t1", field_bits(set(kinds)), 3 * groups, program)
@@ -59,7 +59,10 @@ def test_cells_are_exact_and_small_counts_suppressed(tmp_path: Path) -> None:
         try:
             await asyncio.gather(*(s.start(1, 30) for s in sessions))
             return await asyncio.gather(
-                *(s.run(job, [v for g in data[i] for v in g], 60) for i, s in enumerate(sessions))
+                *(
+                    s.run(job, ([v for g in data[i] for v in g], [1] * len(cells)), 60)
+                    for i, s in enumerate(sessions)
+                )
             )
         finally:
             await asyncio.gather(*(s.stop() for s in sessions))

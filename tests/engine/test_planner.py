@@ -21,9 +21,9 @@ def _dataset(
         name=name,
         columns=(
             ColumnInfo("id", ColumnType.INTEGER, P.JOIN_KEY, 0),
-            ColumnInfo("region", ColumnType.TEXT, P.GROUP_BY, 0),
-            ColumnInfo("year", ColumnType.INTEGER, P.GROUP_BY, 0),
-            ColumnInfo("amount", ColumnType.FLOAT, P.AGGREGATE, 2),
+            ColumnInfo("region", ColumnType.TEXT, P.GROUP_BY, 0, domain=("a", "b", "x")),
+            ColumnInfo("year", ColumnType.INTEGER, P.GROUP_BY, 0, domain=tuple(range(2015, 2026))),
+            ColumnInfo("amount", ColumnType.FLOAT, P.AGGREGATE, 2, order_statistics=True),
             ColumnInfo("note", ColumnType.TEXT, P.AGGREGATE, 0),
             ColumnInfo("ssn", ColumnType.OTHER, P.HIDDEN, 0),
         ),

@@ -1,0 +1,206 @@
+"""Query-set overlap control: refuse a release whose rows differ from an earlier one by few.
+
+Two exact releases over row sets S1 and S2 that differ by fewer than m rows (m the dataset's
+minimum group size) let an analyst subtract them and read those few rows' values (the
+differencing attack: the same query, then ``AND NOT (birth_year = 1943 AND sex = 'F')``).
+An owner therefore keeps, for every part of a released cell over its dataset, a compact
+fingerprint of the part's row set, and withholds a new part when
+
+- it has between 1 and m − 1 rows (it differs from the empty set by fewer than m), or
+- some earlier released part differs from it by between 1 and m − 1 rows.
+
+Identical row sets are allowed (the same rows released again). The withheld cell is
+suppressed inside MPC (the owner inputs a 0 for it): nobody but the owner learns why.
+
+The fingerprint of a row set S is ``(n, P_1, …, P_K)`` with ``n = |S|`` and the power sums
+``P_k = Σ_{x∈S} x^k mod p`` over p = 2^61 − 1, where x is the row's identity: a keyed
+SHA-256 of its values and of its occurrence among identical rows, fixed at load
+(:data:`ROW_ID`), and K = 2m − 1. For two sets the difference of their sums is the power-sum
+sequence of the symmetric difference (rows of S1 − S2 with weight +1, of S2 − S1 with −1),
+a linear recurrent sequence whose linear complexity is exactly the number d of differing
+rows when d < m (Hankel/Vandermonde argument; with probability 1 − O(m²/p) over the hash).
+Berlekamp–Massey finds it from the 2m − 1 terms. Candidates are only the earlier parts whose
+size is within m of the new one (|n − n'| ≤ d is necessary).
+
+Stored, per released part: dataset, n, the K power sums (8 bytes each: 152 bytes at m = 10),
+the query id and the time, in ``state/overlap.sqlite``, kept for as long as the state
+directory (an owner may prune it; pruning lets old releases be differenced). Cost per part:
+K sums in the owner's scan, then O(K²) field operations per candidate.
+
+Residual risk, stated in README: pairwise overlap control does not stop *trackers* that
+combine three or more large queries (q(C) = q(C ∪ T) + q(C ∪ ¬T) − q(all)); a refusal also
+tells the analyst that two row sets are close. Use ``release = "dp"`` where analysts may be
+adversarial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PRIME = (1 << 61) - 1
+ROW_ID = "__row_x"
+
+
+def row_id_sql(text: str) -> str:
+    """Return SQL for a row identity in [1, 2^60] from the row's canonical text."""
+    return f"(('0x' || substr(sha256({text}), 1, 15))::BIGINT + 1)"
+
+
+def row_salt(state_dir: Path, dataset: str) -> str:
+    """Return this owner's secret salt for a dataset's row identities (created once)."""
+    path = state_dir / "overlap.salt"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(os.urandom(32).hex())
+    secret = path.read_text().strip()
+    return hashlib.sha256(f"{secret}:{dataset}".encode()).hexdigest()
+
+
+def power_columns(terms: int) -> list[str]:
+    """Return SELECT items computing x, x², …, x^terms mod p of each row (aliases __p1…)."""
+    items = [f"CAST({ROW_ID} AS HUGEINT) AS __p1"] if terms else []
+    items += [f"(__p{k - 1} * __p1) % {PRIME} AS __p{k}" for k in range(2, terms + 1)]
+    return items
+
+
+def sketch_sums(terms: int) -> list[str]:
+    """Return the aggregates of a part's power sums over the columns of power_columns."""
+    return [f"SUM(__p{k}) % {PRIME}" for k in range(1, terms + 1)]
+
+
+def sketch_terms(min_group_size: int) -> int:
+    """Return K = 2m − 1, the power sums that decide differences below m."""
+    return 2 * min_group_size - 1
+
+
+@dataclass(frozen=True)
+class Sketch:
+    """The fingerprint of one part's row set: its size and its power sums."""
+
+    rows: int
+    sums: tuple[int, ...]
+
+
+def linear_complexity(sequence: Sequence[int], p: int = PRIME) -> int:
+    """Return the length of the shortest linear recurrence generating ``sequence`` mod p.
+
+    Berlekamp–Massey over the prime field F_p (Massey 1969). Requires p prime.
+    """
+    c = [1]  # connection polynomial
+    b = [1]
+    length, shift, last = 0, 1, 1
+    for n, value in enumerate(sequence):
+        discrepancy = value % p
+        for i in range(1, length + 1):
+            discrepancy = (discrepancy + (c[i] if i < len(c) else 0) * sequence[n - i]) % p
+        if discrepancy == 0:
+            shift += 1
+            continue
+        coefficient = discrepancy * pow(last, -1, p) % p
+        previous = list(c)
+        c = c + [0] * max(0, len(b) + shift - len(c))
+        for i, bi in enumerate(b):
+            c[i + shift] = (c[i + shift] - coefficient * bi) % p
+        if 2 * length <= n:
+            length, b, last, shift = n + 1 - length, previous, discrepancy, 1
+        else:
+            shift += 1
+    return length
+
+
+def difference(a: Sketch, b: Sketch) -> int:
+    """Return the number of rows by which two parts differ when fewer than their sketches
+    can tell (K // 2 + 1), else a number at least that large. 0 means identical sets."""
+    terms = min(len(a.sums), len(b.sums))
+    if abs(a.rows - b.rows) > terms:
+        return abs(a.rows - b.rows)
+    sequence = [(x - y) % PRIME for x, y in zip(a.sums[:terms], b.sums[:terms], strict=True)]
+    return linear_complexity(sequence)
+
+
+class OverlapHistory:
+    """The parts of earlier releases over this owner's datasets (``state/overlap.sqlite``).
+
+    Thread-safe; :meth:`check_and_record` is atomic, so two queries racing on one dataset
+    are each compared with the other.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        os.chmod(path, 0o600)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS part (dataset TEXT NOT NULL, rows INTEGER NOT NULL, "
+            "sums BLOB NOT NULL, query_id TEXT NOT NULL, recorded REAL NOT NULL)"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS part_size ON part (dataset, rows)")
+        self._lock = threading.Lock()
+
+    def check_and_record(
+        self, dataset: str, minimum: int, query_id: str, parts: Sequence[Sketch]
+    ) -> list[bool]:
+        """Return, per part, whether it may be released; record the ones released.
+
+        A part is withheld when it has 1..minimum−1 rows, or differs from an earlier
+        released part (or from a part earlier in ``parts``) by 1..minimum−1 rows.
+        """
+        allowed: list[bool] = []
+        with self._lock:
+            accepted: list[Sketch] = []
+            for part in parts:
+                ok = not 0 < part.rows < minimum and all(
+                    not 0 < difference(part, earlier) < minimum
+                    for earlier in [*self._candidates(dataset, part.rows, minimum), *accepted]
+                )
+                allowed.append(ok)
+                if ok and part.rows >= minimum:
+                    accepted.append(part)
+            if accepted:
+                now = time.time()
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "INSERT INTO part VALUES (?, ?, ?, ?, ?)",
+                    [(dataset, p.rows, _pack(p.sums), query_id, now) for p in accepted],
+                )
+                self._db.execute("COMMIT")
+        return allowed
+
+    def _candidates(self, dataset: str, rows: int, minimum: int) -> list[Sketch]:
+        found = self._db.execute(
+            "SELECT rows, sums FROM part WHERE dataset = ? AND rows BETWEEN ? AND ?",
+            (dataset, rows - minimum + 1, rows + minimum - 1),
+        ).fetchall()
+        return [Sketch(int(r), _unpack(bytes(s))) for r, s in found]
+
+    def size(self, dataset: str | None = None) -> int:
+        """Return how many released parts are kept (for one dataset, or all)."""
+        with self._lock:
+            if dataset is None:
+                (count,) = self._db.execute("SELECT COUNT(*) FROM part").fetchone()
+            else:
+                (count,) = self._db.execute(
+                    "SELECT COUNT(*) FROM part WHERE dataset = ?", (dataset,)
+                ).fetchone()
+        return int(count)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _pack(sums: Sequence[int]) -> bytes:
+    return b"".join(s.to_bytes(8, "big") for s in sums)
+
+
+def _unpack(data: bytes) -> tuple[int, ...]:
+    return tuple(int.from_bytes(data[i : i + 8], "big") for i in range(0, len(data), 8))
