@@ -133,6 +133,14 @@ def _datasets_text(datasets: list[dict[str, Any]]) -> str:
         head = f"{d['owner']}.{d['name']}  (minimum group size {d['min_group_size']}; {analysts})"
         if not d["available"]:
             head += f"\n  unavailable: {d['problem']}"
+        if d.get("release") == "dp" and "budget" in d:
+            budget = d["budget"]
+            head += (
+                f"\n  release dp: epsilon {budget['epsilon_per_query']:g} per query; you have "
+                f"{budget['analyst_budget'] - d.get('analyst_budget_spent', 0):.6g} of "
+                f"{budget['analyst_budget']:g} left; all analysts "
+                f"{budget['budget'] - d.get('budget_spent', 0):.6g} of {budget['budget']:g}"
+            )
         lines = [head]
         for column in d["columns"]:
             kind, policy = column["type"], column["policy"]

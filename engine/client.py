@@ -33,6 +33,7 @@ from engine.daemon.peers import CHANNEL_OPTIONS
 from engine.daemon.status import error_from_rpc
 from engine.errors import AuthError, EngineError
 from engine.having import keep
+from engine.noisy_release import Noise, NoisySpec, OutputSpec, noisy_cells
 from engine.pki import load_signing_key, read_pem
 from engine.request import SignedRequest, new_request, parse, sign
 from engine.rpc import jointstat_pb2 as pb
@@ -41,6 +42,7 @@ from engine.sealing import new_result_key, open_sealed
 from engine.shamir import recombine
 from engine.sql.query import Aggregate
 from engine.wire import (
+    budgets_from_pb,
     catalog_from_pb,
     label_from_pb,
     receipts_from_pb,
@@ -82,6 +84,8 @@ class Result:
     suppressed: tuple[tuple[int, int], ...] = field(default=())
     receipt: dict[str, Any] | None = None  # the verified ledger receipt bundle
     anchored: BundleReport | None = None  # what the receipt proves
+    release: str = "exact"  # "dp": cells are noisy (see noise)
+    noise: tuple[tuple[int, int, Noise], ...] = ()  # dp: (row, column, noise) per cell
 
     def to_json(self) -> dict[str, Any]:
         """Return ``{"columns", "rows", "suppressed", "query_id", "seconds"}``.
@@ -89,13 +93,20 @@ class Result:
         Suppressed cells are null in ``rows`` and listed as [row, column] in ``suppressed``.
         """
         rows = [[None if v is SUPPRESSED else _json_value(v) for v in row] for row in self.rows]
-        return {
+        body: dict[str, Any] = {
             "query_id": self.query_id,
             "columns": list(self.columns),
             "rows": rows,
             "suppressed": [list(p) for p in self.suppressed],
             "seconds": round(self.seconds, 6),
+            "release": self.release,
         }
+        if self.release == "dp":
+            body["noise"] = [
+                {"row": r, "column": c, "sd": _json_value(n.sd), "low": n.low, "high": n.high}
+                for r, c, n in self.noise
+            ]
+        return body
 
     def to_csv(self) -> str:
         out = io.StringIO()
@@ -110,7 +121,11 @@ class Result:
     def to_table(self) -> str:
         if self.columns == ("plan",):
             return "\n".join(str(row[0]) for row in self.rows)
-        cells = [list(self.columns)] + [[_text(v) for v in row] for row in self.rows]
+        noise = {(r, c): n for r, c, n in self.noise}
+        cells = [list(self.columns)] + [
+            [_text(v) + _noise_text(noise.get((r, c))) for c, v in enumerate(row)]
+            for r, row in enumerate(self.rows)
+        ]
         widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=True))]
         lines.append("  ".join("-" * w for w in widths))
@@ -139,6 +154,15 @@ def _json_value(value: Cell) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _noise_text(noise: Noise | None) -> str:
+    """Return " [low, high]" (the 95% interval) for a noisy cell, "" for an exact one."""
+    if noise is None:
+        return ""
+    if noise.low is None or noise.high is None:
+        return " [unbounded]"
+    return f" [{_text(noise.low)}, {_text(noise.high)}]"
 
 
 def _text(value: Cell) -> str:
@@ -182,7 +206,16 @@ class Client:
             reply = self._stub.ListDatasets(pb.ListDatasetsRequest(), timeout=30)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, self._party) from None
-        return [d.to_json() for d in catalog_from_pb(reply)]
+        spent = budgets_from_pb(reply)
+        listed = []
+        for d in catalog_from_pb(reply):
+            body = d.to_json()
+            if d.budget is not None:
+                total, mine = spent.get(d.qualified_name, (0.0, 0.0))
+                body["budget_spent"] = total
+                body["analyst_budget_spent"] = mine
+            listed.append(body)
+        return listed
 
     def query(self, sql: str, timeout: float | None = None) -> Result:
         """Run ``sql`` and return its released result; raise EngineError if refused or failed."""
@@ -273,12 +306,40 @@ def decode_result(reply: pb.QueryResult, private: x25519.X25519PrivateKey, query
                     f"result: shares at points {bad} are inconsistent with the others; "
                     "want every party's share on one polynomial"
                 )
+    if reply.release == "dp":
+        rows, noise = _noisy_rows(reply, columns, groups, values, modulus)
+    else:
+        rows, noise = _exact_rows(columns, groups, values, modulus), [{} for _ in groups]
+    kept = [
+        (row, extra)
+        for row, extra in zip(rows, noise, strict=True)
+        if keep(reply.having, row, lambda v: v is SUPPRESSED)
+    ]
+    order = [(k.output, k.descending) for k in reply.order_by]
+    rows, noise, suppressed = _order_rows(kept, order, reply.limit)
+    return Result(
+        query_id,
+        tuple(c.name for c in columns),
+        tuple(rows),
+        reply.seconds,
+        suppressed=tuple(suppressed),
+        release=reply.release or "exact",
+        noise=tuple((r, c, n) for r, extra in enumerate(noise) for c, n in sorted(extra.items())),
+    )
+
+
+def _exact_rows(
+    columns: list[pb.OutputColumn],
+    groups: list[tuple[object, ...]],
+    values: dict[str, list[int]],
+    modulus: int,
+) -> list[tuple[Cell, ...]]:
+    """Return the rows of an exact release: each cell's fraction, or SUPPRESSED."""
     rows: list[tuple[Cell, ...]] = []
-    suppressed: list[tuple[int, int]] = []
     cell = 0
-    for r, label in enumerate(groups):
+    for label in groups:
         row: list[Cell] = []
-        for c, column in enumerate(columns):
+        for column in columns:
             if column.group >= 0:
                 value = label[column.group]
                 assert value is None or isinstance(value, int | float | str | bool)
@@ -287,7 +348,6 @@ def decode_result(reply: pb.QueryResult, private: x25519.X25519PrivateKey, query
             function = Aggregate(column.function)
             if values["flag"][cell] == 0:
                 row.append(SUPPRESSED)
-                suppressed.append((r, c))
             else:
                 row.append(
                     _cell_value(
@@ -302,16 +362,44 @@ def decode_result(reply: pb.QueryResult, private: x25519.X25519PrivateKey, query
                 )
             cell += 1
         rows.append(tuple(row))
-    rows = [row for row in rows if keep(reply.having, row, lambda v: v is SUPPRESSED)]
-    order = [(k.output, k.descending) for k in reply.order_by]
-    rows, suppressed = _order_rows(rows, order, reply.limit)
-    return Result(
-        query_id,
-        tuple(c.name for c in columns),
-        tuple(rows),
-        reply.seconds,
-        suppressed=tuple(suppressed),
-    )
+    return rows
+
+
+def _noisy_rows(
+    reply: pb.QueryResult,
+    columns: list[pb.OutputColumn],
+    groups: list[tuple[object, ...]],
+    values: dict[str, list[int]],
+    modulus: int,
+) -> tuple[list[tuple[Cell, ...]], list[dict[int, Noise]]]:
+    """Return the rows of a dp release (engine.noisy_release) and each cell's noise."""
+    specs = [
+        NoisySpec(t.measure, t.component, t.sensitivity, t.epsilon, t.parts) for t in reply.noisy
+    ]
+    outputs = [
+        None if c.group >= 0 else OutputSpec(c.function, c.measure, c.decimals) for c in columns
+    ]
+    width = len(specs)
+    rows: list[tuple[Cell, ...]] = []
+    noise: list[dict[int, Noise]] = []
+    for g, label in enumerate(groups):
+        totals = []
+        for i in range(g * width, (g + 1) * width):
+            u = values["num"][i] * pow(values["den"][i], -1, modulus) % modulus
+            half = modulus // 2
+            totals.append(u - modulus if u > half else u)  # a signed integer (den = 1)
+        numbers, extra = noisy_cells(outputs, specs, totals)
+        row: list[Cell] = []
+        for c, column in enumerate(columns):
+            if column.group >= 0:
+                value = label[column.group]
+                assert value is None or isinstance(value, int | float | str | bool)
+                row.append(value)
+            else:
+                row.append(numbers[c])
+        rows.append(tuple(row))
+        noise.append({c: n for c, n in enumerate(extra) if n is not None})
+    return rows, noise
 
 
 def _cell_value(
@@ -335,12 +423,17 @@ def _cell_value(
 
 
 def _order_rows(
-    rows: list[tuple[Cell, ...]], order: Sequence[tuple[int, bool]], limit: int
-) -> tuple[list[tuple[Cell, ...]], list[tuple[int, int]]]:
+    rows: list[tuple[tuple[Cell, ...], dict[int, Noise]]],
+    order: Sequence[tuple[int, bool]],
+    limit: int,
+) -> tuple[list[tuple[Cell, ...]], list[dict[int, Noise]], list[tuple[int, int]]]:
+    """Apply ORDER BY and LIMIT to released rows (each with its cells' noise)."""
     for output, descending in reversed(order):
 
-        def key(row: tuple[Cell, ...], output: int = output) -> tuple[int, Any]:
-            value = row[output]
+        def key(
+            item: tuple[tuple[Cell, ...], dict[int, Noise]], output: int = output
+        ) -> tuple[int, Any]:
+            value = item[0][output]
             if value is None or value is SUPPRESSED:
                 return (1, 0)
             return (0, value)
@@ -351,9 +444,9 @@ def _order_rows(
     if limit >= 0:
         rows = rows[:limit]
     suppressed = [
-        (r, c) for r, row in enumerate(rows) for c, v in enumerate(row) if v is SUPPRESSED
+        (r, c) for r, (row, _) in enumerate(rows) for c, v in enumerate(row) if v is SUPPRESSED
     ]
-    return rows, suppressed
+    return [row for row, _ in rows], [extra for _, extra in rows], suppressed
 
 
 def signed_sql(signed: SignedRequest) -> str:

@@ -112,5 +112,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"        datasets: {', '.join(r.datasets) or '-'}")
             print(f"        sql: {r.sql}")
             print(f"        approved by: {', '.join(sorted(r.approvals)) or '-'}; {r.outcome}")
+            for dataset, epsilon in r.charges:
+                print(f"        budget: epsilon {epsilon:g} charged to {dataset}")
         print(f"({len(chosen)} of {len(records)} queries)")
         return 0

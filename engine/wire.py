@@ -7,7 +7,7 @@ module touch generated protobuf classes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from engine.anchor.queries import PartyResultReceipt, QueryReceipts
 from engine.catalog import DatasetInfo
@@ -66,19 +66,33 @@ def sealed_from_pb(message: pb.SealedShares) -> SealedShares:
     return SealedShares(message.party, bytes(message.ephemeral_key), bytes(message.ciphertext))
 
 
-def catalog_to_pb(datasets: Iterable[DatasetInfo]) -> pb.CatalogReply:
-    return pb.CatalogReply(
-        datasets=[
+def catalog_to_pb(
+    datasets: Iterable[DatasetInfo],
+    spent: Callable[[DatasetInfo], tuple[float, float]] | None = None,
+) -> pb.CatalogReply:
+    """Return the catalogue message; ``spent`` gives a dp dataset's (total, analyst's) spend."""
+    out = []
+    for d in datasets:
+        total, analyst = spent(d) if spent is not None and d.budget is not None else (0.0, 0.0)
+        out.append(
             pb.DatasetSchema(
                 owner=d.owner,
                 name=d.name,
                 available=d.available,
                 problem=d.problem,
                 metadata=d.canonical(),
+                budget_spent=total,
+                analyst_budget_spent=analyst,
             )
-            for d in datasets
-        ]
-    )
+        )
+    return pb.CatalogReply(datasets=out)
+
+
+def budgets_from_pb(message: pb.CatalogReply) -> dict[str, tuple[float, float]]:
+    """Return, per dp dataset ("owner.name"), the epsilon spent (total, by the analyst)."""
+    return {
+        f"{d.owner}.{d.name}": (d.budget_spent, d.analyst_budget_spent) for d in message.datasets
+    }
 
 
 def catalog_from_pb(message: pb.CatalogReply) -> tuple[DatasetInfo, ...]:

@@ -65,6 +65,7 @@ from ledger.cosignature import (
 )
 from ledger.entries import (
     AuthorSignature,
+    BudgetCharged,
     DatasetRegistered,
     Decision,
     Entry,
@@ -129,6 +130,7 @@ __all__ = [
     "AppendResult",
     "AuthorSignature",
     "Batch",
+    "BudgetCharged",
     "CheckedBatch",
     "Checkpoint",
     "CommitmentError",

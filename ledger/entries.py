@@ -19,6 +19,8 @@ Encoding, version 1 (integers big-endian; the version is part of both tags):
     3 QueryDecided       name query_id, name party, hash request, u8 decision, text reason | sig
     4 ResultCommitted    name query_id, hash request, hash commitment                 | sigs
     5 QueryAborted       name query_id, name party, hash request, text reason          | sig
+    6 BudgetCharged      name query_id, hash request, name owner, name dataset, name analyst,
+                         u64 epsilon, u64 analyst_budget, u64 budget (micro-epsilon)  | sig
 
 The analyst signs the engine's opaque request bytes exactly as the engine produced them (the
 engine's encoding is responsible for its own domain separation); every other signature covers
@@ -53,6 +55,7 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "SIGNED_TAG",
     "AuthorSignature",
+    "BudgetCharged",
     "DatasetRegistered",
     "Decision",
     "Entry",
@@ -293,14 +296,98 @@ class QueryAborted:
         return ((self.party, Role.PARTY, self.signature),)
 
 
-Entry = DatasetRegistered | QueryRequested | QueryDecided | ResultCommitted | QueryAborted
+@dataclass(frozen=True)
+class BudgetCharged:
+    """A dataset's owner charges a differentially private query's epsilon to its budget.
+
+    Amounts are integers in millionths of epsilon (exact sums). The charge takes effect in
+    ledger order, and only if the query was approved by every party and the effective
+    charges before it leave room for it under both budgets stated in the entry (the
+    analyst's on this dataset and the dataset's in total): every party recomputes this from
+    its copy of the log, so that all reach the same decision (see ``effective_charges``).
+    """
+
+    KIND: ClassVar[int] = 6
+    query_id: str
+    request_hash: bytes
+    owner: str
+    dataset: str
+    analyst: str
+    epsilon: int
+    analyst_budget: int
+    budget: int
+    signature: bytes = b""
+
+    def __post_init__(self) -> None:
+        for what, value in (
+            ("epsilon", self.epsilon),
+            ("analyst budget", self.analyst_budget),
+            ("budget", self.budget),
+        ):
+            if not 0 < value < 1 << 63:
+                raise FormatError(f"budget charged {what}: got {value}, want 1..2^63-1")
+        self._write_body(_Writer())
+        _check_signature(self.signature, "budget charged signature")
+
+    def _write_body(self, w: _Writer) -> None:
+        w.name(self.query_id, "query id")
+        w.fixed(self.request_hash, 32, "request hash")
+        w.name(self.owner, "owner")
+        w.name(self.dataset, "dataset name")
+        w.name(self.analyst, "analyst")
+        for value in (self.epsilon, self.analyst_budget, self.budget):
+            w.fixed(value.to_bytes(8, "big"), 8, "amount")
+
+    @classmethod
+    def _read(cls, r: _Reader) -> BudgetCharged:
+        query_id, rhash = r.name("query id"), r.take(32, "request hash")
+        owner, dataset, analyst = r.name("owner"), r.name("dataset name"), r.name("analyst")
+        epsilon, per_analyst, total = (r.uint(8, "amount") for _ in range(3))
+        return cls(
+            query_id,
+            rhash,
+            owner,
+            dataset,
+            analyst,
+            epsilon,
+            per_analyst,
+            total,
+            r.take(_SIG, "signature"),
+        )
+
+    def authors(self) -> tuple[tuple[str, Role, bytes], ...]:
+        """Return (name, required role, signature) for each signer."""
+        return ((self.owner, Role.PARTY, self.signature),)
+
+
+Entry = (
+    DatasetRegistered
+    | QueryRequested
+    | QueryDecided
+    | ResultCommitted
+    | QueryAborted
+    | BudgetCharged
+)
 EntryT = TypeVar(
-    "EntryT", DatasetRegistered, QueryRequested, QueryDecided, ResultCommitted, QueryAborted
+    "EntryT",
+    DatasetRegistered,
+    QueryRequested,
+    QueryDecided,
+    ResultCommitted,
+    QueryAborted,
+    BudgetCharged,
 )
 
 _READERS: dict[int, Callable[[_Reader], Entry]] = {
     cls.KIND: cls._read
-    for cls in (DatasetRegistered, QueryRequested, QueryDecided, ResultCommitted, QueryAborted)
+    for cls in (
+        DatasetRegistered,
+        QueryRequested,
+        QueryDecided,
+        ResultCommitted,
+        QueryAborted,
+        BudgetCharged,
+    )
 }
 
 

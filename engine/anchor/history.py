@@ -18,6 +18,7 @@ from sqlglot.errors import ParseError, TokenError
 from engine.errors import AuthError
 from engine.request import parse
 from ledger import (
+    BudgetCharged,
     DatasetRegistered,
     Decision,
     LedgerStore,
@@ -43,6 +44,7 @@ class QueryRecord:
     refusals: list[tuple[str, str]] = field(default_factory=list)
     committed: list[str] = field(default_factory=list)
     aborts: list[tuple[str, str]] = field(default_factory=list)
+    charges: list[tuple[str, float]] = field(default_factory=list)  # dp: (dataset, epsilon)
 
     @property
     def outcome(self) -> str:
@@ -68,6 +70,7 @@ class QueryRecord:
             "refused_by": [list(r) for r in self.refusals],
             "committed_by": sorted(self.committed),
             "aborts": [list(a) for a in self.aborts],
+            "budget_charges": [list(c) for c in self.charges],
             "outcome": self.outcome,
         }
 
@@ -134,6 +137,8 @@ def read(store: LedgerStore) -> tuple[list[QueryRecord], list[Registration]]:
             record.committed.extend(s.author for s in entry.signatures)
         elif isinstance(entry, QueryAborted):
             record.aborts.append((entry.party, entry.reason))
+        elif isinstance(entry, BudgetCharged):
+            record.charges.append((f"{entry.owner}.{entry.dataset}", entry.epsilon / 1e6))
     return records, registrations
 
 

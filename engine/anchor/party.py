@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from engine.anchor import keys
+from engine.anchor.budget import MICRO, BudgetBook, micro
 from engine.catalog import DatasetInfo
 from engine.config import PartyConfig
-from engine.errors import PeerError
+from engine.errors import PeerError, PolicyError
+from engine.plan import Charge
 from ledger import (
+    BudgetCharged,
     CheckedBatch,
     ConflictError,
     DatasetRegistered,
@@ -82,6 +85,7 @@ class PartyLedger:
         self._registered: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         self._last_executed = -1
         self._kept_note = ""
+        self.budgets = BudgetBook(len(federation.parties))
         # The witness cosigns in its own thread while the mirror writes (see cosign).
         self._witness_pool = ThreadPoolExecutor(1, thread_name_prefix=f"witness-{self.name}")
         self.index_entries(self.store.iter_entries())
@@ -101,8 +105,13 @@ class PartyLedger:
     def _index(self, index: int, entry: Entry) -> None:
         if isinstance(entry, QueryRequested):
             self._requests.setdefault(entry.query_id, set()).add(index)
-        elif isinstance(entry, QueryDecided) and entry.decision is Decision.APPROVED:
-            self._approved.add((entry.query_id, entry.party))
+            self.budgets.add(entry)
+        elif isinstance(entry, QueryDecided):
+            if entry.decision is Decision.APPROVED:
+                self._approved.add((entry.query_id, entry.party))
+            self.budgets.add(entry)
+        elif isinstance(entry, BudgetCharged):
+            self.budgets.add(entry)
         elif isinstance(entry, DatasetRegistered):
             self._registered[(entry.owner, entry.dataset)] = (entry.schema_hash, entry.policy_hash)
 
@@ -123,6 +132,75 @@ class PartyLedger:
             )
         if not approved:
             raise PeerError(f"ledger: {self.name}'s approval of query {query_id} is not anchored")
+
+    def check_budget(self, analyst: str, charges: Sequence[Charge]) -> None:
+        """Raise PolicyError if a dp query would overspend a budget, as the log says now
+        (Prepare's early check; queries still in flight are not counted yet)."""
+        with self._lock:
+            for charge in charges:
+                self._check_room(charge, analyst, micro(charge.epsilon))
+
+    def _check_room(self, charge: Charge, analyst: str, wanted: int) -> None:
+        for who, limit, spent in (
+            (
+                f"analyst {analyst}",
+                charge.analyst_budget,
+                self.budgets.spent(charge.owner, charge.dataset, analyst),
+            ),
+            ("all analysts", charge.budget, self.budgets.spent(charge.owner, charge.dataset)),
+        ):
+            left = micro(limit) - spent
+            if wanted > left:
+                raise PolicyError(
+                    f"budget: {who} on {charge.owner}.{charge.dataset} has "
+                    f"{max(left, 0) / MICRO:.6g} of {limit:g} epsilon left, want "
+                    f"{wanted / MICRO:.6g} (release mode dp)"
+                )
+
+    def check_charged(self, query_id: str, analyst: str, charges: Sequence[Charge]) -> None:
+        """Raise PolicyError unless every charge of a dp query is on the log and took effect.
+
+        The log's order decides between concurrent queries (engine.anchor.budget).
+        """
+        with self._lock:
+            found = self.budgets.charges(query_id)
+            for charge in charges:
+                match = [
+                    fits
+                    for entry, fits in found
+                    if (entry.owner, entry.dataset) == (charge.owner, charge.dataset)
+                ]
+                if not match:
+                    raise PeerError(
+                        f"ledger: query {query_id} has no budget charge for "
+                        f"{charge.owner}.{charge.dataset} in {self.name}'s mirror"
+                    )
+                if not match[0]:
+                    raise PolicyError(
+                        f"budget: the charge of query {query_id} on {charge.owner}."
+                        f"{charge.dataset} did not take effect: earlier queries on the ledger "
+                        f"spent the budget of analyst {analyst} or of the dataset (release "
+                        "mode dp)"
+                    )
+
+    def remaining(self, owner: str, dataset: str, analyst: str | None = None) -> int:
+        """Return the micro-epsilon spent on a dataset, by one analyst or by all."""
+        with self._lock:
+            return self.budgets.spent(owner, dataset, analyst)
+
+    def charge(self, query_id: str, request: bytes, analyst: str, charge: Charge) -> BudgetCharged:
+        """Return this owner's signed charge of a dp query to one of its datasets."""
+        entry = BudgetCharged(
+            query_id,
+            ledger_request_hash(request),
+            charge.owner,
+            charge.dataset,
+            analyst,
+            micro(charge.epsilon),
+            micro(charge.analyst_budget),
+            micro(charge.budget),
+        )
+        return sign_entry(entry, self.name, self._key)
 
     def check_order(self, indices: Sequence[int]) -> None:
         """Raise PeerError unless these request indices follow every job run before, in order."""

@@ -20,6 +20,7 @@ from engine.anchor.party import PartyLedger
 from engine.anchor.writer import Anchored, LedgerWriter
 from engine.errors import AuthError, EngineError
 from ledger import (
+    BudgetCharged,
     Entry,
     KeyRing,
     LedgerError,
@@ -45,6 +46,7 @@ class RequestToAnchor:
     body: bytes
     signature: bytes
     decisions: Sequence[tuple[str, bytes]]  # (party that sent it, its signed decision)
+    charges: Sequence[tuple[str, bytes]] = ()  # dp: (owner, its signed BudgetCharged)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,18 @@ class QueryAnchor:
                 ):
                     raise AuthError(f"ledger: {party}'s decision is not its own on this request")
                 entries.append(decision)
+            for party, data in item.charges:
+                charge = _decode(data, BudgetCharged, f"{party}'s budget charge", self._ring(party))
+                assert isinstance(charge, BudgetCharged)
+                if (charge.owner, charge.query_id, charge.request_hash) != (
+                    party,
+                    item.query_id,
+                    request.request_hash,
+                ) or charge.analyst != item.analyst:
+                    raise AuthError(
+                        f"ledger: {party}'s budget charge is not its own on this request"
+                    )
+                entries.append(charge)
         first, _ = await self._append(entries)
         return [first + offset for offset in offsets]
 

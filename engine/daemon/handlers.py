@@ -36,6 +36,7 @@ async def prepare(party: Party, request: pb.PrepareRequest) -> pb.PrepareReply:
                 approved=d.error is None,
                 refusal=failure_to_pb(d.error) if d.error is not None else None,
                 entry=d.entry,
+                charges=list(d.charges),
             )
             for d in decisions
         ],

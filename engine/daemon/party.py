@@ -32,8 +32,8 @@ from engine.errors import (
 from engine.local import LocalData
 from engine.local_scan import JoinTable, ScanResult
 from engine.mpc.job import JobResult
-from engine.mpc.join_layout import join_input, join_job
-from engine.mpc.layout import QuerySlot, layout, local_inputs
+from engine.mpc.join_layout import join_extras, join_input, join_job
+from engine.mpc.layout import QuerySlot, layout, local_inputs, noise_inputs
 from engine.mpc.session import MpcSession
 from engine.nonces import NonceStore
 from engine.overlap import OverlapHistory, Sketch
@@ -72,6 +72,7 @@ class Decision:
     query_id: str
     error: EngineError | None
     entry: bytes = b""  # the signed QueryDecided ledger entry (empty without a ledger)
+    charges: tuple[bytes, ...] = ()  # dp: this owner's signed BudgetCharged entries
 
 
 @dataclass(frozen=True)
@@ -220,16 +221,33 @@ class Party:
                     )
                 # Anything this party's SQL would fail on fails now, on no rows.
                 await asyncio.to_thread(self.data.dry_run, plan)
+                if plan.charges:
+                    if self.ledger is None:
+                        raise PolicyError(
+                            "release mode dp: got a federation without the ledger, want "
+                            "federation.ledger = true (the privacy budget is kept there)"
+                        )
+                    self.ledger.check_budget(request.analyst, plan.charges)
                 digest_bytes = hashlib.sha256(signed.body).digest()
                 batch.queries[query_id] = _Approved(query_id, request, digest_bytes, plan)
             except EngineError as exc:
                 log.info("query %s refused by %s: %s", query_id, self.config.name, exc)
                 error = exc
             entry = b""
+            charges: tuple[bytes, ...] = ()
             if self.ledger is not None:
                 reason = None if error is None else f"{type(error).__name__}: {error}"
                 entry = encode_entry(self.ledger.decide(query_id, signed.body, reason))
-            decisions.append(Decision(query_id, error, entry))
+                approved = batch.queries.get(query_id)
+                if error is None and approved is not None:
+                    charges = tuple(
+                        encode_entry(
+                            self.ledger.charge(query_id, signed.body, approved.request.analyst, c)
+                        )
+                        for c in approved.plan.charges
+                        if c.owner == self.config.name
+                    )
+            decisions.append(Decision(query_id, error, entry, charges))
         return decisions
 
     # ------------------------------------------------------------------ collect
@@ -257,6 +275,10 @@ class Party:
             try:
                 if self.ledger is not None:
                     self.ledger.check_anchored(query_id, index)
+                    if approved.plan.charges:
+                        self.ledger.check_charged(
+                            query_id, approved.request.analyst, approved.plan.charges
+                        )
                 out.append(await asyncio.to_thread(self._collect, approved))
             except EngineError as exc:
                 log.info("query %s: scan failed at %s: %s", query_id, self.config.name, exc)
@@ -352,7 +374,11 @@ class Party:
                     f"query {domain.query_id}: a scan at {self.config.name} found a label "
                     "outside the plan's domains (an internal error)"
                 )
-            inputs.extend(local_inputs(slot, [r.partials for r in results]))
+            vector = local_inputs(slot, [r.partials for r in results])
+            if slot.plan.release == ReleaseMode.DP.value:
+                for position, part in noise_inputs(slot.plan, self._honest()).items():
+                    vector[position] += part
+            inputs.extend(vector)
             allowed.extend(self._overlap_flags(approved, slot, results))
         if job.input_length == 0 or len(job.cells) == 0:
             return [self._outcome(a, None) for _, a in queries]
@@ -362,6 +388,11 @@ class Party:
             self._outcome(approved, result, slot.cell_offset, slot.cell_count)
             for slot, (_, approved) in zip(slots, queries, strict=True)
         ]
+
+    def _honest(self) -> int:
+        """Return h = parties − threshold: how many parts of noise make it full (dp)."""
+        federation = self.config.federation
+        return len(federation.parties) - federation.threshold
 
     def _overlap_flags(
         self, approved: _Approved, slot: QuerySlot, results: list[ScanResult]
@@ -403,15 +434,20 @@ class Party:
         parties = [p.name for p in self.config.federation.parties]
         job = join_job(job_id, plan, plan.groups, domain.padded_length, parties)
         side = None
+        extras = list(join_extras(plan, -1, None, plan.groups))
         for index, scan in enumerate(plan.scans):
             if scan.party == self.config.name:
                 if approved.table is None:
                     raise PeerError(f"query {domain.query_id}: not collected at {self.config.name}")
                 side = join_input(plan, index, approved.table, plan.groups)
+                extras = list(side.extras)
+        if plan.release == ReleaseMode.DP.value:
+            for position, part in noise_inputs(plan, self._honest()).items():
+                extras[position] += part
         if not job.cells:
             return self._outcome(approved, None)
         log.info("job %s: join job of %d cells started", job_id, len(job.cells))
-        result = await self.session.run(job, side, timeout)
+        result = await self.session.run(job, (side, tuple(extras)), timeout)
         return self._outcome(approved, result, 0, len(job.cells))
 
     def _outcome(

@@ -76,6 +76,7 @@ class QueryOutcome:
             self.threshold,
             self.seconds,
             self.receipts,
+            noise_parts=len(self.shares) / (len(self.shares) - self.threshold),
         )
 
 
@@ -254,6 +255,11 @@ class Sequencer:
                     [
                         (name, reply.decisions[i].entry)
                         for name, reply in zip(self._names(), replies, strict=True)
+                    ],
+                    [
+                        (name, bytes(charge))
+                        for name, reply in zip(self._names(), replies, strict=True)
+                        for charge in reply.decisions[i].charges
                     ],
                 )
                 for i, p in enumerate(batch)

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import grpc
 
+from engine.anchor.budget import MICRO
+from engine.catalog import DatasetInfo
 from engine.config import PartyConfig
 from engine.daemon import handlers
 from engine.daemon.coordinator import Coordinator
@@ -64,9 +66,19 @@ class AnalystService(pb_grpc.AnalystServicer):
 
     async def ListDatasets(self, request: pb.ListDatasetsRequest, context: Any) -> pb.CatalogReply:
         async def body() -> pb.CatalogReply:
-            peer_name(context, ANALYST_PREFIX)
+            analyst = peer_name(context, ANALYST_PREFIX)
             catalog = await self._party.catalog()
-            return catalog_to_pb(catalog.datasets)
+            ledger = self._party.ledger
+
+            def spent(d: DatasetInfo) -> tuple[float, float]:
+                if ledger is None:
+                    return 0.0, 0.0
+                return (
+                    ledger.remaining(d.owner, d.name) / MICRO,
+                    ledger.remaining(d.owner, d.name, analyst) / MICRO,
+                )
+
+            return catalog_to_pb(catalog.datasets, spent)
 
         return await _guard(context, body)
 

@@ -36,14 +36,16 @@ async def run_join_job(
     mpc: Any,
     secint: Any,
     job: JoinJob,
-    side: JoinInput | None,
+    inputs: tuple[JoinInput | None, tuple[int, ...]],
     pool: PowerPool | None,
     join_type: Any = None,
 ) -> JobResult:
-    """Run ``job`` with this party's side (None if it owns no table of the join).
+    """Run ``job`` with this party's side (None if it owns no table of the join) and its
+    extra inputs, one per total (dominance tops, dp noise; see JoinJob.from_extras).
 
     ``secint`` is the cells' secure type, ``join_type`` the join's (default: the same).
     """
+    side, extras = inputs
     cells_type = secint
     secint = join_type or secint
     field = secint.field
@@ -93,7 +95,7 @@ async def run_join_job(
         [sums[lefts.index(t[0]), rights.index(t[1:])] for t in job.terms], dtype=object
     )
     if job.from_extras or job.noisy:
-        totals = await _add_extras(mpc, secint, job, side, totals)
+        totals = await _add_extras(mpc, secint, job, extras, totals)
     ordered = time.perf_counter()
     for order in job.orders:
         await _order_statistics(
@@ -144,13 +146,13 @@ async def run_join_job(
 
 
 async def _add_extras(
-    mpc: Any, secint: Any, job: JoinJob, side: JoinInput | None, totals: Any
+    mpc: Any, secint: Any, job: JoinJob, extras: tuple[int, ...], totals: Any
 ) -> Any:
     """Add every party's extra inputs to the totals (each party inputs one per total):
     the totals in ``job.from_extras`` become the extras' sum (an owner's dominance tops),
     the others get it added (noise)."""
     p = secint.field.order
-    own = list(side.extras) if side is not None and side.extras else [0] * len(totals)
+    own = list(extras) or [0] * len(totals)
     if len(own) != len(totals):
         raise ValueError(f"extras: got {len(own)}, want one per total ({len(totals)})")
     shared = mpc.input(

@@ -111,6 +111,7 @@ def join_job(
         cells=cells,
         row_filter=_side_columns(plan.row_filter, offsets),
         orders=orders,
+        noisy=plan.release == "dp",
         from_extras=tuple(
             plan.component_index(g, m, "t")
             for g in range(len(groups))
@@ -262,7 +263,7 @@ def join_extras(
     labels the groups.
     """
     extras = [0] * (len(groups) * plan.components_per_group)
-    if table is None or not table.tops:
+    if table is None or not table.tops:  # scan_index -1: a party with no side
         return tuple(extras)
     scan = plan.scans[scan_index]
     for g, group in enumerate(groups):

@@ -15,6 +15,7 @@ from engine.cells import KIND_OF, CellKind
 from engine.errors import CapacityError
 from engine.labels import Label
 from engine.mpc.job import COMPONENTS, CellProgram, MpcJob, cells_field_bits
+from engine.noise import alpha_of, party_noise
 from engine.plan import Plan, QueryPlan
 
 MAX_CELLS_PER_JOB = 2_000_000
@@ -106,6 +107,21 @@ def layout(job_id: str, plans: Sequence[QueryPlan]) -> tuple[MpcJob, list[QueryS
         )
     program = CellProgram(tuple(kinds), tuple(totals), tuple(min_size), tuple(dominance))
     return MpcJob(job_id, cells_field_bits(program), offset, program), slots
+
+
+def noise_inputs(plan: Plan, honest: int, offset: int = 0) -> dict[int, int]:
+    """Return this party's noise part for every noisy total of a dp plan, by position.
+
+    ``honest`` is h = parties − threshold (engine.noise): each part is a difference of two
+    Pólya(1/h) draws, so that any h parties' parts sum to the full discrete-Laplace noise.
+    """
+    out: dict[int, int] = {}
+    for noisy in plan.noisy:
+        alpha = alpha_of(noisy.epsilon, noisy.sensitivity)
+        parts = party_noise(alpha, 1.0 / honest, len(plan.groups))
+        for g, part in enumerate(parts):
+            out[offset + plan.component_index(g, noisy.measure, noisy.component)] = part
+    return out
 
 
 def local_inputs(slot: QuerySlot, partials: Sequence[dict[Label, list[int]]]) -> list[int]:

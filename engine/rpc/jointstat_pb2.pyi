@@ -121,18 +121,22 @@ class GetCatalogRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DatasetSchema(_message.Message):
-    __slots__ = ("owner", "name", "available", "problem", "metadata")
+    __slots__ = ("owner", "name", "available", "problem", "metadata", "budget_spent", "analyst_budget_spent")
     OWNER_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_SPENT_FIELD_NUMBER: _ClassVar[int]
+    ANALYST_BUDGET_SPENT_FIELD_NUMBER: _ClassVar[int]
     owner: str
     name: str
     available: bool
     problem: str
     metadata: str
-    def __init__(self, owner: _Optional[str] = ..., name: _Optional[str] = ..., available: _Optional[bool] = ..., problem: _Optional[str] = ..., metadata: _Optional[str] = ...) -> None: ...
+    budget_spent: float
+    analyst_budget_spent: float
+    def __init__(self, owner: _Optional[str] = ..., name: _Optional[str] = ..., available: _Optional[bool] = ..., problem: _Optional[str] = ..., metadata: _Optional[str] = ..., budget_spent: _Optional[float] = ..., analyst_budget_spent: _Optional[float] = ...) -> None: ...
 
 class CatalogReply(_message.Message):
     __slots__ = ("datasets",)
@@ -159,16 +163,18 @@ class Failure(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("query_id", "approved", "refusal", "entry")
+    __slots__ = ("query_id", "approved", "refusal", "entry", "charges")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     APPROVED_FIELD_NUMBER: _ClassVar[int]
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
+    CHARGES_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     approved: bool
     refusal: Failure
     entry: bytes
-    def __init__(self, query_id: _Optional[str] = ..., approved: _Optional[bool] = ..., refusal: _Optional[_Union[Failure, _Mapping]] = ..., entry: _Optional[bytes] = ...) -> None: ...
+    charges: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, query_id: _Optional[str] = ..., approved: _Optional[bool] = ..., refusal: _Optional[_Union[Failure, _Mapping]] = ..., entry: _Optional[bytes] = ..., charges: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class PrepareReply(_message.Message):
     __slots__ = ("decisions", "session_epoch", "session_ready")
