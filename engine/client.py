@@ -15,6 +15,7 @@ as :data:`SUPPRESSED`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import time
@@ -268,15 +269,8 @@ class Client:
             raise AuthError(
                 "result: got no ledger receipt, want one (the federation's ledger is on)"
             )
-        return Result(
-            result.query_id,
-            result.columns,
-            result.rows,
-            result.seconds,
-            time.perf_counter() - began,
-            result.suppressed,
-            receipt,
-            anchored,
+        return dataclasses.replace(
+            result, elapsed=time.perf_counter() - began, receipt=receipt, anchored=anchored
         )
 
 

@@ -37,7 +37,14 @@ def release_mode(datasets: Sequence[DatasetInfo]) -> ReleaseMode:
 def check_order_statistic(
     function: Aggregate, sources: Sequence[tuple[DatasetInfo, ColumnInfo]]
 ) -> None:
-    """Raise PolicyError unless every dataset allows order statistics of the column."""
+    """Raise PolicyError unless every dataset allows order statistics of the column
+    (UnsupportedError when a dataset is released under differential privacy)."""
+    dp = sorted(d.qualified_name for d, _ in sources if d.release is ReleaseMode.DP)
+    if dp:
+        raise UnsupportedError(
+            f"not supported with release mode dp ({', '.join(dp)}): "
+            f"{function.value.upper()}; want COUNT, SUM or AVG"
+        )
     for dataset, info in sources:
         if not info.order_statistics:
             raise PolicyError(

@@ -181,7 +181,8 @@ def _case(key: exp.Case | exp.If, text: str) -> tuple[LabelValue, ...]:
         ):
             raise PolicyError(
                 f"policy: GROUP BY {text!r} has the result {result.sql(dialect='duckdb')!r}, "
-                "which is not a constant: a bucket's labels must be constants of the query"
+                "which is not a constant (it would release data values as labels); want "
+                "constant results, e.g. THEN 'high'"
             )
         literals.append(result.sql(dialect="duckdb"))
     # The same CASE shape as the owner's, so DuckDB gives the labels the owner's type.

@@ -41,6 +41,7 @@ _ALLOWED: tuple[type[exp.Expression], ...] = (
     exp.Sub,
     exp.Mul,
     exp.Div,
+    exp.IntDiv,
     exp.Mod,
     exp.Abs,
     exp.Lower,

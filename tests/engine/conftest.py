@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from engine.client import Client
-from engine.demo.synthetic import PARTIES, generate
+from engine.demo.synthetic import PARTIES, REGIONS, SECTORS, generate
 from engine.federation_init import DatasetSpec, create_federation
 from engine.launch import LocalFederation, free_port_block
 from engine.oracle import PlaintextOracle
@@ -78,6 +78,57 @@ def _for_tests(qualified: str, spec: DatasetSpec) -> DatasetSpec:
     return replace(spec, columns=columns, options=NO_OVERLAP)
 
 
+def write_firms(path: Path) -> None:
+    """Write 12 mining firms of which one has 90% of the turnover, and 12 even retailers."""
+    lines = ["sector,turnover", "mining,9000000"]
+    lines += ["mining,90000"] * 11 + ["retail,50000"] * 12
+    path.write_text("\n".join(lines) + "\n")
+
+
+GUARDED_INCOME: dict[str, str | dict[str, object]] = {
+    "citizen_id": "join_key",
+    "income": {"policy": "aggregate", "decimals": 2, "bounds": [0, 5_000_000]},
+    "sector": {"policy": "group_by", "domain": list(SECTORS)},
+    "region": {"policy": "group_by", "domain": list(REGIONS)},
+}
+
+
+def guarded_datasets() -> list[DatasetSpec]:
+    """Return tax's datasets with the owners' disclosure controls on (over the demo's
+    income file): each attack test of test_disclosure.py has its own, so that overlap
+    histories and budgets do not depend on the order tests run in."""
+    walk_columns = dict(GUARDED_INCOME)
+    walk_columns["income"] = {**GUARDED_INCOME["income"], "order_statistics": True}  # type: ignore[dict-item]
+
+    def dp(budget: float, per_analyst: float) -> tuple[tuple[str, object], ...]:
+        return (
+            ("release", "dp"),
+            ("epsilon_per_query", 0.5),
+            ("budget", budget),
+            ("analyst_budget", per_analyst),
+        )
+
+    def guarded(name: str, **changes: object) -> DatasetSpec:
+        return replace(DatasetSpec(name, "data/income.csv", GUARDED_INCOME), **changes)
+
+    return [
+        guarded("guarded"),  # labels, presence, errors: exact mode, every control on
+        guarded("differenced"),  # differencing on one dataset
+        guarded("walked", columns=walk_columns),  # MIN walk: order statistics allowed
+        DatasetSpec(  # the dominance rule: one firm makes 90% of one sector's turnover
+            "firms",
+            "data/firms.csv",
+            {
+                "sector": {"policy": "group_by", "domain": ["mining", "retail"]},
+                "turnover": {"policy": "aggregate", "bounds": [0, 10_000_000]},
+            },
+        ),
+        guarded("noisy", options=dp(1000.0, 1000.0)),  # dp: attacks get noise
+        guarded("scarce", options=dp(1.5, 1.0)),  # dp: budgets run out
+        guarded("contested", options=dp(0.5, 0.5)),  # dp: two analysts race for the last 0.5
+    ]
+
+
 @dataclass
 class Federation:
     directory: Path
@@ -87,6 +138,10 @@ class Federation:
 
     def client(self, party: str | None = None) -> Client:
         return Client(self.identity, party)
+
+    def bob(self, party: str | None = None) -> Client:
+        """Return a client of the federation's second analyst."""
+        return Client(self.identity.parent / "bob", party)
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +154,8 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         for party, specs in data.datasets.items()
     }
     write_edge(root / "tax" / "data" / "edge.csv", 1500, seed=1)
+    write_firms(root / "tax" / "data" / "firms.csv")
+    files["tax.firms"] = root / "tax" / "data" / "firms.csv"
     write_edge(root / "social" / "data" / "edge.csv", 900, seed=2)
     (root / "social" / "data" / "empty.csv").write_text("k,g,v,w,c,secret,person\n")
     (root / "social" / "data" / "repeat.csv").write_text(
@@ -125,6 +182,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
             options=NO_OVERLAP,
         )
     )
+    datasets["tax"] += guarded_datasets()
     datasets["tax"] += [
         DatasetSpec("edge", "data/edge.csv", EDGE_COLUMNS, min_group_size=5, options=NO_OVERLAP),
         DatasetSpec(
