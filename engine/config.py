@@ -196,6 +196,8 @@ class PartyConfig:
     state_dir: Path
     datasets: tuple[DatasetConfig, ...]
     log_key: Path | None  # the ledger's checkpoint key; the sequencer's party.toml only
+    # the federation's shared secret for row identities in overlap control (engine.overlap)
+    overlap_key: Path | None = None
 
     @property
     def me(self) -> PartyInfo:
@@ -624,7 +626,15 @@ def load_party(path: Path) -> PartyConfig:
         state_dir=base / party.get("state_dir", str, "state"),
         datasets=datasets,
         log_key=base / log_key if (log_key := party.get("log_key", str, None)) else None,
+        overlap_key=base / key if (key := party.get("overlap_key", str, None)) else None,
     )
+    controlled = [d.name for d in datasets if d.release is ReleaseMode.EXACT and d.overlap_control]
+    if controlled and config.overlap_key is None:
+        raise ConfigError(
+            f"{path.name}: dataset {controlled[0]} has overlap control but party.overlap_key "
+            "is not set; want the path of the federation's shared overlap key (jointstat init "
+            "writes overlap.key into every party's directory; copy it from another party)"
+        )
     if federation.sequencer == name and config.log_key is None:
         raise ConfigError(
             f"{path.name}: party {name} is the sequencer but has no party.log_key, "

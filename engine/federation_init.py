@@ -14,6 +14,7 @@ Layout written by :func:`create_federation` (``DIR`` is the target directory)::
 from __future__ import annotations
 
 import base64
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,9 @@ def create_federation(
 
     log_key = pki.new_signing_key()
     pki.write_private(directory / parties[0] / "log.key", pki.signing_key_pem(log_key))
+    # One secret shared by every party: row identities that overlap control compares
+    # across releases (engine.overlap). Never given to analysts.
+    overlap_secret = (secrets.token_hex(32) + "\n").encode()
     fed_lines = [
         "# jointstat federation: shared by every party and analyst (see README, Configuration)",
         "[federation]",
@@ -129,6 +133,7 @@ def create_federation(
         (pdir / "tls.crt").write_bytes(tls.certificate_pem)
         signing = pki.new_signing_key()
         pki.write_private(pdir / "signing.key", pki.signing_key_pem(signing))
+        pki.write_private(pdir / "overlap.key", overlap_secret)
         fed_lines += [
             "[[party]]",
             f"name = {_toml_value(party)}",
@@ -145,6 +150,7 @@ def create_federation(
             'tls_certificate = "tls.crt"',
             'tls_key = "tls.key"',
             'signing_key = "signing.key"',
+            'overlap_key = "overlap.key"  # shared by every party (overlap control)',
             'state_dir = "state"',
             *(
                 ['log_key = "log.key"  # the sequencer signs ledger checkpoints']

@@ -22,7 +22,14 @@ from engine.cells import OWNER_ROW_BITS
 from engine.config import ColumnPolicy, DatasetConfig, PartyConfig, ReleaseMode
 from engine.errors import DataError, QueryError
 from engine.local_scan import WIDE_BITS, JoinTable, ScanResult, aggregate_scan, join_scan
-from engine.overlap import ROW_ID, row_id_sql, row_salt, sketch_terms
+from engine.overlap import (
+    ROW_ID,
+    federation_secret,
+    key_text_sql,
+    row_id_sql,
+    row_salt,
+    sketch_terms,
+)
 from engine.plan import JoinScan, Measure, Plan, QueryPlan, Scan
 from engine.published import column_info
 
@@ -78,6 +85,9 @@ class LocalData:
         self._configs = {d.name: d for d in config.datasets}
         self._db = duckdb.connect(":memory:")
         self._state_dir = config.state_dir
+        self._federation_secret = (
+            federation_secret(config.overlap_key) if config.overlap_key is not None else None
+        )
         self._lock = threading.Lock()
         self._loaded: dict[str, _Loaded] = {}
         self._problems: dict[str, str] = {}
@@ -175,7 +185,7 @@ class LocalData:
                 if c.type.numeric
             }
             if self._overlap(dataset):
-                self._add_row_ids(table, dataset, [c.name for c in wanted])
+                self._add_row_ids(table, dataset, [c.name for c in wanted], columns)
             self._db.execute(
                 f'CREATE OR REPLACE TABLE "{table}{EMPTY}" AS SELECT * FROM "{table}" LIMIT 0'
             )
@@ -204,9 +214,22 @@ class LocalData:
     def _overlap(dataset: DatasetConfig) -> bool:
         return dataset.release is ReleaseMode.EXACT and dataset.overlap_control
 
-    def _add_row_ids(self, table: str, dataset: DatasetConfig, names: list[str]) -> None:
+    def _add_row_ids(
+        self, table: str, dataset: DatasetConfig, names: list[str], columns: list[ColumnInfo]
+    ) -> None:
         """Give every row its stable identity for overlap control (:mod:`engine.overlap`):
-        a keyed hash of its values and of its occurrence among identical rows."""
+        by its unique join key under the federation's key, else by its values and its
+        occurrence among identical rows under this owner's salt."""
+        key = next(
+            (c.name for c in columns if c.policy is ColumnPolicy.JOIN_KEY and c.unique), None
+        )
+        if key is not None and self._federation_secret is not None:
+            text = key_text_sql(self._federation_secret, f'"{key}"')
+            self._db.execute(
+                f'CREATE OR REPLACE TABLE "{table}" AS SELECT *, {row_id_sql(text)} AS {ROW_ID} '
+                f'FROM "{table}"'
+            )
+            return
         cells = ", ".join(f'COALESCE(CAST("{n}" AS VARCHAR), chr(30))' for n in names) or "''"
         partition = ", ".join(f'"{n}"' for n in names) or "1"
         salt = row_salt(self._state_dir, dataset.name)

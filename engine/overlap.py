@@ -13,12 +13,15 @@ Identical row sets are allowed (the same rows released again). The withheld cell
 suppressed inside MPC (the owner inputs a 0 for it): nobody but the owner learns why.
 
 The fingerprint of a row set S is ``(n, P_1, …, P_K)`` with ``n = |S|`` and the power sums
-``P_k = Σ_{x∈S} x^k mod p`` over p = 2^61 − 1, where x is the row's identity: a keyed
-SHA-256 of its values and of its occurrence among identical rows, fixed at load
-(:data:`ROW_ID`), and K = 2m − 1. For two sets the difference of their sums is the power-sum
-sequence of the symmetric difference (rows of S1 − S2 with weight +1, of S2 − S1 with −1),
-a linear recurrent sequence whose linear complexity is exactly the number d of differing
-rows when d < m (Hankel/Vandermonde argument; with probability 1 − O(m²/p) over the hash).
+``P_k = Σ_{x∈S} x^k mod p`` over p = 2^31 − 1, where x is the row's identity (:data:`ROW_ID`,
+fixed at load): for a dataset with a unique join key, a SHA-256 of the key under the
+federation's shared overlap key, so that a release over the dataset alone and one over a
+join are comparable (engine.mpc's join sketches use the same identity); otherwise a SHA-256
+of the row's values and its occurrence among identical rows under the owner's own salt.
+K = 2m − 1. For two sets the difference of their sums is the power-sum sequence of the
+symmetric difference (rows of S1 − S2 with weight +1, of S2 − S1 with −1), a linear
+recurrent sequence whose linear complexity is exactly the number d of differing rows when
+d < m (Hankel/Vandermonde argument; with probability 1 − O(m²/p) over the keyed hash).
 Berlekamp–Massey finds it from the 2m − 1 terms. Candidates are only the earlier parts whose
 size is within m of the new one (|n − n'| ≤ d is necessary).
 
@@ -44,13 +47,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-PRIME = (1 << 61) - 1
+from engine.errors import ConfigError
+
+PRIME = (1 << 31) - 1
 ROW_ID = "__row_x"
 
 
 def row_id_sql(text: str) -> str:
-    """Return SQL for a row identity in [1, 2^60] from the row's canonical text."""
-    return f"(('0x' || substr(sha256({text}), 1, 15))::BIGINT + 1)"
+    """Return SQL for a row identity in [1, p − 1] from the row's canonical (keyed) text."""
+    return f"((('0x' || substr(sha256({text}), 1, 12))::BIGINT % {PRIME - 1}) + 1)"
+
+
+def key_text_sql(secret: str, key: str) -> str:
+    """Return SQL of the canonical text of a join key under the federation overlap key
+    (the same at every owner, so that every owner derives the same identity)."""
+    return f"concat_ws(chr(31), '{secret}', 'key', CAST({key} AS VARCHAR))"
+
+
+def federation_secret(path: Path) -> str:
+    """Return the federation's shared overlap key (hex), read from ``path``."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        raise ConfigError(
+            f"overlap key: got no file at {path}, want the federation's shared overlap key"
+        ) from None
+    if len(text) < 32 or any(c not in "0123456789abcdef" for c in text):
+        raise ConfigError(f"overlap key {path}: got no hex secret, want 64 hex digits")
+    return hashlib.sha256(f"jointstat/overlap/v1:{text}".encode()).hexdigest()
 
 
 def row_salt(state_dir: Path, dataset: str) -> str:
