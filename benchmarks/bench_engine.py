@@ -35,6 +35,14 @@ LATENCY_SQL = "SELECT region, COUNT(*), AVG(x), STDDEV_SAMP(x) FROM tax.rows_{n}
 SMALL_SQL = "SELECT COUNT(*), AVG(x) FROM tax.rows_{n} WHERE sector = '{sector}'"
 
 
+ROWS_COLUMNS: dict[str, str | dict[str, object]] = {
+    "region": {"policy": "group_by", "domain": list(REGIONS)},
+    "sector": {"policy": "group_by", "domain": list(SECTORS)},
+    "x": {"policy": "aggregate", "decimals": 2},
+    "k": "aggregate",
+}
+
+
 def write_rows(path: Path, rows: int, seed: int) -> None:
     """Write a CSV of ``rows`` rows: region, sector, x (two decimals), k (integer)."""
     rng = np.random.default_rng(seed)
@@ -60,12 +68,7 @@ def build(root: Path, sizes: list[int], analysts: int, ledger: bool = True) -> d
             DatasetSpec(
                 f"rows_{n}",
                 f"data/rows_{n}.csv",
-                {
-                    "region": "group_by",
-                    "sector": "group_by",
-                    "x": {"policy": "aggregate", "decimals": 2},
-                    "k": "aggregate",
-                },
+                ROWS_COLUMNS,
             )
         )
     names = [f"analyst{i}" for i in range(analysts)]

@@ -84,6 +84,20 @@ def _nb_pmf(alpha: float, parts: float, limit: int) -> np.ndarray:
     return result
 
 
+def total_pmf(alpha: float, parts: float, limit: int) -> np.ndarray:
+    """Return P(A − B = d) for d = −limit..limit (index d + limit), A, B ~ NB(parts, α).
+
+    The distribution of the noise of a released total, all parties' parts together.
+    """
+    pmf = _nb_pmf(alpha, parts, 2 * limit + 200)
+    out = np.zeros(2 * limit + 1)
+    for d in range(limit + 1):
+        mass = float(np.dot(pmf[d:], pmf[: len(pmf) - d]))
+        out[limit + d] = mass
+        out[limit - d] = mass
+    return out
+
+
 def _exact_interval(alpha: float, parts: float, level: float) -> int:
     sd = math.sqrt(parts * alpha) / (1.0 - alpha)
     limit = int(parts * alpha / (1.0 - alpha) + 40 * sd + 50)

@@ -19,19 +19,13 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench_engine import disable_ledger, write_rows
+from bench_engine import ROWS_COLUMNS, disable_ledger, write_rows
 
 from engine.demo.synthetic import generate
 from engine.federation_init import DatasetSpec, create_federation
 from engine.launch import free_port_block
 
 AGENCIES = ("registry", "tax", "social")
-ROWS_COLUMNS: dict[str, str | dict[str, object]] = {
-    "region": "group_by",
-    "sector": "group_by",
-    "x": {"policy": "aggregate", "decimals": 2},
-    "k": "aggregate",
-}
 
 
 @dataclass(frozen=True)
