@@ -1,7 +1,9 @@
 """The ``jointstat`` command line. Every command exits through :func:`main`.
 
 Exit codes: 0 success; 1 the query or command was refused or failed (message on stderr);
-2 usage errors (bad arguments).
+2 usage errors (bad arguments). :func:`main` is the one place that turns an error into a
+one-line diagnostic: an EngineError prints its message, an OSError (a path given on the
+command line that cannot be used) the path and the reason; neither prints a traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError
+from ledger import LedgerError
 
 
 def _parties(text: str) -> list[str]:
@@ -45,10 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     party = commands.add_parser("party", help="run a party daemon")
     party_commands = party.add_subparsers(dest="party_command", required=True)
     serve = party_commands.add_parser("serve", help="serve until SIGTERM/SIGINT")
-    serve.add_argument("--config", type=Path, required=True, help="path to party.toml")
+    serve.add_argument(
+        "--config", type=Path, required=True, help="the party's party.toml, or its directory"
+    )
 
     query = commands.add_parser("query", help="run one SQL query as an analyst")
-    query.add_argument("--identity", type=Path, required=True, help="analyst identity directory")
+    query.add_argument(
+        "--identity", type=Path, required=True, help="analyst identity directory (or identity.toml)"
+    )
     query.add_argument("--party", help="party to send the query to (default from identity)")
     query.add_argument("--format", choices=("table", "json", "csv"), default="table")
     query.add_argument("--timeout", type=float, help="seconds to wait for the result")
@@ -56,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("sql")
 
     datasets = commands.add_parser("datasets", help="list the federation's datasets")
-    datasets.add_argument("--identity", type=Path, required=True, help="analyst identity directory")
+    datasets.add_argument(
+        "--identity", type=Path, required=True, help="analyst identity directory (or identity.toml)"
+    )
     datasets.add_argument("--party", help="party to ask (default from identity)")
     datasets.add_argument("--format", choices=("table", "json"), default="table")
 
@@ -94,11 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         with Client(args.identity, args.party) as client:
             result = client.query(args.sql, timeout=args.timeout)
         if args.receipt is not None:
-            if result.receipt is None:
-                raise EngineError("--receipt: the federation's ledger is off; no receipt to save")
-            from engine.anchor.bundle import dumps
-
-            args.receipt.write_text(dumps(result.receipt))
+            _save_receipt(args.receipt, result.receipt)
         if args.format == "json":
             print(json.dumps(result.to_json()))
         elif args.format == "csv":
@@ -124,6 +129,21 @@ def _run(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
+def _save_receipt(path: Path, receipt: dict[str, Any] | None) -> None:
+    """Write a query's receipt bundle to ``path``; raise EngineError if there is none."""
+    if receipt is None:
+        raise EngineError("--receipt: the federation's ledger is off; no receipt to save")
+    from engine.anchor.bundle import dumps
+
+    try:
+        path.write_text(dumps(receipt))
+    except OSError as exc:
+        raise EngineError(
+            f"--receipt: cannot write {path} ({exc.strerror}), want a file path "
+            "in an existing directory"
+        ) from None
+
+
 def _datasets_text(datasets: list[dict[str, Any]]) -> str:
     """Return the datasets as text: one block per dataset, one line per usable column."""
     blocks = []
@@ -141,6 +161,12 @@ def _datasets_text(datasets: list[dict[str, Any]]) -> str:
     return "\n\n".join(blocks) if blocks else "no datasets (every party is compute-only)"
 
 
+def _os_problem(exc: OSError) -> str:
+    """Return an OSError as "path: reason" (no traceback: the user gave a path we cannot use)."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     parser = _parser()
@@ -153,13 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return _run(args)
-    except EngineError as exc:
+    except (EngineError, LedgerError) as exc:
         print(f"jointstat: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into a command that stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:  # a path given on the command line that cannot be used
+        print(f"jointstat: {_os_problem(exc)}", file=sys.stderr)
         return 1
 
 

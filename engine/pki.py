@@ -153,8 +153,12 @@ def load_signing_key(path: Path) -> ed25519.Ed25519PrivateKey:
     """
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ConfigError(f"signing key: got no file at {path}, want an Ed25519 PEM key") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"signing key: cannot read {path} ({exc.strerror}), want an Ed25519 PEM key"
+        ) from None
     except ValueError as exc:
         raise ConfigError(f"signing key {path}: got unreadable PEM ({exc})") from None
     if not isinstance(key, ed25519.Ed25519PrivateKey):
@@ -166,8 +170,10 @@ def read_pem(path: Path, what: str) -> bytes:
     """Return the bytes of a PEM file, raising ConfigError naming ``what`` if absent."""
     try:
         return path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ConfigError(f"{what}: got no file at {path}, want a PEM file") from None
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path} ({exc.strerror}), want a PEM file") from None
 
 
 def write_private(path: Path, data: bytes) -> None:
