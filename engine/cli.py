@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--config", type=Path, required=True, help="the party's party.toml, or its directory"
     )
+    serve.add_argument(
+        "--allow-unavailable",
+        action="store_true",
+        help="start even if a declared dataset cannot be loaded (it is listed as unavailable)",
+    )
 
     query = commands.add_parser("query", help="run one SQL query as an analyst")
     query.add_argument(
@@ -95,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "party":
         from engine.daemon.server import run
 
-        asyncio.run(run(args.config))
+        asyncio.run(run(args.config, allow_unavailable=args.allow_unavailable))
         return 0
     if args.command == "query":
         from engine.client import Client
