@@ -89,6 +89,32 @@ class DatasetInfo:
             "problem": self.problem,
         }
 
+    def to_listing(self) -> dict[str, object]:
+        """Return the dataset as analysts see it (``jointstat datasets --format json``).
+
+        Named fields, documented in README ("Using a federation"); ``decimals`` is the
+        fixed-point precision of a numeric column and null for every other column, and
+        ``problem`` is null unless the dataset is unavailable at its owner.
+        """
+        return {
+            "dataset": self.qualified_name,
+            "owner": self.owner,
+            "name": self.name,
+            "available": self.available,
+            "problem": self.problem or None,
+            "min_group_size": self.min_group_size,
+            "analysts": list(self.analysts),
+            "columns": [
+                {
+                    "name": c.name,
+                    "type": c.type.value,
+                    "policy": c.policy.value,
+                    "decimals": c.decimals if c.type.numeric else None,
+                }
+                for c in self.columns
+            ],
+        }
+
     def schema_digest(self) -> str:
         """Return a hex SHA-256 over the canonical schema and policy of this dataset."""
         body = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))

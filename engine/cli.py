@@ -14,10 +14,12 @@ import json
 import logging
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError
+from engine.wording import counted
 from ledger import LedgerError
 
 
@@ -25,24 +27,42 @@ def _parties(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
 
 
+def _version() -> str:
+    try:
+        return metadata.version("jointstat")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        from engine import __version__
+
+        return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jointstat",
         description="Joint statistics across agencies with secure multi-party computation.",
+        epilog="Exit codes: 0 success, 1 refused or failed (reason on stderr), 2 usage error.",
     )
+    parser.add_argument("--version", action="version", version=f"jointstat {_version()}")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init", help="create a federation: CA, keys, config files")
-    init.add_argument("directory", type=Path)
-    init.add_argument("--parties", type=_parties, required=True, help="comma-separated, >= 3")
-    init.add_argument("--analysts", type=_parties, default=[], help="comma-separated")
+    init.add_argument(
+        "directory", type=Path, help="where to create the federation (a new directory)"
+    )
+    init.add_argument(
+        "--parties",
+        type=_parties,
+        required=True,
+        help="comma-separated party names, at least 3, in MPC order; the first is the sequencer",
+    )
+    init.add_argument("--analysts", type=_parties, default=[], help="comma-separated names")
     init.add_argument("--name", default="federation", help="federation name")
     init.add_argument(
         "--base-port",
         type=int,
         default=7300,
-        help="party i listens on base+i (gRPC) and base+100+i (MPC)",
+        help="party i listens on base+i (gRPC) and base+100+i (MPC); default 7300",
     )
 
     party = commands.add_parser("party", help="run a party daemon")
@@ -62,27 +82,56 @@ def _parser() -> argparse.ArgumentParser:
         "--identity", type=Path, required=True, help="analyst identity directory (or identity.toml)"
     )
     query.add_argument("--party", help="party to send the query to (default from identity)")
-    query.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    query.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="output format (default table; json is described in README)",
+    )
     query.add_argument("--timeout", type=float, help="seconds to wait for the result")
     query.add_argument("--receipt", type=Path, help="save the ledger receipt bundle here")
-    query.add_argument("sql")
+    query.add_argument(
+        "sql",
+        metavar="SQL",
+        help='one SELECT statement (quote it), or "EXPLAIN SELECT ..." for the plan alone',
+    )
 
     datasets = commands.add_parser("datasets", help="list the federation's datasets")
     datasets.add_argument(
         "--identity", type=Path, required=True, help="analyst identity directory (or identity.toml)"
     )
     datasets.add_argument("--party", help="party to ask (default from identity)")
-    datasets.add_argument("--format", choices=("table", "json"), default="table")
+    datasets.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="output format (default table; json is described in README)",
+    )
 
     from engine.ledger_cli import add_commands
 
     add_commands(commands)
 
     demo = commands.add_parser("demo", help="run a local demo federation end to end")
-    demo.add_argument("--citizens", type=int, default=100_000)
-    demo.add_argument("--directory", type=Path, help="where to create it (default: temporary)")
-    demo.add_argument("--base-port", type=int, default=7300)
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--citizens",
+        type=int,
+        default=100_000,
+        help="synthetic citizens to generate (default 100,000; at least 100)",
+    )
+    demo.add_argument(
+        "--directory",
+        type=Path,
+        help="where to create the federation and keep it afterwards (default: a temporary "
+        "directory, removed at the end)",
+    )
+    demo.add_argument(
+        "--base-port",
+        type=int,
+        default=7300,
+        help="party i listens on base+i (gRPC) and base+100+i (MPC); default 7300",
+    )
+    demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic data (default 7)")
     return parser
 
 
@@ -150,18 +199,19 @@ def _save_receipt(path: Path, receipt: dict[str, Any] | None) -> None:
 
 
 def _datasets_text(datasets: list[dict[str, Any]]) -> str:
-    """Return the datasets as text: one block per dataset, one line per usable column."""
+    """Return the datasets as text: one block per dataset, one line per column."""
     blocks = []
     for d in datasets:
         who = d["analysts"]
         analysts = "every analyst" if "*" in who else "analysts " + ", ".join(who)
-        head = f"{d['owner']}.{d['name']}  (minimum group size {d['min_group_size']}; {analysts})"
+        head = f"{d['dataset']}  (minimum group size {d['min_group_size']}; {analysts})"
         if not d["available"]:
-            head += f"\n  unavailable: {d['problem']}"
+            head += f"\n  unavailable at its owner: {d['problem']}"
         lines = [head]
-        for name, kind, policy, decimals in d["columns"]:
-            scale = f", {decimals} decimals" if kind == "float" else ""
-            lines.append(f"  {name:<20} {kind:<8} {policy}{scale}")
+        for column in d["columns"]:
+            decimals = column["decimals"]
+            scale = f", {counted(decimals, 'decimal')}" if decimals else ""
+            lines.append(f"  {column['name']:<20} {column['type']:<8} {column['policy']}{scale}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) if blocks else "no datasets (every party is compute-only)"
 

@@ -47,6 +47,7 @@ from engine.wire import (
     sealed_from_pb,
     signed_to_pb,
 )
+from engine.wording import counted
 
 
 class _Suppressed:
@@ -116,10 +117,7 @@ class Result:
         lines.append("  ".join("-" * w for w in widths))
         for row in cells[1:]:
             lines.append("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-        lines.append(
-            f"({len(self.rows)} row{'s' if len(self.rows) != 1 else ''}, "
-            f"{self.elapsed * 1000:.0f} ms)"
-        )
+        lines.append(f"({counted(len(self.rows), 'row')}, {self.elapsed * 1000:.0f} ms)")
         return "\n".join(lines)
 
     def to_dataframe(self) -> Any:
@@ -176,13 +174,17 @@ class Client:
     def close(self) -> None:
         self._channel.close()
 
-    def datasets(self) -> list[dict[str, object]]:
-        """Return the datasets of the federation (schema and policy)."""
+    def datasets(self) -> list[dict[str, Any]]:
+        """Return the datasets of the federation (schema and policy), as named fields.
+
+        Each item is :meth:`engine.catalog.DatasetInfo.to_listing`. Raises EngineError if
+        the party cannot be reached or refuses.
+        """
         try:
             reply = self._stub.ListDatasets(pb.ListDatasetsRequest(), timeout=30)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, self._party) from None
-        return [d.to_json() for d in catalog_from_pb(reply)]
+        return [d.to_listing() for d in catalog_from_pb(reply)]
 
     def query(self, sql: str, timeout: float | None = None) -> Result:
         """Run ``sql`` and return its released result; raise EngineError if refused or failed."""

@@ -15,6 +15,7 @@ from engine.anchor import history, keys
 from engine.anchor.bundle import verify_bundle
 from engine.config import Federation, config_file, load_federation, load_party
 from engine.errors import AuthError, ConfigError, EngineError
+from engine.wording import counted
 from ledger import LedgerError, LedgerStore, QuorumError
 
 
@@ -38,7 +39,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     source(log)
     log.add_argument("--dataset", help="only queries naming this dataset (party.dataset)")
     log.add_argument("--analyst", help="only queries by this analyst")
-    log.add_argument("--format", choices=("table", "json"), default="table")
+    log.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output (default table)"
+    )
     receipt = sub.add_parser("verify-receipt", help="check a query's receipt bundle offline")
     receipt.add_argument("file", type=Path, help="the file saved by jointstat query --receipt")
     receipt.add_argument(
@@ -119,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "json":
             print(json.dumps([r.to_json() for r in chosen], indent=2))
             return 0
-        for reg in registrations:
+        # Registrations are made by parties, not analysts: none matches an analyst filter.
+        for reg in registrations if args.analyst is None else []:
             if args.dataset in (None, f"{reg.owner}.{reg.dataset}", reg.dataset):
                 print(
                     f"#{reg.index:<6} registered {reg.owner}.{reg.dataset} "
@@ -130,5 +134,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"        datasets: {', '.join(r.datasets) or '-'}")
             print(f"        sql: {r.sql}")
             print(f"        approved by: {', '.join(sorted(r.approvals)) or '-'}; {r.outcome}")
-        print(f"({len(chosen)} of {len(records)} queries)")
+        print(f"({len(chosen):,} of {counted(len(records), 'query', 'queries')})")
         return 0

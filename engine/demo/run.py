@@ -23,6 +23,7 @@ from engine.errors import EngineError
 from engine.federation_init import create_federation
 from engine.launch import LocalFederation
 from engine.oracle import PlaintextOracle, compare
+from engine.wording import counted
 from ledger import LedgerStore
 
 
@@ -189,7 +190,7 @@ def _show(number: int, query: DemoQuery, client: Client, oracle: PlaintextOracle
     print(_indent("  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True))))
     for row in rows:
         print(_indent("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True))))
-    print(_indent(f"({len(rows)} rows, {reference.seconds * 1000:.1f} ms)"))
+    print(_indent(f"({counted(len(rows), 'row')}, {reference.seconds * 1000:.1f} ms)"))
     problems = compare(result, reference, query.groups, query.min_group_size, query.exact)
     if problems:
         print("    MISMATCH: " + "; ".join(problems[:5]) + "\n")
