@@ -18,13 +18,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from engine.errors import EngineError
+from engine.errors import ConfigError, EngineError
 from engine.wording import counted
 from ledger import LedgerError
 
 
 def _parties(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _host(text: str) -> tuple[str, str]:
+    party, sep, host = text.partition("=")
+    if not sep or not party.strip() or not host.strip():
+        raise argparse.ArgumentTypeError(f"got {text!r}, want PARTY=HOST (e.g. tax=10.0.0.2)")
+    return party.strip(), host.strip()
 
 
 def _version() -> str:
@@ -63,6 +70,24 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=7300,
         help="party i listens on base+i (gRPC) and base+100+i (MPC); default 7300",
+    )
+    init.add_argument(
+        "--host",
+        type=_host,
+        action="append",
+        default=[],
+        metavar="PARTY=HOST",
+        help="the host name or IPv4 address a party listens on and is reached at "
+        "(default 127.0.0.1); repeat once per party",
+    )
+    init.add_argument(
+        "--request",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a key request made by a party or analyst with `jointstat keys request`: "
+        "the CA signs it and no private key is made for that member; repeatable",
     )
 
     party = commands.add_parser("party", help="run a party daemon")
@@ -108,9 +133,11 @@ def _parser() -> argparse.ArgumentParser:
         help="output format (default table; json is described in README)",
     )
 
+    from engine.key_requests import add_commands as add_key_commands
     from engine.ledger_cli import add_commands
 
     add_commands(commands)
+    add_key_commands(commands)
 
     demo = commands.add_parser("demo", help="run a local demo federation end to end")
     demo.add_argument(
@@ -137,14 +164,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "init":
-        from engine.federation_init import create_federation
+        from engine.federation_init import create_federation, handout
+        from engine.key_requests import read_request
 
-        path = create_federation(
-            args.directory, args.parties, args.analysts, name=args.name, base_port=args.base_port
+        hosts = dict(args.host)
+        if len(hosts) != len(args.host):
+            raise ConfigError("--host: got a party twice, want one PARTY=HOST per party")
+        requests = [read_request(path) for path in args.request]
+        create_federation(
+            args.directory,
+            args.parties,
+            args.analysts,
+            name=args.name,
+            base_port=args.base_port,
+            hosts=hosts,
+            requests=requests,
         )
-        print(f"created federation {args.name!r} in {args.directory} ({path.name}); next:")
-        for party in args.parties:
-            print(f"  jointstat party serve --config {args.directory / party / 'party.toml'}")
+        print(f"created federation {args.name!r} in {args.directory}")
+        print(handout(args.directory, args.parties, args.analysts, requests))
         return 0
     if args.command == "party":
         from engine.daemon.server import run
@@ -176,6 +213,10 @@ def _run(args: argparse.Namespace) -> int:
         from engine.ledger_cli import run as run_ledger
 
         return run_ledger(args)
+    if args.command in ("keys", "ca"):
+        from engine.key_requests import run as run_keys
+
+        return run_keys(args)
     if args.command == "demo":
         from engine.demo.run import run_demo
 

@@ -69,6 +69,12 @@ MISTAKES = [
     (["query", "--identity", "{fed}/ca", "SELECT 1"], "identity.toml"),
     (["query", "--identity", "{fed}/analysts/alice/identity.toml/x", "SELECT 1"], "no file at"),
     (["datasets", "--identity", "{fed}/tax"], "identity.toml"),
+    (["init", "{fed}/federation.toml", "--parties", "a,b,c"], "got a file"),
+    (["keys", "request", "{fed}/tax", "--party", "tax"], "existing"),
+    (
+        ["ca", "sign", "{fed}/tax", "--ca", "{fed}/ca", "--federation", "{fed}", "--out", "{fed}"],
+        "request.toml",
+    ),
     (["demo", "--directory", "{fed}/federation.toml/demo", "--citizens", "100"], "Not a directory"),
 ]
 
