@@ -7,7 +7,8 @@ SUM = Σ f_A·(f_B·v) on the joined rows (dot products and opening: the other s
 are 0 off matches); the bytes each party sent during the join; each party's peak memory;
 the time of the open variant and of a 3-table star join (C owns a third table: A–B with
 helper C, A–C with helper B); and the plaintext baseline (a Python dict join and the same
-sums), beside JOIN.md's prototype figures. Every secure result is checked against it.
+sums), beside the prototype's figures (docs/join-protocol.md, "Reference figures"). Every
+secure result is checked against it.
 
     python benchmarks/bench_join_protocol.py [--rows 10000 100000] [--million]
         [--hub-columns 2] [--other-columns 2] [--bits 32] [--json results.json]
@@ -30,7 +31,7 @@ from mpyc_parties import bytes_sent, mpyc_runtime, run_parties
 
 DUMMIES = 100
 EPSILON = Fraction(1, 2)
-PROTOTYPE = {  # JOIN.md: hidden join, open variant, 3-table star join
+PROTOTYPE = {  # docs/join-protocol.md: hidden join, open variant, 3-table star join
     100_000: "1.8-2.0 s 20 MB / 1.0-1.2 s / 4.2 s",
     1_000_000: "24.6 s 198 MB / 12.3 s / 57.8 s",
 }
@@ -194,7 +195,7 @@ def main() -> None:
     header = (
         f"{'rows':>9} {'hidden s':>9} {'COUNT+SUM s':>12} {'MB sent A/B/H':>18} "
         f"{'peak MB A/B/H':>15} {'open s':>7} {'star s':>7} {'plaintext s':>12}"
-        "  JOIN.md prototype: hidden / open / star"
+        "  prototype: hidden / open / star"
     )
     print(header)
     figures = []

@@ -194,6 +194,55 @@ class DatasetInfo:
         """Return :meth:`to_json` as canonical JSON text (sorted keys, no spaces)."""
         return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
 
+    def to_listing(self) -> dict[str, object]:
+        """Return the dataset as analysts see it (``jointstat datasets --format json``).
+
+        Named fields, documented in README ("Using a federation"); ``decimals`` is the
+        fixed-point precision of a numeric column and null for every other column, and
+        ``problem`` is null unless the dataset is unavailable at its owner. A group_by
+        column lists its public ``domain``, an aggregate column its declared ``bounds``;
+        ``release`` is "exact" (with ``overlap_control`` and ``dominance``) or "dp" (with
+        ``budget``).
+        """
+        columns = []
+        for c in self.columns:
+            column: dict[str, object] = {
+                "name": c.name,
+                "type": c.type.value,
+                "policy": c.policy.value,
+                "decimals": c.decimals if c.type.numeric else None,
+            }
+            if c.domain is not None:
+                column["domain"] = list(c.labels())
+            if c.bounds is not None:
+                column["bounds"] = list(c.bounds)
+            if c.order_statistics:
+                column["order_statistics"] = True
+            columns.append(column)
+        body: dict[str, object] = {
+            "dataset": self.qualified_name,
+            "owner": self.owner,
+            "name": self.name,
+            "available": self.available,
+            "problem": self.problem or None,
+            "min_group_size": self.min_group_size,
+            "analysts": list(self.analysts),
+            "release": self.release.value,
+            "columns": columns,
+        }
+        if self.release is ReleaseMode.EXACT:
+            body["overlap_control"] = self.overlap_control
+            body["dominance"] = (
+                None if self.dominance is None else {"n": self.dominance.n, "k": self.dominance.k}
+            )
+        if self.budget is not None:
+            body["budget"] = {
+                "epsilon_per_query": self.budget.epsilon_per_query,
+                "budget": self.budget.budget,
+                "analyst_budget": self.budget.analyst_budget,
+            }
+        return body
+
     def schema_digest(self) -> str:
         """Return a hex SHA-256 over the canonical public metadata of this dataset."""
         return hashlib.sha256(self.canonical().encode()).hexdigest()

@@ -50,6 +50,7 @@ from engine.wire import (
     sealed_from_pb,
     signed_to_pb,
 )
+from engine.wording import counted
 
 
 class _Suppressed:
@@ -132,23 +133,67 @@ class Result:
         lines.append("  ".join("-" * w for w in widths))
         for row in cells[1:]:
             lines.append("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-        lines.append(
-            f"({len(self.rows)} row{'s' if len(self.rows) != 1 else ''}, "
-            f"{self.elapsed * 1000:.0f} ms)"
-        )
+        lines.append(f"({counted(len(self.rows), 'row')}, {self.elapsed * 1000:.0f} ms)")
         return "\n".join(lines)
 
     def to_dataframe(self) -> Any:
-        """Return a pandas DataFrame (suppressed cells as missing values)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise EngineError("to_dataframe: got no pandas, want `pip install pandas`") from None
-        rows = [[None if v is SUPPRESSED else v for v in row] for row in self.rows]
-        frame = pd.DataFrame(rows, columns=list(self.columns))
-        frame.attrs["suppressed"] = list(self.suppressed)
+        """Return a pandas DataFrame with one nullable column per output.
+
+        Column types: integers ``Int64``, other numbers ``Float64``, text ``string``,
+        booleans ``boolean`` (a column with no value at all is ``Float64``, one mixing
+        text and numbers ``object``). A suppressed cell and a NULL cell are both ``<NA>``;
+        :meth:`suppressed_mask` tells them apart, and ``frame.attrs`` holds ``query_id``
+        and ``suppressed`` ([row, column] pairs, as in :meth:`to_json`). Raises EngineError
+        without pandas.
+        """
+        pd = _pandas()
+        frame = pd.DataFrame(
+            {
+                c: pd.array(
+                    [None if row[c] is SUPPRESSED else row[c] for row in self.rows],
+                    dtype=_dtype([row[c] for row in self.rows]),
+                )
+                for c in range(len(self.columns))
+            }
+        )
+        frame.columns = list(self.columns)  # by position: two outputs may share a name
+        frame.attrs["suppressed"] = [list(p) for p in self.suppressed]
         frame.attrs["query_id"] = self.query_id
         return frame
+
+    def suppressed_mask(self) -> Any:
+        """Return a boolean DataFrame shaped as :meth:`to_dataframe`: True where suppressed.
+
+        A suppressed cell is one withheld because fewer rows than the dataset's minimum
+        group size contribute to it; a NULL cell (an undefined statistic) is False here.
+        Raises EngineError without pandas.
+        """
+        pd = _pandas()
+        marked = set(self.suppressed)
+        rows = [[(r, c) in marked for c in range(len(self.columns))] for r in range(len(self.rows))]
+        return pd.DataFrame(rows, columns=list(self.columns), dtype=bool)
+
+
+def _pandas() -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise EngineError("to_dataframe: got no pandas, want `pip install pandas`") from None
+    return pd
+
+
+def _dtype(values: list[Cell]) -> str:
+    """Return the pandas nullable dtype that holds every present value of a column."""
+    present = {type(v) for v in values if v is not None and v is not SUPPRESSED}
+    if present <= {bool} and present:
+        return "boolean"
+    if present <= {int} and present:
+        return "Int64"
+    if present <= {int, float}:
+        return "Float64"
+    if present <= {str}:
+        return "string"
+    return "object"
 
 
 def _json_value(value: Cell) -> Any:
@@ -201,8 +246,12 @@ class Client:
     def close(self) -> None:
         self._channel.close()
 
-    def datasets(self) -> list[dict[str, object]]:
-        """Return the datasets of the federation (schema and policy)."""
+    def datasets(self) -> list[dict[str, Any]]:
+        """Return the datasets of the federation (schema and policy), as named fields.
+
+        Each item is :meth:`engine.catalog.DatasetInfo.to_listing`. Raises EngineError if
+        the party cannot be reached or refuses.
+        """
         try:
             reply = self._stub.ListDatasets(pb.ListDatasetsRequest(), timeout=30)
         except grpc.RpcError as exc:
@@ -210,7 +259,7 @@ class Client:
         spent = budgets_from_pb(reply)
         listed = []
         for d in catalog_from_pb(reply):
-            body = d.to_json()
+            body = d.to_listing()
             if d.budget is not None:
                 total, mine = spent.get(d.qualified_name, (0.0, 0.0))
                 body["budget_spent"] = total

@@ -261,12 +261,34 @@ class _Table:
             raise ConfigError(f"{self.where}: got unknown key(s) {', '.join(unknown)}")
 
 
-def _read_toml(path: Path, what: str) -> dict[str, Any]:
+FEDERATION_FILE = "federation.toml"
+PARTY_FILE = "party.toml"
+IDENTITY_FILE = "identity.toml"
+
+
+def config_file(path: Path, file_name: str) -> Path:
+    """Return the file a command-line path names: ``path`` itself, or ``path/file_name``.
+
+    Every command that takes a config or identity accepts either the file or the
+    directory that holds it (``fed/tax`` or ``fed/tax/party.toml``). Nothing is read here:
+    a path that is neither is reported by the loader that opens it.
+    """
+    return path / file_name if path.is_dir() else path
+
+
+def _read_toml(path: Path, what: str, file_name: str) -> dict[str, Any]:
+    want = f"want a {file_name} file or the directory holding it"
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{what}: got no file at {path}, want a TOML file") from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(f"{what}: got no file at {path}, {want}") from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{what}: got a directory without {file_name} at {path}, {want}"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path} ({exc.strerror}), {want}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{what} {path}: got invalid TOML ({exc})") from None
 
@@ -304,9 +326,12 @@ def _tables(table: _Table, key: str) -> list[_Table]:
 
 
 def load_federation(path: Path) -> Federation:
-    """Load and validate a ``federation.toml``."""
-    path = path.resolve()
-    root = _Table(_read_toml(path, "federation file"), path.name)
+    """Load and validate a ``federation.toml`` (or the directory holding one).
+
+    Raises ConfigError naming the file, the key, what was found and what was expected.
+    """
+    path = config_file(path, FEDERATION_FILE).resolve()
+    root = _Table(_read_toml(path, "federation file", FEDERATION_FILE), path.name)
     fed = root.table("federation")
     name = fed.name("name")
     ca = path.parent / fed.get("ca_certificate", str)
@@ -604,9 +629,12 @@ def _budget(table: _Table, release: ReleaseMode) -> PrivacyBudget | None:
 
 
 def load_party(path: Path) -> PartyConfig:
-    """Load and validate a ``party.toml`` and the federation file it names."""
-    path = path.resolve()
-    root = _Table(_read_toml(path, "party file"), path.name)
+    """Load and validate a ``party.toml`` (or the directory holding one) and its federation.
+
+    Raises ConfigError naming the file, the key, what was found and what was expected.
+    """
+    path = config_file(path, PARTY_FILE).resolve()
+    root = _Table(_read_toml(path, "party file", PARTY_FILE), path.name)
     party = root.table("party")
     base = path.parent
     name = party.name("name")
@@ -648,10 +676,13 @@ def load_party(path: Path) -> PartyConfig:
 # --------------------------------------------------------------------------- analyst
 
 
-def load_identity(directory: Path) -> AnalystIdentity:
-    """Load an analyst identity directory (the one holding ``identity.toml``)."""
-    path = (directory / "identity.toml").resolve()
-    root = _Table(_read_toml(path, "analyst identity"), path.name)
+def load_identity(path: Path) -> AnalystIdentity:
+    """Load an analyst identity: its directory, or the ``identity.toml`` in it.
+
+    Raises ConfigError naming the file, the key, what was found and what was expected.
+    """
+    path = config_file(path, IDENTITY_FILE).resolve()
+    root = _Table(_read_toml(path, "analyst identity", IDENTITY_FILE), path.name)
     table = root.table("analyst")
     base = path.parent
     federation = load_federation(base / table.get("federation", str))

@@ -1,26 +1,41 @@
 """Create a new federation directory: CA, party and analyst keys, and the config files.
 
-Layout written by :func:`create_federation` (``DIR`` is the target directory)::
+Layout written by :func:`create_federation` (``DIR`` is the target directory); each
+directory but the top one belongs to exactly one holder, and :func:`handout` prints who
+receives what::
 
-    DIR/federation.toml           shared: parties, analysts, public keys
-    DIR/ca/ca.crt, ca.key         the federation CA (keep ca.key offline in production)
-    DIR/<party>/party.toml        private to the agency: keys and datasets
+    DIR/federation.toml           public: parties (hosts, ports), analysts, public keys
+    DIR/ca.crt                    public: the federation CA's certificate
+    DIR/ca/ca.key, ca.crt         the CA: stays with the federation's administrator, offline;
+                                  in no member's bundle (``jointstat ca sign`` uses it)
+    DIR/<party>/party.toml        private to the agency: its keys and datasets
     DIR/<party>/tls.crt, tls.key  TLS identity (gRPC and MPyC links)
     DIR/<party>/signing.key       Ed25519 key (approvals, ledger cosignatures)
     DIR/<sequencer>/log.key       Ed25519 key signing the ledger's checkpoints
     DIR/analysts/<name>/identity.toml, tls.crt, tls.key, signing.key
+
+A member that made its own keys (:mod:`engine.key_requests`) gets its certificate and
+config here but no private key: it adds the keys it kept to its directory.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine import pki
 from engine.config import NAME_PATTERN
 from engine.errors import ConfigError
+from engine.key_requests import KeyRequest, short_fingerprint, sign_request
+
+DEFAULT_HOST = "127.0.0.1"
+HOST_PATTERN = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+)
 
 DEFAULT_BASE_PORT = 7300
 MPC_PORT_OFFSET = 100
@@ -70,6 +85,40 @@ def dataset_toml(spec: DatasetSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_hosts(hosts: Mapping[str, str], parties: list[str]) -> None:
+    for party, host in hosts.items():
+        if party not in parties:
+            raise ConfigError(f"host: got party {party!r}, want one of {', '.join(parties)}")
+        if not HOST_PATTERN.fullmatch(host):
+            raise ConfigError(
+                f"host of {party}: got {host!r}, want a host name or IPv4 address (no port)"
+            )
+
+
+def _index_requests(
+    requests: Sequence[KeyRequest], parties: list[str], analysts: list[str]
+) -> dict[tuple[str, str], KeyRequest]:
+    by_member: dict[tuple[str, str], KeyRequest] = {}
+    for request in requests:
+        member = (request.role, request.name)
+        if request.name not in (parties if request.role == "party" else analysts):
+            raise ConfigError(
+                f"key request: got {request.role} {request.name!r}, want a member named in "
+                f"--{request.role}s"
+            )
+        if member in by_member:
+            raise ConfigError(f"key request: got two for {request.role} {request.name}, want one")
+        by_member[member] = request
+    for (role, name), request in by_member.items():
+        if role == "party" and (name == parties[0]) != (request.log_public_key is not None):
+            want = "one (make it with --sequencer)" if name == parties[0] else "none"
+            raise ConfigError(
+                f"key request of {name}: got {'a' if request.log_public_key else 'no'} log key, "
+                f"want {want}: the first party, {parties[0]}, is the sequencer"
+            )
+    return by_member
+
+
 def create_federation(
     directory: Path,
     parties: list[str],
@@ -77,14 +126,19 @@ def create_federation(
     *,
     name: str = "federation",
     base_port: int = DEFAULT_BASE_PORT,
-    host: str = "127.0.0.1",
+    host: str = DEFAULT_HOST,
+    hosts: Mapping[str, str] | None = None,
     datasets: dict[str, list[DatasetSpec]] | None = None,
+    requests: Sequence[KeyRequest] = (),
 ) -> Path:
     """Create a federation in ``directory`` and return the path of its federation.toml.
 
     Party ``i`` listens for gRPC on ``base_port + i`` and for MPyC on
-    ``base_port + 100 + i``. Raises ConfigError for bad names, fewer than 3 parties, or a
-    directory that already holds a federation.
+    ``base_port + 100 + i``, at ``hosts[party]`` (default ``host``). A member with a key
+    request in ``requests`` gets a certificate for its own TLS key and its own public keys
+    registered; no private key is made for it. Raises ConfigError for bad names or hosts,
+    fewer than 3 parties, a request for no member or with a wrong log key, or a directory
+    that already holds a federation (or is a file).
     """
     for what, names in (("party", parties), ("analyst", analysts), ("federation", [name])):
         for item in names:
@@ -98,6 +152,11 @@ def create_federation(
         )
     if not 1024 <= base_port <= 65535 - MPC_PORT_OFFSET - len(parties):
         raise ConfigError(f"base port: got {base_port}, want 1024..{65535 - 200}")
+    hosts = dict(hosts or {})
+    _check_hosts(hosts, parties)
+    by_member = _index_requests(requests, parties, analysts)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: got a file, want a new directory")
     if (directory / "federation.toml").exists():
         raise ConfigError(f"{directory}: got an existing federation.toml, want a new directory")
     directory.mkdir(parents=True, exist_ok=True)
@@ -106,9 +165,15 @@ def create_federation(
     ca = pki.new_ca(name)
     pki.write_private(directory / "ca" / "ca.key", ca.key_pem)
     (directory / "ca" / "ca.crt").write_bytes(ca.certificate_pem)
+    (directory / "ca.crt").write_bytes(ca.certificate_pem)
 
-    log_key = pki.new_signing_key()
-    pki.write_private(directory / parties[0] / "log.key", pki.signing_key_pem(log_key))
+    sequencer_request = by_member.get(("party", parties[0]))
+    if sequencer_request is not None and sequencer_request.log_public_key is not None:
+        log_public = sequencer_request.log_public_key
+    else:
+        log_key = pki.new_signing_key()
+        pki.write_private(directory / parties[0] / "log.key", pki.signing_key_pem(log_key))
+        log_public = pki.public_key_bytes(log_key)
     # One secret shared by every party: row identities that overlap control compares
     # across releases (engine.overlap). Never given to analysts.
     overlap_secret = (secrets.token_hex(32) + "\n").encode()
@@ -116,30 +181,38 @@ def create_federation(
         "# jointstat federation: shared by every party and analyst (see README, Configuration)",
         "[federation]",
         f"name = {_toml_value(name)}",
-        'ca_certificate = "ca/ca.crt"',
+        'ca_certificate = "ca.crt"',
         f"sequencer = {_toml_value(parties[0])}",
         f"threshold = {(len(parties) - 1) // 2}",
         "max_request_age_seconds = 300",
         "query_timeout_seconds = 600",
-        f"log_public_key = {_toml_value(_b64(pki.public_key_bytes(log_key)))}",
+        f"log_public_key = {_toml_value(_b64(log_public))}",
         "",
     ]
     for index, party in enumerate(parties):
         pdir = directory / party
-        tls = pki.issue(
-            ca, f"{pki.PARTY_PREFIX}{party}", [party, pki.mpc_host_name(index)], server=True
-        )
-        pki.write_private(pdir / "tls.key", tls.key_pem)
-        (pdir / "tls.crt").write_bytes(tls.certificate_pem)
-        signing = pki.new_signing_key()
-        pki.write_private(pdir / "signing.key", pki.signing_key_pem(signing))
+        pdir.mkdir(parents=True, exist_ok=True)
+        request = by_member.get(("party", party))
+        if request is not None:
+            (pdir / "tls.crt").write_bytes(sign_request(request, ca, index))
+            signing_public = request.signing_public_key
+        else:
+            tls = pki.issue(
+                ca, f"{pki.PARTY_PREFIX}{party}", pki.party_names(party, index), server=True
+            )
+            pki.write_private(pdir / "tls.key", tls.key_pem)
+            (pdir / "tls.crt").write_bytes(tls.certificate_pem)
+            signing = pki.new_signing_key()
+            pki.write_private(pdir / "signing.key", pki.signing_key_pem(signing))
+            signing_public = pki.public_key_bytes(signing)
+        party_host = hosts.get(party, host)
         pki.write_private(pdir / "overlap.key", overlap_secret)
         fed_lines += [
             "[[party]]",
             f"name = {_toml_value(party)}",
-            f'address = "{host}:{base_port + index}"',
-            f'mpc_address = "{host}:{base_port + MPC_PORT_OFFSET + index}"',
-            f"signing_public_key = {_toml_value(_b64(pki.public_key_bytes(signing)))}",
+            f'address = "{party_host}:{base_port + index}"',
+            f'mpc_address = "{party_host}:{base_port + MPC_PORT_OFFSET + index}"',
+            f"signing_public_key = {_toml_value(_b64(signing_public))}",
             "",
         ]
         party_lines = [
@@ -176,15 +249,22 @@ def create_federation(
 
     for analyst in analysts:
         adir = directory / "analysts" / analyst
-        tls = pki.issue(ca, f"{pki.ANALYST_PREFIX}{analyst}", [], server=False)
-        pki.write_private(adir / "tls.key", tls.key_pem)
-        (adir / "tls.crt").write_bytes(tls.certificate_pem)
-        signing = pki.new_signing_key()
-        pki.write_private(adir / "signing.key", pki.signing_key_pem(signing))
+        adir.mkdir(parents=True, exist_ok=True)
+        request = by_member.get(("analyst", analyst))
+        if request is not None:
+            (adir / "tls.crt").write_bytes(sign_request(request, ca, None))
+            signing_public = request.signing_public_key
+        else:
+            tls = pki.issue(ca, f"{pki.ANALYST_PREFIX}{analyst}", [], server=False)
+            pki.write_private(adir / "tls.key", tls.key_pem)
+            (adir / "tls.crt").write_bytes(tls.certificate_pem)
+            signing = pki.new_signing_key()
+            pki.write_private(adir / "signing.key", pki.signing_key_pem(signing))
+            signing_public = pki.public_key_bytes(signing)
         fed_lines += [
             "[[analyst]]",
             f"name = {_toml_value(analyst)}",
-            f"signing_public_key = {_toml_value(_b64(pki.public_key_bytes(signing)))}",
+            f"signing_public_key = {_toml_value(_b64(signing_public))}",
             "",
         ]
         (adir / "identity.toml").write_text(
@@ -205,6 +285,49 @@ def create_federation(
     path = directory / "federation.toml"
     path.write_text("\n".join(fed_lines))
     return path
+
+
+def handout(
+    directory: Path, parties: list[str], analysts: list[str], requests: Sequence[KeyRequest] = ()
+) -> str:
+    """Return, as text, which files of a new federation go to whom, and how to start.
+
+    Every member receives ``federation.toml`` and ``ca.crt`` (public) and its own
+    directory, in the same layout; ``ca/`` (the CA's private key) goes to nobody.
+    """
+    made = {(r.role, r.name): r for r in requests}
+    rows: list[tuple[str, str, str]] = []
+    for index, party in enumerate(parties):
+        who = f"agency {party}" + (" (sequencer)" if index == 0 else "")
+        rows.append((who, f"{party}/", _own_keys(made.get(("party", party)))))
+    for analyst in analysts:
+        rows.append(
+            (
+                f"analyst {analyst}",
+                f"analysts/{analyst}/",
+                _own_keys(made.get(("analyst", analyst))),
+            )
+        )
+    width = max(len(r[0]) for r in rows)
+    lines = [
+        f"hand out, keeping this layout (paths under {directory}/): each member gets the public "
+        "federation.toml and ca.crt and its own directory, which holds its private keys",
+        *(f"  {who:<{width}}  federation.toml ca.crt {own}{note}" for who, own, note in rows),
+        f"  {'nobody':<{width}}  ca/ holds the CA's private key: keep it offline (it signs "
+        "certificates: jointstat ca sign)",
+        "then, on each agency's machine (declare its datasets in party.toml first):",
+        *(f"  jointstat party serve --config {directory / p}" for p in parties),
+    ]
+    return "\n".join(lines)
+
+
+def _own_keys(request: KeyRequest | None) -> str:
+    if request is None:
+        return ""
+    return (
+        f"  (made its own keys, request {short_fingerprint(request)}: it adds "
+        f"{', '.join(request.key_files)} to this directory)"
+    )
 
 
 def _b64(raw: bytes) -> str:

@@ -49,14 +49,25 @@ class LocalFederation:
     """The daemons of a federation directory, as child processes."""
 
     def __init__(
-        self, directory: Path, log_dir: Path | None = None, env: dict[str, str] | None = None
+        self,
+        directory: Path,
+        log_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        *,
+        allow_unavailable: bool = False,
     ) -> None:
+        """Prepare to run the parties of ``directory`` (nothing starts yet).
+
+        ``allow_unavailable`` starts each daemon with ``--allow-unavailable`` (a dataset
+        whose file cannot be loaded is served as unavailable instead of stopping it).
+        """
         self.directory = directory
         self.federation: Federation = load_federation(directory / "federation.toml")
         self.log_dir = log_dir or directory / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._env = env
+        self._serve_flags = ["--allow-unavailable"] if allow_unavailable else []
 
     def __enter__(self) -> LocalFederation:
         self.start()
@@ -87,7 +98,16 @@ class LocalFederation:
         env = dict(os.environ if self._env is None else self._env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "party", "serve", "--config", str(config)],
+            [
+                sys.executable,
+                "-m",
+                "engine.cli",
+                "party",
+                "serve",
+                "--config",
+                str(config),
+                *self._serve_flags,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

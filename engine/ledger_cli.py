@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 from pathlib import Path
 
 from engine.anchor import history, keys
 from engine.anchor.bundle import verify_bundle
-from engine.config import Federation, load_federation, load_party
+from engine.config import Federation, config_file, load_federation, load_party
 from engine.errors import AuthError, ConfigError, EngineError
-from ledger import LedgerStore, QuorumError
+from engine.wording import counted
+from ledger import LedgerError, LedgerStore, QuorumError
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,9 +25,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     sub = ledger.add_subparsers(dest="ledger_command", required=True)
 
     def source(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--config", type=Path, help="a party.toml: read that party's mirror")
+        parser.add_argument(
+            "--config", type=Path, help="a party.toml (or its directory): read that party's copy"
+        )
         parser.add_argument("--file", type=Path, help="a copied ledger.sqlite to read instead")
-        parser.add_argument("--federation", type=Path, help="federation.toml (with --file)")
+        parser.add_argument(
+            "--federation", type=Path, help="federation.toml or its directory (with --file)"
+        )
 
     verify = sub.add_parser("verify", help="recompute every hash and signature of a ledger")
     source(verify)
@@ -33,10 +39,14 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     source(log)
     log.add_argument("--dataset", help="only queries naming this dataset (party.dataset)")
     log.add_argument("--analyst", help="only queries by this analyst")
-    log.add_argument("--format", choices=("table", "json"), default="table")
+    log.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output (default table)"
+    )
     receipt = sub.add_parser("verify-receipt", help="check a query's receipt bundle offline")
-    receipt.add_argument("file", type=Path)
-    receipt.add_argument("--federation", type=Path, required=True, help="federation.toml")
+    receipt.add_argument("file", type=Path, help="the file saved by jointstat query --receipt")
+    receipt.add_argument(
+        "--federation", type=Path, required=True, help="federation.toml (or its directory)"
+    )
     checkpoint = sub.add_parser("checkpoint", help="print the latest cosigned checkpoint")
     source(checkpoint)
 
@@ -47,15 +57,21 @@ def _open(args: argparse.Namespace) -> tuple[LedgerStore, Federation]:
         path = party.state_dir / "ledger.sqlite"
         federation = party.federation
     elif args.file is not None and args.federation is not None:
-        path = args.file
+        path = config_file(args.file, "ledger.sqlite")
         federation = load_federation(args.federation)
     else:
         raise ConfigError(
             "ledger: got no source, want --config PARTY.toml or --file and --federation"
         )
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"ledger: got no file at {path}, want a party's ledger.sqlite")
-    return LedgerStore(path), federation
+    try:
+        return LedgerStore(path), federation
+    except (sqlite3.DatabaseError, LedgerError):
+        raise ConfigError(
+            f"ledger: got a file that is not an SQLite database at {path}, "
+            "want a party's ledger.sqlite"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,8 +79,13 @@ def run(args: argparse.Namespace) -> int:
     if args.ledger_command == "verify-receipt":
         try:
             bundle = json.loads(args.file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise EngineError(f"receipt: cannot read {args.file} ({exc})") from None
+        except OSError as exc:
+            raise EngineError(
+                f"receipt: cannot read {args.file} ({exc.strerror}), want the file saved "
+                "by jointstat query --receipt"
+            ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise EngineError(f"receipt {args.file}: got invalid JSON ({exc})") from None
         proof = verify_bundle(bundle, load_federation(args.federation))
         print(f"receipt valid: query {proof.query_id}")
         print(f"  analyst {proof.analyst}, issued {history.when(proof.issued_at)}")
@@ -101,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "json":
             print(json.dumps([r.to_json() for r in chosen], indent=2))
             return 0
-        for reg in registrations:
+        # Registrations are made by parties, not analysts: none matches an analyst filter.
+        for reg in registrations if args.analyst is None else []:
             if args.dataset in (None, f"{reg.owner}.{reg.dataset}", reg.dataset):
                 print(
                     f"#{reg.index:<6} registered {reg.owner}.{reg.dataset} "
@@ -114,5 +136,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"        approved by: {', '.join(sorted(r.approvals)) or '-'}; {r.outcome}")
             for dataset, epsilon in r.charges:
                 print(f"        budget: epsilon {epsilon:g} charged to {dataset}")
-        print(f"({len(chosen)} of {len(records)} queries)")
+        print(f"({len(chosen):,} of {counted(len(records), 'query', 'queries')})")
         return 0

@@ -86,6 +86,11 @@ def new_ca(federation: str) -> IssuedCertificate:
     return IssuedCertificate(_private_pem(key), cert.public_bytes(serialization.Encoding.PEM))
 
 
+def party_names(party: str, index: int) -> list[str]:
+    """Return the DNS names a party certificate carries: its name and its MPyC name."""
+    return [party, mpc_host_name(index)]
+
+
 def issue(
     ca: IssuedCertificate,
     common_name: str,
@@ -98,11 +103,28 @@ def issue(
     ``server`` certificates may serve TLS (and also act as clients, as parties do);
     the others are client-only (analysts).
     """
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = certify(ca, key.public_key(), common_name, dns_names, server=server)
+    return IssuedCertificate(_private_pem(key), certificate)
+
+
+def certify(
+    ca: IssuedCertificate,
+    public_key: ec.EllipticCurvePublicKey,
+    common_name: str,
+    dns_names: list[str],
+    *,
+    server: bool,
+) -> bytes:
+    """Return a PEM certificate for ``public_key`` signed by ``ca``, as :func:`issue` does.
+
+    Used for a key the CA never sees (a key request). Raises ConfigError if the CA key
+    is not an ECDSA key.
+    """
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
     ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ConfigError(f"CA key: got {type(ca_key).__name__}, want an ECDSA key")
-    key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
     if server:
@@ -111,7 +133,7 @@ def issue(
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + _VALIDITY)
@@ -126,8 +148,17 @@ def issue(
         alt: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         alt.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
         builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    return IssuedCertificate(_private_pem(key), cert.public_bytes(serialization.Encoding.PEM))
+    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def load_ca(directory: Path) -> IssuedCertificate:
+    """Load the CA kept in ``directory`` (``ca.key`` and ``ca.crt``, as init writes them).
+
+    Raises ConfigError when either file is missing.
+    """
+    return IssuedCertificate(
+        read_pem(directory / "ca.key", "CA key"), read_pem(directory / "ca.crt", "CA certificate")
+    )
 
 
 def new_signing_key() -> ed25519.Ed25519PrivateKey:
@@ -153,8 +184,12 @@ def load_signing_key(path: Path) -> ed25519.Ed25519PrivateKey:
     """
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ConfigError(f"signing key: got no file at {path}, want an Ed25519 PEM key") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"signing key: cannot read {path} ({exc.strerror}), want an Ed25519 PEM key"
+        ) from None
     except ValueError as exc:
         raise ConfigError(f"signing key {path}: got unreadable PEM ({exc})") from None
     if not isinstance(key, ed25519.Ed25519PrivateKey):
@@ -166,8 +201,10 @@ def read_pem(path: Path, what: str) -> bytes:
     """Return the bytes of a PEM file, raising ConfigError naming ``what`` if absent."""
     try:
         return path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ConfigError(f"{what}: got no file at {path}, want a PEM file") from None
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path} ({exc.strerror}), want a PEM file") from None
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -1,10 +1,15 @@
 """Run a party daemon: gRPC with mutual TLS, health service, graceful shutdown.
 
-``jointstat party serve --config DIR/<party>/party.toml`` ends up in :func:`serve`. The
-daemon loads its datasets (a dataset whose file is missing or malformed is reported and
-marked unavailable; the daemon still serves), binds its gRPC port (a port in use is a
-clear error), serves the Analyst, Federation and standard Health services, and on SIGTERM
-or SIGINT stops accepting calls, finishes the ones under way and stops its MPC worker.
+``jointstat party serve --config DIR/<party>/party.toml`` ends up in :func:`run`. The
+daemon loads its datasets and refuses to start when one of them cannot be loaded (missing
+file, unreadable or malformed values), naming the dataset, the file and the reason; with
+``--allow-unavailable`` it starts anyway, names the unavailable datasets in its ready line
+and publishes them as unavailable with that reason (every party and analyst sees it in
+the catalog; it names the owner's file path, never a value). A dataset whose file appears
+or changes later is loaded before the next query. The daemon then binds its gRPC port (a
+port in use is a clear error), serves the Analyst, Federation and standard Health
+services, and on SIGTERM or SIGINT stops accepting calls, finishes the ones under way and
+stops its MPC worker.
 """
 
 from __future__ import annotations
@@ -33,13 +38,14 @@ from engine.daemon.party import Party
 from engine.daemon.peers import CHANNEL_OPTIONS, Peers
 from engine.daemon.sequencer import Sequencer
 from engine.daemon.services import AnalystService, FederationService, Registrar
-from engine.errors import ConfigError
+from engine.errors import ConfigError, DataError
 from engine.local import LocalData
 from engine.mpc.session import MpcSession
 from engine.pki import load_signing_key, read_pem
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
 from engine.wire import catalog_from_pb
+from engine.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +70,9 @@ def check_port_free(host: str, port: int, what: str) -> None:
 class Daemon:
     """A running party daemon."""
 
-    def __init__(self, config: PartyConfig) -> None:
+    def __init__(self, config: PartyConfig, *, allow_unavailable: bool = False) -> None:
         self.config = config
+        self.allow_unavailable = allow_unavailable
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
         self.sequencer: Sequencer | None = None
@@ -125,6 +132,7 @@ class Daemon:
         )
         config.state_dir.mkdir(parents=True, exist_ok=True)
         data = await asyncio.to_thread(LocalData, config)
+        unavailable = self._check_datasets(data)
         session = MpcSession(config, config.state_dir / "mpc")
         self.peers = peers = Peers(config)
 
@@ -185,7 +193,10 @@ class Daemon:
                     name="ledger-registration",
                 )
             )
-        datasets = ", ".join(d.name for d in config.datasets) or "none (compute-only)"
+        datasets = ", ".join(d.name for d in config.datasets if d.name not in unavailable)
+        if unavailable:
+            datasets = f"{datasets or 'none'}; unavailable: {', '.join(unavailable)}"
+        datasets = datasets or "none (compute-only)"
         log.info(
             "party %s ready on %s (MPC %s:%d, sequencer %s, datasets: %s)",
             config.name,
@@ -195,6 +206,35 @@ class Daemon:
             "yes" if self.sequencer else config.federation.sequencer,
             datasets,
         )
+
+    def _check_datasets(self, data: LocalData) -> list[str]:
+        """Return the names of the datasets that could not be loaded.
+
+        Raises DataError naming each such dataset, its file and the reason, unless the
+        daemon was started with ``allow_unavailable``.
+        """
+        files = {d.name: d.file for d in self.config.datasets}
+        broken = [d for d in data.catalog() if not d.available]
+        if not broken:
+            return []
+        problems = "; ".join(
+            d.problem if str(files[d.name]) in d.problem else f"{d.problem} (file {files[d.name]})"
+            for d in broken
+        )
+        if not self.allow_unavailable:
+            raise DataError(
+                f"party {self.config.name}: got {counted(len(broken), 'dataset')} that cannot "
+                f"be loaded, want every declared dataset loadable: {problems}. Fix the "
+                "file or the [[dataset]] block in party.toml, or start with "
+                "--allow-unavailable to serve without it (analysts see it as unavailable)"
+            )
+        log.warning(
+            "party %s: starting with %s unavailable (--allow-unavailable): %s",
+            self.config.name,
+            counted(len(broken), "dataset"),
+            problems,
+        )
+        return [d.name for d in broken]
 
     async def stop(self) -> None:
         log.info("party %s stopping", self.config.name)
@@ -215,10 +255,15 @@ class Daemon:
         log.info("party %s stopped", self.config.name)
 
 
-async def run(config_path: Path) -> None:
-    """Serve until SIGTERM or SIGINT."""
+async def run(config_path: Path, *, allow_unavailable: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT.
+
+    ``config_path`` is a party.toml or the directory holding it. Raises ConfigError for a
+    bad configuration or a port in use, DataError for a dataset that cannot be loaded
+    (unless ``allow_unavailable``).
+    """
     config = load_party(config_path)
-    daemon = Daemon(config)
+    daemon = Daemon(config, allow_unavailable=allow_unavailable)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -23,6 +23,7 @@ from engine.errors import EngineError
 from engine.federation_init import create_federation
 from engine.launch import LocalFederation
 from engine.oracle import PlaintextOracle, compare
+from engine.wording import counted
 from ledger import LedgerStore
 
 
@@ -133,16 +134,36 @@ def run_demo(citizens: int, directory: Path | None, base_port: int, seed: int) -
                     failures += _show(number, query, client, oracle)
                 print(f"EXPLAIN of query {EXPLAINED + 1} (checks every policy; touches no data):")
                 print(_indent(client.query("EXPLAIN " + QUERIES[EXPLAINED].sql).to_table()) + "\n")
-        failures += _check_ledgers(root, keep=not temporary)
+        failures += _check_ledgers(root)
     finally:
         if temporary and failures == 0:
             shutil.rmtree(root, ignore_errors=True)
     verdict = "all results match DuckDB" if failures == 0 else f"{failures} result(s) differ"
     print(f"daemons stopped; {len(QUERIES)} queries, {verdict}")
+    if not temporary:
+        print(next_steps(root))
     return 0 if failures == 0 else 1
 
 
-def _check_ledgers(root: Path, keep: bool) -> int:
+def next_steps(root: Path) -> str:
+    """Return the commands that start the kept demo federation again and query it."""
+    serve = [f"jointstat party serve --config {root / name} &" for name in PARTIES]
+    identity = root / "analysts" / "alice"
+    return "\n".join(
+        [
+            f"\nThe federation is kept in {root}. To use it again, start its daemons (each "
+            "logs one line when ready; stop them with kill %1 %2 %3):",
+            *(f"  {line}" for line in serve),
+            "then query as alice:",
+            f"  jointstat datasets --identity {identity}",
+            f'  jointstat query --identity {identity} "SELECT sector, COUNT(*), AVG(income) '
+            'FROM tax.income GROUP BY sector"',
+            f"  jointstat ledger log --config {root / PARTIES[1]}",
+        ]
+    )
+
+
+def _check_ledgers(root: Path) -> int:
     """Verify every party's copy of the ledger and that all copies agree; 1 on a problem."""
     roots = set()
     for name in PARTIES:
@@ -164,8 +185,6 @@ def _check_ledgers(root: Path, keep: bool) -> int:
         f"every hash, signature and cosigned checkpoint verified at all {len(PARTIES)} "
         f"parties; one root {digest[:16]}…"
     )
-    if keep:
-        print(f"  audit it: jointstat ledger log --config {root / PARTIES[1] / 'party.toml'}")
     print()
     return 0
 
@@ -189,7 +208,7 @@ def _show(number: int, query: DemoQuery, client: Client, oracle: PlaintextOracle
     print(_indent("  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True))))
     for row in rows:
         print(_indent("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True))))
-    print(_indent(f"({len(rows)} rows, {reference.seconds * 1000:.1f} ms)"))
+    print(_indent(f"({counted(len(rows), 'row')}, {reference.seconds * 1000:.1f} ms)"))
     problems = compare(result, reference, query.groups, query.min_group_size, query.exact)
     if problems:
         print("    MISMATCH: " + "; ".join(problems[:5]) + "\n")

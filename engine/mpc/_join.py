@@ -1,4 +1,4 @@
-"""The helper-aligned private join (JOIN.md, hidden-membership mode), for the MPC worker.
+"""The helper-aligned private join (docs/join-protocol.md), for the MPC worker.
 
 Joins one owner's table (the hub, A) with another owner's table (B) on a join key, with the
 help of a third party H that has no input to this join, so that:
@@ -16,7 +16,7 @@ help of a third party H that has no input to this join, so that:
 Security model: semi-honest parties, at most one corrupted (MPyC's t = 1), TLS on every link.
 :func:`star_join` joins several tables onto one hub (A–B with helper C and A–C with helper B
 for three tables: A learns nothing, each helper one noisy intersection size);
-:func:`aligned_join` is the one-table case. :func:`open_join` (JOIN.md's open mode) keeps
+:func:`aligned_join` is the one-table case. :func:`open_join` (the open variant) keeps
 only the matched rows, for per-row work that is not linear, and reveals the noisy match
 count to every party (:mod:`engine.mpc._join_open`).
 
@@ -28,8 +28,8 @@ the only place private MPyC API is used), ``_join_open`` (the open variant), ``_
 (agreement on the public parameters, pair keys), ``_join_stage`` (pair stages and dealt
 inputs on raw shares, reused by :mod:`engine.mpc._order`).
 
-Protocol, one spoke (hub a, owner b, helper h; JOIN.md steps 1–4)
-----------------------------------------------------------------
+Protocol, one spoke (hub a, owner b, helper h; docs/join-protocol.md, "The join, step by step")
+---------------------------------------------------------------------------------------------
 0. All parties exchange the digest of the public parameters (a mismatch aborts everywhere),
    a flag saying whether their side was valid, and ephemeral X25519 keys; each pair derives
    fresh pair keys for this call (:mod:`engine.mpc._join_prf`).
@@ -46,9 +46,9 @@ Protocol, one spoke (hub a, owner b, helper h; JOIN.md steps 1–4)
    to a stream that b shares with it (a pair stage in one round). The sum is b's extended
    columns in the order ``ψ = τ ∘ ρ``: row i holds b's row ψ(i), aligned to a's row i.
 
-This is JOIN.md's two pair stages with the stage between b and h done by b alone on its
-plaintext (b knows τ), which saves a round, combined with JOIN.md's "variant without w"
-(zero rows for the unmatched), which spares the engine any multiplication by w. Traffic
+This is the two pair stages of the textbook construction with the stage between b and h
+done by b alone on its plaintext (b knows τ), which saves a round, combined with zero rows
+for the unmatched (instead of multiplying by w), which spares the engine a multiplication. Traffic
 per B column: 4N field elements; per A column and for w: N each; pseudonyms 2·16N bytes;
 τ 8N bytes. Each party's view is uniform: every share vector it receives is masked by a
 stream it does not know, and τ is masked by ρ.
@@ -86,8 +86,8 @@ is not provided: each call draws new permutations, dummies and noise, so H obser
 fresh noisy size per call; callers must count every call against the privacy budget of
 the intersection size.
 
-Known limitations (JOIN.md, "What is revealed, and hardening")
---------------------------------------------------------------
+Known limitations (docs/join-protocol.md, "Limits")
+---------------------------------------------------
 - Outside the model, H colluding with B can dictionary-attack A's low-entropy keys: B holds
   K_ab, H sees A's pseudonyms. DH pseudonyms (each owner blinds with its own exponent) would
   stop that at about 10x the cost; not implemented here.
@@ -286,7 +286,7 @@ async def open_join(
     padded_length: int,
     noise: JoinNoise,
 ) -> OpenJoin:
-    """Join as :func:`aligned_join`, then keep only the matched rows (JOIN.md open mode).
+    """Join as :func:`aligned_join`, then keep only the matched rows (the open variant).
 
     Every party learns the noisy match count (see :mod:`engine.mpc._join_open`). Arguments,
     preconditions and errors as for :func:`aligned_join`.

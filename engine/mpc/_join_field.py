@@ -1,5 +1,7 @@
 """Vectors of field elements: fixed-width bytes on the wire, and uniform draws from a stream.
 
+See docs/join-protocol.md, "Building blocks".
+
 A field element of GF(p) travels as ``⌈log2 p / 8⌉`` little-endian bytes. Vectors are numpy
 object arrays of Python ints in [0, p) (MPyC's representation). Converting bytes to ints is
 a large share of a join's time, so it takes the fastest route measured here for a million

@@ -1,5 +1,7 @@
 """Agreement on a call's public parameters, and fresh pair keys for it.
 
+See docs/join-protocol.md, "Public parameters" and "Building blocks".
+
 Before the first message of a protocol call (a join, or order statistics on a join), every
 party sends every other one the SHA-256 digest of the call's public parameters, its
 ephemeral X25519 public key and a flag saying whether its own input could be prepared. A

@@ -1,5 +1,7 @@
 """Byte messages between the parties of a join, over the MPC session's own links.
 
+See docs/join-protocol.md, "Setting and roles".
+
 The join never pickles: every message is a run of fixed-width little-endian integers whose
 length is fixed by the public parameters, and the receiver checks it. Messages travel on
 MPyC's per-peer links (TLS in production), each labelled with the program counter of an

@@ -3,7 +3,8 @@
 Each owner of a join adds ``d = clip(D/2 + Y, 0, D)`` dummy rows that match the partner's
 dummies, with ``Y`` drawn from the discrete Laplace distribution
 ``P[Y = y] ∝ exp(-ε·|y|)``, so that the helper's count of matches, ``|A ∩ B| + d_A + d_B``,
-is ε-differentially private in ``|A ∩ B|`` from either owner's noise alone (JOIN.md, step 1).
+is ε-differentially private in ``|A ∩ B|`` from either owner's noise alone
+(docs/join-protocol.md, "The join, step by step", step 1, and "What is revealed, to whom").
 
 Sampling is exact (no floating point): ε is a rational number and the sampler is the one of
 Canonne, Kamath and Steinke, "The Discrete Gaussian for Differential Privacy" (NeurIPS 2020),

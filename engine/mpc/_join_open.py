@@ -1,4 +1,4 @@
-"""The open variant of the join (JOIN.md "Open mode"): only the matched rows, compacted.
+"""The open variant of the join (docs/join-protocol.md, "Open variant"): matched rows only.
 
 For work on each matched row that is not linear (a predicate comparing the hub's and the
 other owner's columns costs a secure comparison per row), it pays to keep only the m

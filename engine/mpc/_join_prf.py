@@ -1,9 +1,11 @@
 """Pair keys, pseudonyms and keyed pseudorandom streams of the helper-aligned join.
 
+See docs/join-protocol.md, "Building blocks".
+
 - **Pair keys.** Every call of the join derives fresh keys for each pair of parties from an
   ephemeral X25519 exchange (RFC 7748) and HKDF-SHA256 (RFC 5869), salted with the digest of
   the join's public parameters. Keys are never reused across calls, so a (key, nonce) pair
-  is never reused across two vectors (JOIN.md: a pair member would learn their difference).
+  is never reused across two vectors (a pair member would learn their difference).
   The links are mutually authenticated TLS in production (the worker), so the exchange is
   not open to a man in the middle; without TLS (tests) it still hides the keys from a passive
   observer.

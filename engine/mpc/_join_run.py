@@ -1,5 +1,7 @@
 """One call of the join: its public parameters, the agreement step, and the runs of its spokes.
 
+See docs/join-protocol.md, "Public parameters".
+
 Returns raw share vectors (numpy arrays of field elements); :mod:`engine.mpc._join` wraps
 them as MPyC secure arrays, and :mod:`engine.mpc._join_open` compacts them.
 """
@@ -164,7 +166,7 @@ _Local = tuple[PaddedTable | None, list[int], PaddedTable | None, int]
 
 
 def _prepare_locally(plan: JoinPlan, my_side: JoinSide | None) -> _Local | EngineError:
-    """Pad and shuffle this party's side and draw its dummy counts (JOIN.md step 1)."""
+    """Pad and shuffle this party's side and draw its dummy counts (protocol step 1)."""
     reserve = 2 * plan.noise.dummies
     try:
         if my_side is None:

@@ -1,5 +1,7 @@
 """Degree-1 Shamir sharings dealt with one pseudorandom share (MPyC's points: party i at i + 1).
 
+See docs/join-protocol.md, "Building blocks".
+
 A dealer with secret vector s and a partner q that shares a stream key with it deals the
 degree-1 polynomial f with f(0) = s and f(x_q) = v, where v is their common pseudorandom
 stream: q computes its share itself and receives nothing, every other party receives

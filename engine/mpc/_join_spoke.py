@@ -1,5 +1,7 @@
 """The rounds of the join for one spoke, and the hub's input (see :mod:`engine.mpc._join`).
 
+docs/join-protocol.md, "The join, step by step", describes these rounds.
+
 Every party runs :func:`align_spoke` for every spoke and :func:`hub_input` once, with its
 own role; each makes the same exchanges in the same order, most of them empty for it.
 Parties outside {hub, owner, helper} (bystanders) only receive shares. Messages, with N the

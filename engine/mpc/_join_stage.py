@@ -1,4 +1,4 @@
-"""Pair stages and dealt inputs on raw Shamir shares (JOIN.md "Building block").
+"""Pair stages and dealt inputs on raw Shamir shares (docs/join-protocol.md, "Building blocks").
 
 Two primitives, reused by the open join (:mod:`engine.mpc._join_open`), the hub's input
 (:mod:`engine.mpc._join_spoke`) and order statistics (:mod:`engine.mpc._order`). Vectors
@@ -24,7 +24,7 @@ points x_i = i + 1); keys are the call's pair keys (:mod:`engine.mpc._join_keys`
 Each single party's view is uniform: every received vector is a point of a line through the
 dealer's secret and a stream value the receiver does not know, and q's new share is a sum
 of streams. ρ is known to i and j only; a permutation that no single party may know is a
-composition of stages by different pairs (JOIN.md). Every stream is named by (purpose,
+composition of stages by different pairs (docs/join-protocol.md). Every stream is named by (purpose,
 index, vector) under one pair key, used for one vector only: callers pass a distinct
 (purpose, index) per stage.
 """

@@ -1,4 +1,6 @@
-"""The owners' local step of the join (JOIN.md step 1) and the helper's matching (step 3).
+"""The owners' local step of the join and the helper's matching.
+
+docs/join-protocol.md, "The join, step by step", steps 1 and 4.
 
 An owner checks its side, pads it to the public length N with rows whose payload is 0 —
 dummies that match the partner's dummies, then fillers that match nothing — and shuffles

@@ -6,7 +6,8 @@ without revealing which rows matched. Each total is a sum over the aligned rows 
 product of one hub column and one column of each spoke: with two spokes, their columns are
 first multiplied row by row (one round); then every total is an entry of a matrix product
 of the hub's columns with the spokes' (local products, one resharing for all). The totals
-are released as cells exactly as for a single dataset (:mod:`engine.mpc._release`).
+are released as cells exactly as for a single dataset (:mod:`engine.mpc._release`). See
+docs/join-protocol.md, "How the engine computes on the aligned rows".
 """
 
 from __future__ import annotations

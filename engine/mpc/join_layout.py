@@ -69,7 +69,7 @@ def join_job(
             raise PeerError("join: got no party outside the join to help it, want at least 3")
         helpers = [outsiders[0]]
     else:
-        helpers = [owners[2], owners[1]]  # A–B helped by C, A–C helped by B (JOIN.md)
+        helpers = [owners[2], owners[1]]  # A–B helped by C, A–C by B: docs/join-protocol.md
     labels = own_labels(plan, groups)
     offsets = [_offsets(plan, j, len(labels[j])) for j in range(len(plan.scans))]
     widths = [offsets[j][-1] for j in range(len(plan.scans))]

@@ -34,6 +34,7 @@ from fractions import Fraction
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ParseError, TokenError
 
 from engine.errors import CapacityError, QueryError, UnsupportedError
@@ -66,6 +67,9 @@ MAX_SQL_BYTES = 64 * 1024
 MAX_UNION_BRANCHES = 64
 MAX_SELECT_ITEMS = 256
 MAX_JOINED_TABLES = 3
+
+# The keywords that start a statement sqlglot knows (INSERT, DROP, SHOW, ...).
+_STATEMENT_KEYWORDS = frozenset(DuckDB.parser_class.STATEMENT_PARSERS)
 
 _AGGREGATES: dict[type[exp.Expression], Aggregate] = {
     exp.Count: Aggregate.COUNT,
@@ -173,7 +177,7 @@ def parse_query(sql: str) -> ParsedQuery:
             "not supported yet: a set operation at the top level; put UNION ALL in FROM"
         )
     if not isinstance(root, exp.Select):
-        raise UnsupportedError(f"not supported: {root.key.upper()} statements; want SELECT")
+        raise _not_a_select(root, sql)
     _check_args(root, _SELECT_ARGS, "in the query")
     relations, joins = _sources(root)
     select = tuple(_select_item(item) for item in root.expressions)
@@ -204,6 +208,26 @@ def parse_query(sql: str) -> ParsedQuery:
         having=having,
         order_by=_order(root, select),
         limit=_limit(root),
+    )
+
+
+def _not_a_select(root: exp.Expr, sql: str) -> QueryError:
+    """Return the error for SQL that parsed, but not as a SELECT.
+
+    A statement of another kind (INSERT, DROP, SHOW, VALUES, ...) is valid SQL that
+    jointstat does not run (UnsupportedError naming the kind); text that sqlglot can only
+    read as a bare expression (``SELEC bogus`` is the alias ``bogus`` of a column
+    ``SELEC``) is not valid SQL at all (QueryError naming the first word).
+    """
+    tokens = sqlglot.tokenize(sql, dialect="duckdb")
+    if isinstance(root, exp.Query | exp.Command | exp.Values) or (
+        tokens and tokens[0].token_type in _STATEMENT_KEYWORDS
+    ):
+        kind = str(root.this).upper() if isinstance(root, exp.Command) else root.key.upper()
+        return UnsupportedError(f"not supported: {kind} statements; want SELECT")
+    first = tokens[0].text if tokens else ""
+    return QueryError(
+        f"SQL syntax: got {first!r} where a statement starts, want SELECT (or EXPLAIN SELECT)"
     )
 
 

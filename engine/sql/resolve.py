@@ -187,7 +187,7 @@ class Resolver:
             wanted = " or ".join(sorted(p.value for p in allowed))
             raise PolicyError(
                 f"policy: column {col.name!r} of {rb.dataset.qualified_name} used {use}: "
-                f"{_HINT[col.policy]}; want a {wanted} column"
+                f"{_HINT[col.policy]}; want a column with policy {wanted}"
             )
         return infos
 

@@ -213,7 +213,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     create_federation(
         root, list(PARTIES), ["alice", "bob"], name="test", base_port=base, datasets=datasets
     )
-    launcher = LocalFederation(root)
+    launcher = LocalFederation(root, allow_unavailable=True)  # social.missing, tax.bad
     launcher.start()
     try:
         yield Federation(root, launcher, PlaintextOracle(files), root / "analysts" / "alice")
