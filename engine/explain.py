@@ -23,6 +23,8 @@ _COMPONENT_WORDS = {
     "sy": "sum of y",
     "syy": "sum of y²",
     "sxy": "sum of x·y",
+    "a": "sum of |values| (dominance rule)",
+    "t": "its largest contributions (dominance rule)",
 }
 
 
@@ -48,7 +50,12 @@ def explain(plan: Plan, federation: Federation, sql: str) -> str:
     lines = [text[:400]]
     outputs = plan.aggregate_outputs()
     kinds = {KIND_OF[o.function] for o in outputs if o.function is not None}
-    groups = "one group" if not plan.group_names else f"G groups of ({', '.join(plan.group_names)})"
+    groups = (
+        "one group"
+        if not plan.group_names
+        else f"G = {len(plan.groups)} groups of ({', '.join(plan.group_names)}), every label "
+        "of their public domains"
+    )
     cells = f"{len(outputs)} released cell(s) per group"
     if isinstance(plan, QueryPlan):
         names = ", ".join(f"{s.party}.{s.dataset}" for s in plan.scans)
@@ -70,6 +77,7 @@ def explain(plan: Plan, federation: Federation, sql: str) -> str:
     else:
         lines += _join_lines(plan, federation, groups, cells)
     lines += _secure_lines(plan, kinds)
+    lines += _release_lines(plan)
     lines += _reveal_lines(plan, federation)
     if federation.ledger:
         lines.append(
@@ -166,15 +174,47 @@ def _secure_lines(plan: Plan, kinds: set[CellKind]) -> list[str]:
     return lines
 
 
+def _release_lines(plan: Plan) -> list[str]:
+    """Return how the cells are released: the disclosure rules that apply (no data read)."""
+    if plan.release == "dp":
+        epsilon = sum(t.epsilon for t in plan.noisy)
+        charged = ", ".join(f"{c.owner}.{c.dataset}" for c in plan.charges)
+        return [
+            f"release: differential privacy, epsilon {epsilon:g} for the query, charged to the "
+            f"budget of {charged} on the ledger (refused when it would overspend)",
+            f"  {len(plan.noisy)} noisy total(s) per group, each with discrete-Laplace noise "
+            f"(epsilon {plan.noisy[0].epsilon:g} each; groups are disjoint) made by the "
+            "parties inside MPC: nobody knows it; the result states each cell's noise and a 95% "
+            "interval",
+        ]
+    lines = [
+        "release: exact, under statistical disclosure control decided inside MPC:",
+        f"  a cell with fewer than {plan.min_group_size} contributing rows is suppressed",
+    ]
+    ruled = [m for m in plan.measures if m.dominance is not None]
+    if ruled:
+        n, k = ruled[0].dominance or (1, 85)
+        lines.append(
+            f"  dominance rule ({n}, {k}%): a SUM or AVG cell whose {n} largest contribution(s) "
+            f"exceed {k}% of its total is suppressed (one secure comparison per such cell)"
+        )
+    lines.append(
+        "  query-set overlap control (where a dataset's owner has it on): a cell whose rows on "
+        "the dataset differ from an earlier "
+        "release by 1 to m − 1 rows is suppressed, decided by that dataset's owner (cells are "
+        "suppressed alike, whatever the reason)"
+    )
+    return lines
+
+
 def _reveal_lines(plan: Plan, federation: Federation) -> list[str]:
     lines = [
         "reveals:",
-        "  to the analyst: the released cells, and which cells are suppressed (fewer than "
-        f"{plan.min_group_size} contributing rows), not their counts",
-        "  to every party: the query text and analyst; the group labels found in each owner's "
-        "rows after filtering"
-        if plan.group_names
-        else "  to every party: the query text and analyst",
+        "  to the analyst: the released cells, and which cells are suppressed (not why, nor "
+        "their counts); every label of the groups' public domains is a row, data or none"
+        if plan.release != "dp"
+        else "  to the analyst: noisy cells with their noise's scale; nothing is suppressed",
+        "  to every party: the query text and analyst (no labels, counts or values)",
     ]
     if isinstance(plan, JoinPlan):
         owners = [s.party for s in plan.scans]

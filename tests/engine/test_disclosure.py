@@ -244,3 +244,18 @@ def test_two_analysts_racing_for_the_last_epsilon_cannot_both_win(
     lost = [o for o in outcomes.values() if isinstance(o, EngineError)]
     assert len(won) == 1 and len(lost) == 1, outcomes
     assert "budget" in str(lost[0])
+
+
+def test_explain_says_how_cells_are_released_and_what_is_revealed(federation: Federation) -> None:
+    with federation.client() as client:
+        exact = client.query(
+            "EXPLAIN SELECT sector, SUM(income) FROM tax.guarded GROUP BY sector"
+        ).to_table()
+        noisy = client.query(
+            "EXPLAIN SELECT sector, COUNT(*), AVG(income) FROM tax.noisy GROUP BY sector"
+        ).to_table()
+    assert "G = 10 groups" in exact and "public domains" in exact
+    assert "dominance rule (1, 85%)" in exact and "overlap control" in exact
+    assert "to every party: the query text and analyst (no labels" in exact
+    assert "differential privacy, epsilon 0.5" in noisy and "tax.noisy" in noisy
+    assert "3 noisy total(s) per group" in noisy and "95%" in noisy
