@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from engine.errors import CapacityError, DataError, QueryError
 from engine.labels import Label, key_bytes, label_value
-from engine.overlap import Sketch, power_columns, sketch_sums
+from engine.overlap import ROW_ID, Sketch, power_sums
 from engine.plan import JoinScan, Measure, Scan
 
 WIDE_BITS = 126  # a HUGEINT sum holds up to 2**126 per row-sum safely (2**127 - 1 max)
@@ -165,7 +166,7 @@ def aggregate_scan(
     """
     groups = [f"{guarded(sql)} AS g{i}" for i, sql in enumerate(scan.group_sql)]
     keys = [f"g{i}" for i in range(len(scan.group_sql))]
-    inner = list(groups) + power_columns(sketch)
+    inner = list(groups) + ([ROW_ID] if sketch else [])
     outer = list(keys)
     layout: list[list[int]] = []  # per component: the shifts of its terms, in order
     for i, (measure, (column, second)) in enumerate(
@@ -178,8 +179,6 @@ def aggregate_scan(
         for terms in _components(i, measure, column, second, wide):
             outer.extend(sql for sql, _ in terms)
             layout.append([shift for _, shift in terms])
-    if sketch:
-        outer += ["COUNT(*)", *sketch_sums(sketch)]
     where = f" WHERE {guarded(scan.filter_sql)}" if scan.filter_sql else ""
     source = f'(SELECT {", ".join(inner) or "1 AS one"} FROM "{table}"{where})'
     sql = f"SELECT {', '.join(outer)} FROM {source}"
@@ -196,8 +195,6 @@ def aggregate_scan(
             components.append(sum(values[position + j] << s for j, s in enumerate(shifts)))
             position += len(shifts)
         partials[label] = components
-        if sketch:
-            sketches[label] = Sketch(values[position], tuple(values[position + 1 :]))
     offset = 0
     for i, measure in enumerate(measures):
         if measure.order is not None:
@@ -213,7 +210,44 @@ def aggregate_scan(
                 if label in partials:
                     partials[label][where_t] = top
         offset += len(measure.components)
+    if sketch:
+        sketches = part_sketches(cursor, source, keys, sketch, qualified)
+        if set(sketches) != set(partials):  # the two paths must label rows alike
+            raise QueryError(
+                f"scan of {qualified}: the overlap sketches' groups differ from the "
+                "aggregates' (an internal error); want the same labels"
+            )
     return ScanResult(partials, sketches)
+
+
+def part_sketches(
+    cursor: Any, source: str, keys: list[str], terms: int, qualified: str
+) -> dict[Label, Sketch]:
+    """Return each group's row-set sketch (engine.overlap) from the row identities."""
+    select_keys = "".join(f"{k}, " for k in keys)
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    sql = f"SELECT {select_keys}list({ROW_ID}) FROM {source}{group}"
+    try:
+        columns = cursor.execute(sql).fetchnumpy()
+    except duckdb.Error:
+        raise QueryError(
+            f"query on {qualified}: the owner could not list its rows for overlap control"
+        ) from None
+    names = list(columns)
+    width = len(keys)
+    out: dict[Label, Sketch] = {}
+    for i, identities in enumerate(columns[names[width]]):
+        label = tuple(label_value(_plain(columns[names[j]][i])) for j in range(width))
+        ids = identities if identities is not None else []
+        out[label] = Sketch(len(ids), power_sums(ids, terms))
+    return out
+
+
+def _plain(value: Any) -> object:
+    """Return a numpy scalar as the Python value DuckDB's fetchall would give."""
+    if value is None or value is np.ma.masked:
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def _components(

@@ -46,10 +46,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from engine.errors import ConfigError
 
 PRIME = (1 << 31) - 1
+P64 = np.uint64(PRIME)
 ROW_ID = "__row_x"
 
 
@@ -89,16 +93,22 @@ def row_salt(state_dir: Path, dataset: str) -> str:
     return hashlib.sha256(f"{secret}:{dataset}".encode()).hexdigest()
 
 
-def power_columns(terms: int) -> list[str]:
-    """Return SELECT items computing x, x², …, x^terms mod p of each row (aliases __p1…)."""
-    items = [f"CAST({ROW_ID} AS HUGEINT) AS __p1"] if terms else []
-    items += [f"(__p{k - 1} * __p1) % {PRIME} AS __p{k}" for k in range(2, terms + 1)]
-    return items
+def power_sums(identities: Any, terms: int) -> tuple[int, ...]:
+    """Return (Σx, Σx², …, Σx^terms) mod p over a part's row identities (a numpy array).
 
-
-def sketch_sums(terms: int) -> list[str]:
-    """Return the aggregates of a part's power sums over the columns of power_columns."""
-    return [f"SUM(__p{k}) % {PRIME}" for k in range(1, terms + 1)]
+    Vectorized: every product of two residues below p < 2^31 fits 64 bits (DuckDB's own
+    arithmetic was measured slower: its planner is superlinear in chained expressions).
+    """
+    x = np.asarray(identities, dtype=np.uint64)
+    power = x.copy()
+    sums = []
+    for _ in range(terms):
+        total = 0
+        for start in range(0, len(power), 1 << 30):  # each partial sum below 2^61
+            total += int(np.sum(power[start : start + (1 << 30)], dtype=np.uint64))
+        sums.append(total % PRIME)
+        power = (power * x) % P64
+    return tuple(sums)
 
 
 def sketch_terms(min_group_size: int) -> int:
@@ -139,6 +149,55 @@ def linear_complexity(sequence: Sequence[int], p: int = PRIME) -> int:
         else:
             shift += 1
     return length
+
+
+def _inverse(values: np.ndarray) -> np.ndarray:
+    """Return the inverses mod p of nonzero residues (Fermat: v^(p−2)), vectorized."""
+    result = np.ones_like(values)
+    base = values % P64
+    exponent = PRIME - 2
+    while exponent:
+        if exponent & 1:
+            result = (result * base) % P64
+        base = (base * base) % P64
+        exponent >>= 1
+    return result
+
+
+def linear_complexities(sequences: np.ndarray) -> np.ndarray:
+    """Return the linear complexity of every row of ``sequences`` (uint64 residues mod p).
+
+    Berlekamp–Massey as :func:`linear_complexity`, run on all rows at once: the branches
+    become masks, so that comparing a part with many earlier releases costs a few numpy
+    passes instead of one Python loop each.
+    """
+    count, length = sequences.shape
+    s = sequences.astype(np.uint64) % P64
+    c = np.zeros((count, length + 1), dtype=np.uint64)
+    b = np.zeros((count, length + 1), dtype=np.uint64)
+    c[:, 0] = b[:, 0] = 1
+    degree = np.zeros(count, dtype=np.int64)  # L
+    shift = np.ones(count, dtype=np.int64)  # m
+    last = np.ones(count, dtype=np.uint64)  # b
+    rows = np.arange(count)[:, None]
+    columns = np.arange(length + 1)[None, :]
+    for n in range(length):
+        discrepancy = s[:, n].copy()
+        for i in range(1, n + 1):
+            discrepancy = (discrepancy + c[:, i] * s[:, n - i]) % P64
+        nonzero = discrepancy != 0
+        coefficient = (discrepancy * _inverse(np.where(nonzero, last, 1))) % P64
+        source = columns - shift[:, None]
+        shifted = np.where(source >= 0, b[rows, np.clip(source, 0, length)], 0)
+        updated = (c + (P64 - (coefficient[:, None] * shifted) % P64)) % P64
+        grow = nonzero & (2 * degree <= n)
+        previous = c
+        c = np.where(nonzero[:, None], updated, c)
+        b = np.where(grow[:, None], previous, b)
+        last = np.where(grow, discrepancy, last)
+        degree = np.where(grow, n + 1 - degree, degree)
+        shift = np.where(grow, 1, shift + 1)
+    return degree
 
 
 def difference(a: Sketch, b: Sketch) -> int:
@@ -183,10 +242,11 @@ class OverlapHistory:
         with self._lock:
             accepted: list[Sketch] = []
             for part in parts:
-                ok = not 0 < part.rows < minimum and all(
-                    not 0 < difference(part, earlier) < minimum
-                    for earlier in [*self._candidates(dataset, part.rows, minimum), *accepted]
-                )
+                if 0 < part.rows < minimum:
+                    allowed.append(False)
+                    continue
+                earlier = [*self._candidates(dataset, part.rows, minimum), *accepted]
+                ok = not _close(part, earlier, minimum)
                 allowed.append(ok)
                 if ok and part.rows >= minimum:
                     accepted.append(part)
@@ -220,6 +280,19 @@ class OverlapHistory:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _close(part: Sketch, earlier: Sequence[Sketch], minimum: int) -> bool:
+    """Return whether ``part`` differs from one of ``earlier`` by 1..minimum−1 rows."""
+    usable = [e for e in earlier if abs(e.rows - part.rows) < minimum]
+    if not usable:
+        return False
+    terms = min(len(part.sums), *(len(e.sums) for e in usable))
+    mine = np.array(part.sums[:terms], dtype=np.uint64)
+    others = np.array([e.sums[:terms] for e in usable], dtype=np.uint64)
+    differences = (mine[None, :] + P64 - others) % P64
+    complexity = linear_complexities(differences)
+    return bool(np.any((complexity > 0) & (complexity < minimum)))
 
 
 def _pack(sums: Sequence[int]) -> bytes:
