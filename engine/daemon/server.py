@@ -3,8 +3,14 @@
 ``jointstat party serve --config DIR/<party>/party.toml`` ends up in :func:`serve`. The
 daemon loads its datasets (a dataset whose file is missing or malformed is reported and
 marked unavailable; the daemon still serves), binds its gRPC port (a port in use is a
-clear error), serves the Analyst, Federation and standard Health services, and on SIGTERM
-or SIGINT stops accepting calls, finishes the ones under way and stops its MPC worker.
+clear error), serves the Analyst, Federation and standard Health services, and logs a
+status line every STATUS_SECONDS (queries in flight, unauthenticated attempts refused).
+
+On SIGTERM or SIGINT it drains: health turns NOT_SERVING, new queries and new batches
+(``Prepare``) are refused with UNAVAILABLE, and the queries under way finish, including
+their ledger rounds (the server keeps serving ``Collect``, ``Execute`` and ``Cosign`` until
+every query this party approved has its result, refusal or abort on its ledger copy, or
+DRAIN_SECONDS at most); then it stops the server and its MPC workers.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import gc
 import logging
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +52,8 @@ log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 5.0
 COSIGN_TIMEOUT = 30.0
+STATUS_SECONDS = 60.0
+DRAIN_POLL_SECONDS = 0.05
 
 
 def check_port_free(host: str, port: int, what: str) -> None:
@@ -72,6 +81,7 @@ class Daemon:
         self.party: Party | None = None
         self.peers: Peers | None = None
         self.writer: LedgerWriter | None = None
+        self.coordinator: Coordinator | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def _remote_cosign(self, name: str, call: CosignCall) -> CosignOutcome:
@@ -112,6 +122,7 @@ class Daemon:
         me = config.me
         check_port_free(me.host, me.port, "gRPC address")
         check_port_free(me.mpc_host, me.mpc_port, "MPC address")
+        check_port_free(me.mpc_large_host, me.mpc_large_port, "MPC large-lane address")
         signing_key = load_signing_key(config.signing_key)  # fail now, not at the first query
         credentials = grpc.ssl_server_credentials(
             [
@@ -126,6 +137,7 @@ class Daemon:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         data = await asyncio.to_thread(LocalData, config)
         session = MpcSession(config, config.state_dir / "mpc")
+        large_session = MpcSession(config, config.state_dir / "mpc-large", lane="large")
         self.peers = peers = Peers(config)
 
         async def fetch_catalog(name: str) -> tuple[DatasetInfo, ...]:
@@ -137,7 +149,7 @@ class Daemon:
         ledger = None
         if config.federation.ledger:
             ledger = await asyncio.to_thread(PartyLedger, config, signing_key)
-        self.party = party = Party(config, data, session, fetch_catalog, ledger)
+        self.party = party = Party(config, data, session, fetch_catalog, ledger, large_session)
         registrar: Registrar | None = None
         if config.federation.sequencer == config.name:
             anchor = None
@@ -158,7 +170,7 @@ class Daemon:
                 registrar = registrar_fn
             self.sequencer = Sequencer(config, party, peers, anchor)
             self.sequencer.start()
-        coordinator = Coordinator(config, party, peers, self.sequencer)
+        self.coordinator = coordinator = Coordinator(config, party, peers, self.sequencer)
 
         server = grpc.aio.server(options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)])
         pb_grpc.add_AnalystServicer_to_server(AnalystService(coordinator, party), server)
@@ -185,20 +197,59 @@ class Daemon:
                     name="ledger-registration",
                 )
             )
+        self._tasks.append(asyncio.create_task(self._report_status(), name="status"))
         datasets = ", ".join(d.name for d in config.datasets) or "none (compute-only)"
         log.info(
-            "party %s ready on %s (MPC %s:%d, sequencer %s, datasets: %s)",
+            "party %s ready on %s (MPC %s:%d, large lane %d, sequencer %s, datasets: %s)",
             config.name,
             me.address,
             me.mpc_host,
             me.mpc_port,
+            me.mpc_large_port,
             "yes" if self.sequencer else config.federation.sequencer,
             datasets,
         )
 
-    async def stop(self) -> None:
-        log.info("party %s stopping", self.config.name)
+    def status(self) -> str:
+        """Return the daemon's status line: queries in flight and refused attempts."""
+        parts = [f"party {self.config.name}"]
+        if self.party is not None:
+            parts.append(f"{self.party.in_flight()} approved query(ies) under way")
+        if self.sequencer is not None:
+            parts.append(f"sequencer holds {self.sequencer.in_flight}")
+        if self.coordinator is not None:
+            parts.append(f"refusals recorded on the ledger: {self.coordinator.refusals_recorded}")
+            parts.append(self.coordinator.attempts.status())
+        return "status: " + "; ".join(parts)
+
+    async def _report_status(self) -> None:
+        last = ""
+        while True:
+            await asyncio.sleep(STATUS_SECONDS)
+            line = self.status()
+            if line != last:
+                log.info("%s", line)
+                last = line
+
+    async def drain(self, timeout: float) -> None:
+        """Refuse new queries and batches; wait until those under way have ended."""
+        began = time.monotonic()
         await self.health.enter_graceful_shutdown()
+        if self.party is not None:
+            self.party.draining = True
+        if self.sequencer is not None:
+            await self.sequencer.drain(timeout)
+        party = self.party
+        while party is not None and party.in_flight() and time.monotonic() - began < timeout:
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
+        left = party.in_flight() if party is not None else 0
+        if left:
+            log.warning("party %s: %d query(ies) still under way at stop", self.config.name, left)
+        log.info("party %s drained in %.1f s", self.config.name, time.monotonic() - began)
+
+    async def stop(self) -> None:
+        log.info("party %s stopping: finishing the queries under way", self.config.name)
+        await self.drain(self.config.federation.query_timeout_seconds)
         for task in self._tasks:
             task.cancel()
         if self.server is not None:
@@ -208,10 +259,12 @@ class Daemon:
         if self.writer is not None:
             await self.writer.stop()
         if self.party is not None:
-            await self.party.session.stop()
+            for session in {id(s): s for s in self.party.sessions.values()}.values():
+                await session.stop()
             self.party.close()
         if self.peers is not None:
             await self.peers.close()
+        log.info("%s", self.status())
         log.info("party %s stopped", self.config.name)
 
 

@@ -1,0 +1,78 @@
+"""Which queries on a log have ended, and which are still open.
+
+A query is *open* from its request entry until an entry ends it: a refusal by any party,
+a result commitment, or an abort. Every request on a ledger must end: a sequencer that
+restarts aborts the queries it finds open, and before appending an abort it asks this
+index whether the query has ended already (a round that failed to gather its cosignatures
+may still have appended it), so that each query gets at most one abort.
+
+A replayed request (the same signed bytes again) has the same query id and request hash as
+the original; the index tracks the latest request of each query id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ledger.entries import (
+    Decision,
+    Entry,
+    QueryAborted,
+    QueryDecided,
+    QueryRequested,
+    ResultCommitted,
+    request_hash,
+)
+
+__all__ = ["OpenQuery", "QueryOutcomes"]
+
+
+@dataclass(frozen=True)
+class OpenQuery:
+    """A request on the log that nothing has ended yet."""
+
+    query_id: str
+    index: int  # of its (latest) request entry
+    request_hash: bytes
+
+
+class QueryOutcomes:
+    """An index of requests and of the entries that end them, fed in log order."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, OpenQuery] = {}
+        self._aborted: set[str] = set()  # query ids with an abort after their latest request
+
+    def add(self, index: int, entry: Entry) -> None:
+        """Record the entry at ``index``; entries must come in increasing index order."""
+        if isinstance(entry, QueryRequested):
+            self._open[entry.query_id] = OpenQuery(
+                entry.query_id, index, request_hash(entry.request)
+            )
+            self._aborted.discard(entry.query_id)
+        elif isinstance(entry, QueryDecided):
+            if entry.decision is Decision.REFUSED:
+                self._open.pop(entry.query_id, None)
+        elif isinstance(entry, ResultCommitted):
+            self._open.pop(entry.query_id, None)
+        elif isinstance(entry, QueryAborted):
+            self._open.pop(entry.query_id, None)
+            self._aborted.add(entry.query_id)
+
+    def add_all(self, entries: Iterable[tuple[int, Entry]]) -> None:
+        """Record each (index, entry), in log order."""
+        for index, entry in entries:
+            self.add(index, entry)
+
+    def is_open(self, query_id: str) -> bool:
+        """Return whether the latest request of ``query_id`` is on the log and not ended."""
+        return query_id in self._open
+
+    def is_aborted(self, query_id: str) -> bool:
+        """Return whether an abort follows the latest request of ``query_id``."""
+        return query_id in self._aborted
+
+    def open_queries(self) -> list[OpenQuery]:
+        """Return every open query, in log order of its request."""
+        return sorted(self._open.values(), key=lambda q: q.index)
