@@ -78,8 +78,18 @@ class LocalFederation:
         for party in self.federation.parties:
             self.wait_healthy(party.name, timeout)
 
-    def start_party(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
-        """Start party ``name`` (not already running here); wait until healthy if asked."""
+    def start_party(
+        self,
+        name: str,
+        *,
+        wait: bool = True,
+        timeout: float = 60.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        """Start party ``name`` (not already running here); wait until healthy if asked.
+
+        ``extra_env`` adds variables to this party's environment (tests: test pauses).
+        """
         running = self.processes.get(name)
         if running is not None and running.poll() is None:
             raise PeerError(f"party {name}: already running (pid {running.pid})")
@@ -87,6 +97,7 @@ class LocalFederation:
         log = (self.log_dir / f"{name}.log").open("ab")
         env = dict(os.environ if self._env is None else self._env)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env.update(extra_env or {})
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "engine.cli", "party", "serve", "--config", str(config)],
             stdout=log,
@@ -132,6 +143,14 @@ class LocalFederation:
         process = self.processes.pop(name)
         process.send_signal(signal.SIGKILL)
         process.wait()
+
+    def suspend_party(self, name: str) -> None:
+        """Freeze party ``name`` (SIGSTOP), as a hung machine would look."""
+        self.processes[name].send_signal(signal.SIGSTOP)
+
+    def resume_party(self, name: str) -> None:
+        """Let a frozen party ``name`` go on (SIGCONT)."""
+        self.processes[name].send_signal(signal.SIGCONT)
 
     def stop_party(self, name: str, timeout: float = 15.0) -> int:
         """Stop party ``name`` gracefully (SIGTERM) and return its exit code."""

@@ -11,6 +11,7 @@ import logging
 
 from engine.anchor.party import PartyLedger
 from engine.daemon.party import Domain, Party
+from engine.daemon.pauses import pause_at
 from engine.errors import AuthError, PeerError, UnreachableError
 from engine.rpc import jointstat_pb2 as pb
 from engine.wire import failure_to_pb, label_from_pb, labels_to_pb, sealed_to_pb, signed_from_pb
@@ -22,6 +23,7 @@ SESSION_START_SECONDS = 30.0
 
 
 async def prepare(party: Party, request: pb.PrepareRequest) -> pb.PrepareReply:
+    await pause_at("prepare")
     if party.draining:
         raise UnreachableError(
             f"party {party.config.name}: stopping (finishing the queries under way), "
@@ -52,6 +54,7 @@ async def prepare(party: Party, request: pb.PrepareRequest) -> pb.PrepareReply:
 
 
 async def collect(party: Party, request: pb.CollectRequest) -> pb.CollectReply:
+    await pause_at("collect")
     results = await party.collect(
         request.batch_id, list(request.query_ids), list(request.request_indices)
     )
@@ -69,6 +72,7 @@ async def collect(party: Party, request: pb.CollectRequest) -> pb.CollectReply:
 
 
 async def execute(party: Party, request: pb.ExecuteRequest, timeout: float) -> pb.ExecuteReply:
+    await pause_at("execute")
     domains = [
         Domain(
             q.query_id,

@@ -41,6 +41,7 @@ from engine.daemon import handlers
 from engine.daemon.lanes import LANES, LARGE, SMALL, Lane
 from engine.daemon.lifecycle import Lives, QueryLife, Stage
 from engine.daemon.party import Party, merge_labels
+from engine.daemon.pauses import pause_at
 from engine.daemon.peers import Peers
 from engine.daemon.status import error_of
 from engine.errors import (
@@ -65,6 +66,7 @@ MAX_BATCH = 256
 MAX_QUEUE = 4096
 SESSION_START_TIMEOUT = 30.0
 CONCURRENT_BATCHES = 4  # batches in Prepare/Collect at once
+ANSWER_MARGIN = 0.5  # seconds before an analyst's deadline by which the answer is sent
 
 T = TypeVar("T")
 
@@ -195,7 +197,8 @@ class Sequencer:
 
         ``checked`` is the request and plan this party's coordinator has just verified and
         made for ``signed`` (else both are done here). ``patience`` is how long the analyst
-        waits (its deadline; None: the federation's query timeout). Raises the EngineError
+        waits (its deadline; None: the federation's query timeout); the answer is sent
+        ANSWER_MARGIN before it. Raises the EngineError
         of the first refusal or failure at any party; GaveUpError when the analyst's
         deadline passes first (the query is then cancelled and aborted on the ledger if
         its MPC job had not started, else it runs to its end). A disconnected analyst
@@ -224,7 +227,9 @@ class Sequencer:
             ) from None
         self._idle.clear()
         timeout = federation.query_timeout_seconds
-        wait = timeout if patience is None else max(min(patience, timeout), 0.0)
+        wait = timeout
+        if patience is not None:
+            wait = max(min(patience - min(ANSWER_MARGIN, 0.15 * patience), timeout), 0.0)
         try:
             return await asyncio.wait_for(asyncio.shield(future), wait)
         except TimeoutError:
@@ -414,6 +419,7 @@ class Sequencer:
             else:
                 pending.life.advance(Stage.ANCHORED)
                 live.append(pending)
+        await pause_at("approved")
         live = self._going_on(live)
         if not live:
             return
@@ -579,6 +585,7 @@ class Sequencer:
         done = [(index, pending, groups) for index, (pending, groups) in enumerate(ready)]
         for pending, _ in ready:
             pending.life.advance(Stage.COMMITTING)
+        await pause_at("anchor-results")
 
         # 5. Each party's commitment to its sealed shares goes on the ledger before release.
         # The commitments are queued now, in job order; the next MPC job need not wait for

@@ -30,16 +30,14 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Registrar = Callable[[str, list[bytes]], Awaitable[int]]
-ANSWER_MARGIN = 0.5  # seconds before the caller's deadline by which a reply is sent
 
 
 def patience(context: Any) -> float | None:
-    """Return how long the caller waits for an answer, less a margin to send it (None:
-    no deadline)."""
+    """Return how long the caller waits for an answer (None: no deadline)."""
     remaining = context.time_remaining()
     if remaining is None or remaining > 1e8:
         return None
-    return float(remaining) - min(ANSWER_MARGIN, 0.15 * float(remaining))
+    return float(remaining)
 
 
 def source_of(context: Any, name: str) -> str:
