@@ -54,10 +54,11 @@ async def prepare(party: Party, request: pb.PrepareRequest) -> pb.PrepareReply:
 
 
 async def collect(party: Party, request: pb.CollectRequest) -> pb.CollectReply:
-    await pause_at("collect")
-    results = await party.collect(
-        request.batch_id, list(request.query_ids), list(request.request_indices)
-    )
+    with party.serving():
+        await pause_at("collect")
+        results = await party.collect(
+            request.batch_id, list(request.query_ids), list(request.request_indices)
+        )
     return pb.CollectReply(
         queries=[
             pb.QueryLabels(
@@ -72,7 +73,14 @@ async def collect(party: Party, request: pb.CollectRequest) -> pb.CollectReply:
 
 
 async def execute(party: Party, request: pb.ExecuteRequest, timeout: float) -> pb.ExecuteReply:
+    with party.serving():
+        return await _execute(party, request, timeout)
+
+
+async def _execute(party: Party, request: pb.ExecuteRequest, timeout: float) -> pb.ExecuteReply:
     await pause_at("execute")
+    if request.lane == "large":
+        await pause_at("execute-large")
     domains = [
         Domain(
             q.query_id,
@@ -94,6 +102,7 @@ async def execute(party: Party, request: pb.ExecuteRequest, timeout: float) -> p
 
 
 async def cosign(party: Party, request: pb.CosignRequest) -> pb.CosignReply:
+    party.contacted()
     ledger = _ledger(party)
     try:
         outcome = await asyncio.to_thread(

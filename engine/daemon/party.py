@@ -11,11 +11,12 @@ from the signed SQL and its own view of the catalog, and compares digests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from engine.anchor.party import PartyLedger
@@ -125,6 +126,8 @@ class Party:
         self.sessions = {"small": session, "large": large_session or session}
         self.draining = False  # stopping: new batches are refused, those under way finish
         self._approved_at: dict[str, float] = {}  # query id -> when this party approved it
+        self._serving = 0  # Collect and Execute calls under way
+        self._contacted = time.monotonic()  # the sequencer's last call
         self.nonces = NonceStore(
             config.state_dir / "nonces.sqlite", config.federation.max_request_age_seconds
         )
@@ -428,6 +431,26 @@ class Party:
             approved.query_id, approved.request_hash, sealed.to_bytes()
         )
         return Outcome(sealed, encode_entry(entry), opening)
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count a Collect or Execute call under way (the sequencer is working here)."""
+        self._serving += 1
+        self.contacted()
+        try:
+            yield
+        finally:
+            self._serving -= 1
+            self.contacted()
+
+    def contacted(self) -> None:
+        """Note that the sequencer called this party just now."""
+        self._contacted = time.monotonic()
+
+    def stalled(self, seconds: float) -> bool:
+        """Return whether no call from the sequencer is under way and none came for
+        ``seconds`` (a draining party stops waiting for queries that cannot end now)."""
+        return self._serving == 0 and time.monotonic() - self._contacted > seconds
 
     def in_flight(self) -> int:
         """Return how many queries this party approved that have not ended yet: with the

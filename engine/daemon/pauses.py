@@ -9,6 +9,7 @@ process at a known point. Stages:
   Collect;
 - ``collect`` — a party, at the start of Collect (before scanning);
 - ``execute`` — a party, at the start of Execute (before its MPC job);
+- ``execute-large`` — the same, for jobs of the large MPC lane only;
 - ``anchor-results`` — the sequencer, after the MPC job, before anchoring the results.
 
 Without the variable (every real deployment) :func:`pause_at` returns at once.
@@ -23,7 +24,7 @@ import os
 log = logging.getLogger(__name__)
 
 VARIABLE = "JOINTSTAT_TEST_PAUSE"
-STAGES = ("prepare", "approved", "collect", "execute", "anchor-results")
+STAGES = ("prepare", "approved", "collect", "execute", "execute-large", "anchor-results")
 
 
 def _parse(text: str) -> dict[str, float]:

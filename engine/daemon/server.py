@@ -9,8 +9,9 @@ status line every STATUS_SECONDS (queries in flight, unauthenticated attempts re
 On SIGTERM or SIGINT it drains: health turns NOT_SERVING, new queries and new batches
 (``Prepare``) are refused with UNAVAILABLE, and the queries under way finish, including
 their ledger rounds (the server keeps serving ``Collect``, ``Execute`` and ``Cosign`` until
-every query this party approved has its result, refusal or abort on its ledger copy, or
-DRAIN_SECONDS at most); then it stops the server and its MPC workers.
+every query this party approved has its result, refusal or abort on its ledger copy, at
+most ``query_timeout_seconds``, and no longer than DRAIN_STALL_SECONDS after the
+sequencer's last call); then it stops the server and its MPC workers.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ GRACE_SECONDS = 5.0
 COSIGN_TIMEOUT = 30.0
 STATUS_SECONDS = 60.0
 DRAIN_POLL_SECONDS = 0.05
+DRAIN_STALL_SECONDS = 20.0  # no call from the sequencer for this long: stop waiting
 
 
 def check_port_free(host: str, port: int, what: str) -> None:
@@ -241,6 +243,8 @@ class Daemon:
             await self.sequencer.drain(timeout)
         party = self.party
         while party is not None and party.in_flight() and time.monotonic() - began < timeout:
+            if party.stalled(DRAIN_STALL_SECONDS):
+                break  # the sequencer is gone or has nothing more for this party
             await asyncio.sleep(DRAIN_POLL_SECONDS)
         left = party.in_flight() if party is not None else 0
         if left:
