@@ -7,7 +7,9 @@ index whether the query has ended already (a round that failed to gather its cos
 may still have appended it), so that each query gets at most one abort.
 
 A replayed request (the same signed bytes again) has the same query id and request hash as
-the original; the index tracks the latest request of each query id.
+the original, so an entry that ends a query cannot say which of its requests it ends: it
+ends the latest one still open (a replay is refused right after its request, while the
+original may still be running and end later).
 """
 
 from __future__ import annotations
@@ -41,24 +43,37 @@ class QueryOutcomes:
     """An index of requests and of the entries that end them, fed in log order."""
 
     def __init__(self) -> None:
-        self._open: dict[str, OpenQuery] = {}
+        self._open: dict[str, list[OpenQuery]] = {}  # query id -> its open requests, in order
         self._aborted: set[str] = set()  # query ids with an abort after their latest request
+        self._committed: set[str] = set()  # query ids whose latest ending is a commitment
 
     def add(self, index: int, entry: Entry) -> None:
         """Record the entry at ``index``; entries must come in increasing index order."""
         if isinstance(entry, QueryRequested):
-            self._open[entry.query_id] = OpenQuery(
-                entry.query_id, index, request_hash(entry.request)
-            )
+            opened = OpenQuery(entry.query_id, index, request_hash(entry.request))
+            self._open.setdefault(entry.query_id, []).append(opened)
             self._aborted.discard(entry.query_id)
+            self._committed.discard(entry.query_id)
         elif isinstance(entry, QueryDecided):
             if entry.decision is Decision.REFUSED:
-                self._open.pop(entry.query_id, None)
+                self._close(entry.query_id)
+                self._committed.discard(entry.query_id)
         elif isinstance(entry, ResultCommitted):
-            self._open.pop(entry.query_id, None)
+            if entry.query_id not in self._committed:  # the other parties' commitments
+                self._close(entry.query_id)  # to the same result end nothing more
+                self._committed.add(entry.query_id)
         elif isinstance(entry, QueryAborted):
-            self._open.pop(entry.query_id, None)
+            self._close(entry.query_id)
             self._aborted.add(entry.query_id)
+            self._committed.discard(entry.query_id)
+
+    def _close(self, query_id: str) -> None:
+        """End the latest open request of ``query_id`` (if any)."""
+        requests = self._open.get(query_id)
+        if requests:
+            requests.pop()
+            if not requests:
+                del self._open[query_id]
 
     def add_all(self, entries: Iterable[tuple[int, Entry]]) -> None:
         """Record each (index, entry), in log order."""
@@ -66,7 +81,7 @@ class QueryOutcomes:
             self.add(index, entry)
 
     def is_open(self, query_id: str) -> bool:
-        """Return whether the latest request of ``query_id`` is on the log and not ended."""
+        """Return whether a request of ``query_id`` is on the log and not ended."""
         return query_id in self._open
 
     def is_aborted(self, query_id: str) -> bool:
@@ -74,5 +89,5 @@ class QueryOutcomes:
         return query_id in self._aborted
 
     def open_queries(self) -> list[OpenQuery]:
-        """Return every open query, in log order of its request."""
-        return sorted(self._open.values(), key=lambda q: q.index)
+        """Return every open request, in log order."""
+        return sorted((q for r in self._open.values() for q in r), key=lambda q: q.index)

@@ -21,7 +21,7 @@ import time
 from engine.config import PartyConfig
 from engine.daemon.attempts import RefusedAttempts
 from engine.daemon.party import Party
-from engine.daemon.peers import Peers
+from engine.daemon.peers import RECONNECT_WAIT, Peers
 from engine.daemon.sequencer import Sequencer
 from engine.errors import (
     AuthError,
@@ -98,7 +98,11 @@ class Coordinator:
         if patience is not None:
             timeout = min(timeout, max(patience, 0.01))
         message = signed_to_pb(signed)
-        result: pb.QueryResult = await self._peers.call_reconnecting(
+        # A sequencer that just came back may still be in the channel's reconnect backoff:
+        # wait for the channel first, and send once (a retried Submit after a dropped
+        # connection would be a replay of a request the sequencer may already hold).
+        await self._peers.wait_ready(federation.sequencer, RECONNECT_WAIT)
+        result: pb.QueryResult = await self._peers.call(
             federation.sequencer, lambda stub: stub.Submit(message, timeout=timeout)
         )
         return result

@@ -132,6 +132,13 @@ def run_case(federation: Federation, case: Case) -> dict[str, Any]:
         assert latest.outcome != "pending"
         if "result" in outcome:
             assert latest.committed and not latest.aborts
+        outcome["ledger"] = latest.outcome
+    if case.fault == "kill" and stage in ("collect", "mpc"):
+        # A query cannot finish without a party that died holding its scans or shares
+        # (killed later, a witness comes back in time to cosign the results).
+        assert "error" in outcome, f"{case.id}: got a result"
+        assert found and found[-1].aborts, f"{case.id}: no abort anchored"
+    print(f"{case.id}: {outcome.get('error') or 'result'} | ledger: {outcome.get('ledger')}")
     return outcome
 
 

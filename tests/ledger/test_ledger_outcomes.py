@@ -35,3 +35,13 @@ def test_a_replayed_request_opens_the_query_again() -> None:
     index.add(2, _request("q1"))
     assert index.is_open("q1") and not index.is_aborted("q1")
     assert index.open_queries()[0].index == 2
+
+
+def test_an_ending_ends_the_latest_open_request_of_a_replayed_query() -> None:
+    index = QueryOutcomes()
+    index.add(0, _request("q1"))  # the original, running
+    index.add(1, _request("q1"))  # its replay, refused at once
+    index.add(2, QueryDecided("q1", "tax", HASH, Decision.REFUSED, "AuthError: replayed"))
+    assert [q.index for q in index.open_queries()] == [0]  # the original still must end
+    index.add(3, QueryAborted("q1", "registry", HASH, "sequencer restarted"))
+    assert not index.is_open("q1") and index.is_aborted("q1")
