@@ -114,6 +114,7 @@ def test_client_timeout_during_mpc_says_it_continues(federation: Federation) -> 
     federation.launcher.stop_party("social")
     federation.launcher.start_party("social", extra_env={"JOINTSTAT_TEST_PAUSE": "execute:4"})
     try:
+        settle(federation)  # a live MPC session with the new social: the job starts at once
         with federation.client() as client:
             signed, private = client.sign(CHECK)
             with pytest.raises(GaveUpError) as caught:
