@@ -44,28 +44,25 @@ class QueryOutcomes:
 
     def __init__(self) -> None:
         self._open: dict[str, list[OpenQuery]] = {}  # query id -> its open requests, in order
-        self._aborted: set[str] = set()  # query ids with an abort after their latest request
-        self._committed: set[str] = set()  # query ids whose latest ending is a commitment
+        # The query of the commitment just before (the parties' commitments to one result
+        # are appended together: only the first ends a request).
+        self._committing: str | None = None
 
     def add(self, index: int, entry: Entry) -> None:
         """Record the entry at ``index``; entries must come in increasing index order."""
+        committing, self._committing = self._committing, None
         if isinstance(entry, QueryRequested):
             opened = OpenQuery(entry.query_id, index, request_hash(entry.request))
             self._open.setdefault(entry.query_id, []).append(opened)
-            self._aborted.discard(entry.query_id)
-            self._committed.discard(entry.query_id)
         elif isinstance(entry, QueryDecided):
             if entry.decision is Decision.REFUSED:
                 self._close(entry.query_id)
-                self._committed.discard(entry.query_id)
         elif isinstance(entry, ResultCommitted):
-            if entry.query_id not in self._committed:  # the other parties' commitments
-                self._close(entry.query_id)  # to the same result end nothing more
-                self._committed.add(entry.query_id)
+            if entry.query_id != committing:
+                self._close(entry.query_id)
+            self._committing = entry.query_id
         elif isinstance(entry, QueryAborted):
             self._close(entry.query_id)
-            self._aborted.add(entry.query_id)
-            self._committed.discard(entry.query_id)
 
     def _close(self, query_id: str) -> None:
         """End the latest open request of ``query_id`` (if any)."""
@@ -83,10 +80,6 @@ class QueryOutcomes:
     def is_open(self, query_id: str) -> bool:
         """Return whether a request of ``query_id`` is on the log and not ended."""
         return query_id in self._open
-
-    def is_aborted(self, query_id: str) -> bool:
-        """Return whether an abort follows the latest request of ``query_id``."""
-        return query_id in self._aborted
 
     def open_queries(self) -> list[OpenQuery]:
         """Return every open request, in log order."""

@@ -48,6 +48,7 @@ CATALOG_TTL_SECONDS = 30.0
 DATA_CHECK_SECONDS = 1.0  # how often a party looks for changed data files
 PLAN_CACHE_SIZE = 1024
 BATCH_STATE_TTL_SECONDS = 600.0
+MAX_TRACKED_APPROVALS = 10_000
 ANCHOR_WAIT_SECONDS = 10.0  # an approval whose request is not anchored by then never will be
 
 
@@ -229,6 +230,8 @@ class Party:
                 digest_bytes = hashlib.sha256(signed.body).digest()
                 batch.queries[query_id] = _Approved(query_id, request, digest_bytes, plan)
                 self._approved_at[query_id] = time.monotonic()
+                if len(self._approved_at) > MAX_TRACKED_APPROVALS:
+                    self.in_flight()  # forget the ended ones
             except EngineError as exc:
                 log.info("query %s refused by %s: %s", query_id, self.config.name, exc)
                 error = exc

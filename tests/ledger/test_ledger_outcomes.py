@@ -24,7 +24,6 @@ def test_a_request_is_open_until_a_result_refusal_or_abort_ends_it() -> None:
     index.add(7, QueryAborted("q4", "registry", HASH, "PeerError: down"))
     assert [q.query_id for q in index.open_queries()] == ["q1"]
     assert index.open_queries()[0].index == 0 and index.open_queries()[0].request_hash == HASH
-    assert index.is_aborted("q4") and not index.is_aborted("q1")
     assert not index.is_open("q2") and not index.is_open("unknown")
 
 
@@ -33,7 +32,7 @@ def test_a_replayed_request_opens_the_query_again() -> None:
     index.add(0, _request("q1"))
     index.add(1, QueryAborted("q1", "registry", HASH, "sequencer restarted"))
     index.add(2, _request("q1"))
-    assert index.is_open("q1") and not index.is_aborted("q1")
+    assert index.is_open("q1")
     assert index.open_queries()[0].index == 2
 
 
@@ -44,4 +43,13 @@ def test_an_ending_ends_the_latest_open_request_of_a_replayed_query() -> None:
     index.add(2, QueryDecided("q1", "tax", HASH, Decision.REFUSED, "AuthError: replayed"))
     assert [q.index for q in index.open_queries()] == [0]  # the original still must end
     index.add(3, QueryAborted("q1", "registry", HASH, "sequencer restarted"))
-    assert not index.is_open("q1") and index.is_aborted("q1")
+    assert not index.is_open("q1")
+
+
+def test_the_parties_commitments_to_one_result_end_one_request() -> None:
+    index = QueryOutcomes()
+    index.add(0, _request("q1"))
+    index.add(1, _request("q1"))  # a replay not yet decided
+    for i in range(3):
+        index.add(2 + i, ResultCommitted("q1", HASH, bytes([i]) * 32))
+    assert [q.index for q in index.open_queries()] == [0]
