@@ -11,11 +11,14 @@ import threading
 import time
 from typing import Any
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from engine.client import Result
+from engine.client import Client, Result
 from engine.errors import CapacityError, EngineError, GaveUpError, PeerError, PolicyError
 from engine.oracle import compare
+from engine.pki import read_pem
 
 from .conftest import Federation
 from .lifecycle_checks import check_ledgers, records, settle, wait_until_ended
@@ -51,6 +54,22 @@ def _wait_for_log(federation: Federation, party: str, text: str, before: int) ->
     while log.read_text().count(text) == before:
         assert time.monotonic() < deadline, f"{party} never logged {text!r}"
         time.sleep(0.05)
+
+
+def _health(federation: Federation, party: str) -> int:
+    """Return the party's standard gRPC health status (called as that party)."""
+    fed = federation.launcher.federation
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read_pem(fed.ca_certificate, "CA"),
+        private_key=read_pem(federation.directory / party / "tls.key", "key"),
+        certificate_chain=read_pem(federation.directory / party / "tls.crt", "certificate"),
+    )
+    options = [("grpc.ssl_target_name_override", party)]
+    with grpc.secure_channel(fed.party(party).address, credentials, options=options) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
+    return int(reply.status)
 
 
 def _count(federation: Federation, party: str, text: str) -> int:
@@ -157,6 +176,7 @@ def test_new_queries_are_refused_while_a_party_drains(federation: Federation) ->
     process = federation.launcher.processes["social"]
     process.terminate()
     time.sleep(0.5)
+    assert _health(federation, "social") == health_pb2.HealthCheckResponse.NOT_SERVING
     with federation.client("tax") as client, pytest.raises(PeerError, match="social: stopping"):
         client.query(CHECK)
     process.wait(120)
@@ -226,12 +246,16 @@ def test_unauthenticated_attempts_are_logged_rate_limited_and_counted(
         for _ in range(5):
             with pytest.raises(EngineError, match="signature"):
                 client.send(forged, private)
+        with Client(federation.directory / "analysts" / "bob") as bob:
+            as_bob, _ = bob.sign(sql)
+        with pytest.raises(EngineError, match="TLS certificate names 'alice'"):
+            client.send(as_bob, private)  # bob's request over alice's connection
     log = (federation.launcher.log_dir / "social.log").read_text()
     assert log.count("unauthenticated attempt") == lines_before + 1  # one line per 10 s
     assert "123456789" not in log and "SELECT" not in log
     assert signed.query_id not in records(federation)
     assert federation.launcher.stop_party("social") == 0
     stopped = (federation.launcher.log_dir / "social.log").read_text()
-    assert "unauthenticated attempts refused: 5 (4 not logged)" in stopped
+    assert "unauthenticated attempts refused: 6 (5 not logged)" in stopped
     federation.launcher.start_party("social")
     settle(federation)
