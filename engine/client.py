@@ -32,7 +32,7 @@ from engine.cells import KIND_OF, bounds, decode, reconstruct_fraction
 from engine.config import AnalystIdentity, load_identity
 from engine.daemon.peers import CHANNEL_OPTIONS
 from engine.daemon.status import error_from_rpc
-from engine.errors import AuthError, EngineError
+from engine.errors import AuthError, EngineError, GaveUpError
 from engine.having import keep
 from engine.noisy_release import Noise, NoisySpec, OutputSpec, noisy_cells
 from engine.pki import load_signing_key, read_pem
@@ -287,12 +287,22 @@ class Client:
         """Send an already signed request and open its result with ``private``."""
         began = time.perf_counter()
         federation = self.identity.federation
+        wait = timeout or federation.query_timeout_seconds + 10
         try:
-            reply = self._stub.Query(
-                signed_to_pb(signed), timeout=timeout or federation.query_timeout_seconds + 10
-            )
+            reply = self._stub.Query(signed_to_pb(signed), timeout=wait)
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc, self._party) from None
+            error = error_from_rpc(exc, self._party)
+            if exc.code() is grpc.StatusCode.DEADLINE_EXCEEDED and not isinstance(
+                error, GaveUpError
+            ):
+                # The federation did not answer before this client's own deadline.
+                raise GaveUpError(
+                    f"query {signed.query_id}: no answer within {wait:g} s (the client's "
+                    "timeout); the federation cancels it if its MPC job had not started, "
+                    "else finishes it: see `jointstat ledger log --config <party.toml> "
+                    f"--format json` for query {signed.query_id}"
+                ) from None
+            raise error from None
         if reply.query_id != signed.query_id:
             raise AuthError(f"result: got query id {reply.query_id}, want {signed.query_id}")
         if reply.explanation:
@@ -329,7 +339,9 @@ def decode_result(reply: pb.QueryResult, private: x25519.X25519PrivateKey, query
     groups = [label_from_pb(row) for row in reply.groups]
     aggregates = [c for c in columns if c.group < 0]
     opened = [open_sealed(private, query_id, sealed_from_pb(s)) for s in reply.shares]
-    cells_expected = len(groups) * len(aggregates)
+    # Exact: a cell per group and aggregate output; dp: per group and noisy total.
+    per_group = len(reply.noisy) if reply.release == "dp" else len(aggregates)
+    cells_expected = len(groups) * per_group
     values: dict[str, list[int]] = {"num": [], "den": [], "flag": [], "sign": []}
     modulus = 0
     if cells_expected:

@@ -43,6 +43,9 @@ class ColumnPolicy(StrEnum):
     HIDDEN = "hidden"  # never usable
 
 
+LARGE_LANE_PORT_OFFSET = 1000  # default mpc_large_address: the MPC port + this
+
+
 class ReleaseMode(StrEnum):
     """How a dataset's owner lets results over it be released (engine/disclosure docs)."""
 
@@ -94,10 +97,29 @@ class PartyInfo:
     mpc_host: str
     mpc_port: int
     signing_public_key: bytes
+    mpc_large_host: str = ""  # the large MPC lane's link (engine.daemon.lanes)
+    mpc_large_port: int = 0
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def mpc_link(self, lane: str) -> tuple[str, int]:
+        """Return the (host, port) of this party's MPC link in ``lane`` ("small"/"large")."""
+        if lane == "large":
+            return self.mpc_large_host, self.mpc_large_port
+        return self.mpc_host, self.mpc_port
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one query, and one analyst's queries in flight, may cost
+    (:mod:`engine.cost`); ``[federation]`` keys of the same names."""
+
+    max_result_groups: int = 100_000
+    max_result_cells: int = 1_000_000
+    max_secure_operations: int = 1_000_000_000
+    large_job_operations: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,7 @@ class Federation:
     log_public_key: bytes  # the sequencer's Ed25519 key for checkpoints
     ledger_quorum: int  # k: cosignatures a checkpoint needs
     ledger: bool  # anchor every query on the ledger (off only for benchmarks)
+    limits: Limits = Limits()
 
     @property
     def log_origin(self) -> str:
@@ -339,6 +362,16 @@ def load_federation(path: Path) -> Federation:
     for i, item in enumerate(_tables(root, "party")):
         host, port = _host_port(item, "address")
         mpc_host, mpc_port = _host_port(item, "mpc_address")
+        if "mpc_large_address" in item.data:
+            large_host, large_port = _host_port(item, "mpc_large_address")
+        else:
+            item.used.add("mpc_large_address")
+            large_host, large_port = mpc_host, mpc_port + LARGE_LANE_PORT_OFFSET
+            if large_port >= 65536:
+                raise ConfigError(
+                    f"{item.where}.mpc_address: got port {mpc_port}, want one below "
+                    f"{65536 - LARGE_LANE_PORT_OFFSET} (or set mpc_large_address)"
+                )
         parties.append(
             PartyInfo(
                 name=item.name("name"),
@@ -348,6 +381,8 @@ def load_federation(path: Path) -> Federation:
                 mpc_host=mpc_host,
                 mpc_port=mpc_port,
                 signing_public_key=_public_key(item, "signing_public_key"),
+                mpc_large_host=large_host,
+                mpc_large_port=large_port,
             )
         )
         item.finish()
@@ -369,6 +404,7 @@ def load_federation(path: Path) -> Federation:
         if duplicates:
             raise ConfigError(f"{path.name}: got duplicate {what} name(s) {', '.join(duplicates)}")
     endpoints = [(p.host, p.port) for p in parties] + [(p.mpc_host, p.mpc_port) for p in parties]
+    endpoints += [(p.mpc_large_host, p.mpc_large_port) for p in parties]
     if len(set(endpoints)) != len(endpoints):
         raise ConfigError(f"{path.name}: got the same host:port twice, want distinct ports")
     n = len(parties)
@@ -393,6 +429,22 @@ def load_federation(path: Path) -> Federation:
             f"(to tolerate {threshold} dishonest parties)"
         )
     ledger = fed.get("ledger", bool, True)
+    defaults = Limits()
+    limits = Limits(
+        *(
+            fed.get(key, int, getattr(defaults, key))
+            for key in (
+                "max_result_groups",
+                "max_result_cells",
+                "max_secure_operations",
+                "large_job_operations",
+            )
+        )
+    )
+    if min(limits.max_result_groups, limits.max_result_cells, limits.max_secure_operations) < 1:
+        raise ConfigError(f"{path.name}: got a limit below 1, want every max_* >= 1")
+    if limits.large_job_operations < 0:
+        raise ConfigError(f"{path.name}: federation.large_job_operations got a negative, want >= 0")
     if max_age <= 0 or timeout <= 0:
         raise ConfigError(f"{path.name}: got a non-positive age or timeout, want > 0")
     fed.finish()
@@ -410,6 +462,7 @@ def load_federation(path: Path) -> Federation:
         log_public_key=log_public_key,
         ledger_quorum=quorum,
         ledger=ledger,
+        limits=limits,
     )
 
 

@@ -14,6 +14,8 @@ shares or keys. The gRPC status code of each class is chosen in one place,
     ├── AuthError            bad signature, unknown analyst or party, replayed nonce, stale request
     ├── DataError            an owner's local data cannot be used (missing file, bad values)
     ├── CapacityError        a request or computation exceeds a size limit (overflow risk)
+    ├── GaveUpError          the analyst's deadline passed (the message says what becomes
+    │                        of the query: cancelled, or finishing with its id)
     └── PeerError            a party failed, or the MPC session broke mid-query
         └── UnreachableError a party could not be reached at all (nothing was delivered)
 """
@@ -56,6 +58,10 @@ class DataError(EngineError):
 
 class CapacityError(EngineError):
     """A request or computation exceeds a size limit of the engine."""
+
+
+class GaveUpError(EngineError):
+    """The analyst stopped waiting (deadline or disconnect) before the query ended."""
 
 
 class PeerError(EngineError):

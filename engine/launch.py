@@ -25,12 +25,13 @@ from engine.pki import read_pem
 
 
 def free_port_block(count: int, attempts: int = 200) -> int:
-    """Return a base port such that base .. base+100+count are free on 127.0.0.1."""
+    """Return a base port such that the gRPC ports base + i, the MPC ports base + 100 + i
+    and the large MPC lane's ports base + 1100 + i (i < count) are free on 127.0.0.1."""
     import random
 
     for _ in range(attempts):
         base = random.randint(20_000, 55_000)
-        ports = [base + i for i in range(count)] + [base + 100 + i for i in range(count)]
+        ports = [base + offset + i for offset in (0, 100, 1100) for i in range(count)]
         if all(_free(p) for p in ports):
             return base
     raise PeerError("ports: got none free, want a free block on 127.0.0.1")
@@ -88,8 +89,18 @@ class LocalFederation:
         for party in self.federation.parties:
             self.wait_healthy(party.name, timeout)
 
-    def start_party(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
-        """Start party ``name`` (not already running here); wait until healthy if asked."""
+    def start_party(
+        self,
+        name: str,
+        *,
+        wait: bool = True,
+        timeout: float = 60.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        """Start party ``name`` (not already running here); wait until healthy if asked.
+
+        ``extra_env`` adds variables to this party's environment (tests: test pauses).
+        """
         running = self.processes.get(name)
         if running is not None and running.poll() is None:
             raise PeerError(f"party {name}: already running (pid {running.pid})")
@@ -97,6 +108,7 @@ class LocalFederation:
         log = (self.log_dir / f"{name}.log").open("ab")
         env = dict(os.environ if self._env is None else self._env)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env.update(extra_env or {})
         self.processes[name] = subprocess.Popen(
             [
                 sys.executable,
@@ -151,6 +163,14 @@ class LocalFederation:
         process = self.processes.pop(name)
         process.send_signal(signal.SIGKILL)
         process.wait()
+
+    def suspend_party(self, name: str) -> None:
+        """Freeze party ``name`` (SIGSTOP), as a hung machine would look."""
+        self.processes[name].send_signal(signal.SIGSTOP)
+
+    def resume_party(self, name: str) -> None:
+        """Let a frozen party ``name`` go on (SIGCONT)."""
+        self.processes[name].send_signal(signal.SIGCONT)
 
     def stop_party(self, name: str, timeout: float = 15.0) -> int:
         """Stop party ``name`` gracefully (SIGTERM) and return its exit code."""

@@ -203,12 +203,6 @@ def aggregate_scan(
                 if label in partials:
                     partials[label][offset + 1] = num
                     partials[label][offset + 2] = den
-        if "t" in measure.components:
-            assert measure.dominance is not None
-            where_t = offset + measure.components.index("t")
-            for label, top in top_sums(cursor, source, keys, i, measure.dominance[0], qualified):
-                if label in partials:
-                    partials[label][where_t] = top
         offset += len(measure.components)
     if sketch:
         sketches = part_sketches(cursor, source, keys, sketch, qualified)
@@ -238,7 +232,9 @@ def part_sketches(
     out: dict[Label, Sketch] = {}
     for i, identities in enumerate(columns[names[width]]):
         label = tuple(label_value(_plain(columns[names[j]][i])) for j in range(width))
-        ids = identities if identities is not None else []
+        # No row (a global aggregate over an empty filter): list() is NULL, a masked value.
+        empty = identities is None or identities is np.ma.masked
+        ids = np.zeros(0, dtype=np.uint64) if empty else np.asarray(identities, dtype=np.uint64)
         out[label] = Sketch(len(ids), power_sums(ids, terms))
     return out
 
@@ -266,8 +262,11 @@ def _components(
     w = f"w{index}" if measure.second is not None else None
     out = []
     for component in measure.components:
-        if component == "t":
-            out.append([("0", 0)])  # filled in by top_sums()
+        if component == "t":  # the dominance rule's top-n contributions, in the same pass
+            top = (measure.dominance or (1, 0))[0]
+            magnitude = f"ABS(CAST({v} AS HUGEINT))"
+            sql = f"MAX({magnitude})" if top == 1 else f"list_sum(max({magnitude}, {top}))"
+            out.append([(sql, 0)])
             continue
         pair = {"q": (second, second), "syy": (column, column), "sxy": (second, column)}
         a, b = pair.get(component, (None, None)) if w is not None else (column, column)

@@ -98,6 +98,10 @@ def read(store: LedgerStore) -> tuple[list[QueryRecord], list[Registration]]:
     """Return every query and every dataset registration on the ledger, in log order."""
     records: list[QueryRecord] = []
     queries: dict[str, QueryRecord] = {}  # query id -> its latest request (a replay repeats it)
+    # A replay has the query id of its original: an ending belongs to the latest request of
+    # the query still open (ledger.outcomes), the parties' commitments to one result together.
+    unended: dict[str, list[QueryRecord]] = {}
+    committing: dict[str, QueryRecord] = {}
     registrations = []
     for index, data in store.iter_entries():
         entry = decode_entry(data)
@@ -112,6 +116,8 @@ def read(store: LedgerStore) -> tuple[list[QueryRecord], list[Registration]]:
             )
             records.append(new)
             queries[entry.query_id] = new
+            unended.setdefault(entry.query_id, []).append(new)
+            committing.pop(entry.query_id, None)
             continue
         if isinstance(entry, DatasetRegistered):
             registrations.append(
@@ -127,19 +133,33 @@ def read(store: LedgerStore) -> tuple[list[QueryRecord], list[Registration]]:
         latest = queries.get(entry.query_id)
         if latest is None:
             continue
-        record = latest
-        if isinstance(entry, QueryDecided):
+        if isinstance(entry, QueryDecided):  # decisions follow their request at once
             if entry.decision is Decision.APPROVED:
-                record.approvals.append(entry.party)
+                latest.approvals.append(entry.party)
             else:
-                record.refusals.append((entry.party, entry.reason))
-        elif isinstance(entry, ResultCommitted):
+                latest.refusals.append((entry.party, entry.reason))
+                _end(unended, entry.query_id, latest)
+            continue
+        open_ones = unended.get(entry.query_id) or [latest]
+        if isinstance(entry, ResultCommitted):
+            record = committing.get(entry.query_id) or open_ones[-1]
             record.committed.extend(s.author for s in entry.signatures)
+            committing[entry.query_id] = record
+            _end(unended, entry.query_id, record)
         elif isinstance(entry, QueryAborted):
+            record = open_ones[-1]
             record.aborts.append((entry.party, entry.reason))
+            _end(unended, entry.query_id, record)
         elif isinstance(entry, BudgetCharged):
-            record.charges.append((f"{entry.owner}.{entry.dataset}", entry.epsilon / 1e6))
+            open_ones[-1].charges.append((f"{entry.owner}.{entry.dataset}", entry.epsilon / 1e6))
     return records, registrations
+
+
+def _end(unended: dict[str, list[QueryRecord]], query_id: str, record: QueryRecord) -> None:
+    """Mark ``record`` ended (no longer open for later endings of its query id)."""
+    open_ones = unended.get(query_id, [])
+    if record in open_ones:
+        open_ones.remove(record)
 
 
 def select(

@@ -48,6 +48,7 @@ from ledger import (
     sign_entry,
 )
 from ledger import request_hash as ledger_request_hash
+from ledger.outcomes import OpenQuery, QueryOutcomes
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,9 @@ class PartyLedger:
         self._requests: dict[str, set[int]] = {}  # query id -> indices of its request entries
         self._approved: set[tuple[str, str]] = set()  # (query id, party) approvals anchored
         self._registered: dict[tuple[str, str], tuple[bytes, bytes]] = {}
-        self._last_executed = -1
+        self._outcomes = QueryOutcomes()  # which requests have ended (results, refusal, abort)
+        self._indexed = 0  # entries below this index are indexed (each exactly once)
+        self._last_executed: dict[str, int] = {}  # MPC lane -> last request index run
         self._kept_note = ""
         self.budgets = BudgetBook(len(federation.parties))
         # The witness cosigns in its own thread while the mirror writes (see cosign).
@@ -103,6 +106,10 @@ class PartyLedger:
                 self._index(index, entry)
 
     def _index(self, index: int, entry: Entry) -> None:
+        if index < self._indexed:
+            return  # the sequencer indexes its log at append, then again at its own cosign
+        self._indexed = index + 1
+        self._outcomes.add(index, entry)
         if isinstance(entry, QueryRequested):
             self._requests.setdefault(entry.query_id, set()).add(index)
             self.budgets.add(entry)
@@ -119,6 +126,23 @@ class PartyLedger:
         """Return the (schema, policy) hashes last registered for a dataset, if any."""
         with self._lock:
             return self._registered.get((owner, dataset))
+
+    def is_open(self, query_id: str) -> bool:
+        """Return whether the query's latest request is on this copy and nothing ended it."""
+        with self._lock:
+            return self._outcomes.is_open(query_id)
+
+    def query_state(self, query_id: str) -> str:
+        """Return "absent" (no request on this copy), "open" or "ended"."""
+        with self._lock:
+            if query_id not in self._requests:
+                return "absent"
+            return "open" if self._outcomes.is_open(query_id) else "ended"
+
+    def open_queries(self) -> list[OpenQuery]:
+        """Return the requests on this copy that no result, refusal or abort has ended."""
+        with self._lock:
+            return self._outcomes.open_queries()
 
     def check_anchored(self, query_id: str, index: int) -> None:
         """Raise PeerError unless the request at ``index`` and this party's approval are here."""
@@ -202,18 +226,20 @@ class PartyLedger:
         )
         return sign_entry(entry, self.name, self._key)
 
-    def check_order(self, indices: Sequence[int]) -> None:
-        """Raise PeerError unless these request indices follow every job run before, in order."""
+    def check_order(self, indices: Sequence[int], lane: str = "small") -> None:
+        """Raise PeerError unless these request indices follow every job run before in the
+        same MPC lane, in order (each lane runs its jobs in ledger order; see
+        engine.daemon.lanes)."""
         with self._lock:
-            previous = self._last_executed
+            previous = self._last_executed.get(lane, -1)
             for index in indices:
                 if index <= previous:
                     raise PeerError(
-                        f"ledger order: got a job with request {index} after {previous}, want "
-                        "MPC jobs in the order of their requests on the ledger"
+                        f"ledger order ({lane} lane): got a job with request {index} after "
+                        f"{previous}, want MPC jobs in the order of their requests on the ledger"
                     )
                 previous = index
-            self._last_executed = previous
+            self._last_executed[lane] = previous
 
     # ------------------------------------------------------------------ witnessing
 

@@ -264,6 +264,9 @@ class LedgerWriter:
             latest = self._ledger.witness.latest()
             self._own_witness = 0 if latest is None else latest.size
         batch = self._log.append(entries, checkpoints=cosigned)
+        # Indexed now, not at the own witness's cosign: a round that fails to gather its
+        # cosignatures still appended its entries (an abort must not be appended twice).
+        self._ledger.index_decoded(enumerate(entries, batch.first_index))
         encoded = store.entries_bytes(batch.first_index, batch.size)
         olds = {self._own_witness, *(w for _, w in self._sizes.values())}
         proofs = {o: store.consistency_proof(o, batch.size) for o in olds if 0 < o < batch.size}

@@ -11,7 +11,8 @@ import logging
 
 from engine.anchor.party import PartyLedger
 from engine.daemon.party import Domain, Party
-from engine.errors import AuthError, PeerError
+from engine.daemon.pauses import pause_at
+from engine.errors import AuthError, PeerError, UnreachableError
 from engine.rpc import jointstat_pb2 as pb
 from engine.wire import failure_to_pb, sealed_to_pb, signed_from_pb
 from ledger import LedgerError
@@ -22,6 +23,12 @@ SESSION_START_SECONDS = 30.0
 
 
 async def prepare(party: Party, request: pb.PrepareRequest) -> pb.PrepareReply:
+    await pause_at("prepare")
+    if party.draining:
+        raise UnreachableError(
+            f"party {party.config.name}: stopping (finishing the queries under way), "
+            "want it back before new queries (retry shortly)"
+        )
     if len(request.plan_digests) != len(request.queries):
         raise AuthError("prepare: got digests and queries of different lengths, want equal")
     decisions = await party.prepare(
@@ -42,13 +49,17 @@ async def prepare(party: Party, request: pb.PrepareRequest) -> pb.PrepareReply:
         ],
         session_epoch=party.session.epoch,
         session_ready=party.session.ready,
+        large_session_epoch=party.sessions["large"].epoch,
+        large_session_ready=party.sessions["large"].ready,
     )
 
 
 async def collect(party: Party, request: pb.CollectRequest) -> pb.CollectReply:
-    results = await party.collect(
-        request.batch_id, list(request.query_ids), list(request.request_indices)
-    )
+    with party.serving():
+        await pause_at("collect")
+        results = await party.collect(
+            request.batch_id, list(request.query_ids), list(request.request_indices)
+        )
     return pb.CollectReply(
         queries=[
             pb.QueryLabels(
@@ -62,9 +73,19 @@ async def collect(party: Party, request: pb.CollectRequest) -> pb.CollectReply:
 
 
 async def execute(party: Party, request: pb.ExecuteRequest, timeout: float) -> pb.ExecuteReply:
+    with party.serving():
+        return await _execute(party, request, timeout)
+
+
+async def _execute(party: Party, request: pb.ExecuteRequest, timeout: float) -> pb.ExecuteReply:
+    await pause_at("execute")
+    if request.lane == "large":
+        await pause_at("execute-large")
     domains = [Domain(q.query_id, q.request_index, q.padded_length) for q in request.queries]
     batch_ids = list(request.batch_ids) or [request.job_id]
-    outcomes = await party.execute(request.job_id, batch_ids, request.epoch, domains, timeout)
+    outcomes = await party.execute(
+        request.job_id, batch_ids, request.epoch, domains, timeout, request.lane or "small"
+    )
     return pb.ExecuteReply(
         shares=[sealed_to_pb(o.sealed) for o in outcomes],
         result_entries=[o.entry for o in outcomes],
@@ -73,6 +94,7 @@ async def execute(party: Party, request: pb.ExecuteRequest, timeout: float) -> p
 
 
 async def cosign(party: Party, request: pb.CosignRequest) -> pb.CosignReply:
+    party.contacted()
     ledger = _ledger(party)
     try:
         outcome = await asyncio.to_thread(
@@ -102,5 +124,8 @@ def _ledger(party: Party) -> PartyLedger:
 
 
 async def start_session(party: Party, request: pb.StartSessionRequest) -> pb.StartSessionReply:
-    seconds = await party.session.start(request.epoch, timeout=SESSION_START_SECONDS)
+    session = party.sessions.get(request.lane or "small")
+    if session is None:
+        raise PeerError(f"MPC lane: got {request.lane!r}, want small or large")
+    seconds = await session.start(request.epoch, timeout=SESSION_START_SECONDS)
     return pb.StartSessionReply(seconds=seconds)

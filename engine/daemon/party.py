@@ -12,11 +12,12 @@ from the signed SQL and its own view of the catalog, and compares digests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from engine.anchor.party import PartyLedger
@@ -49,6 +50,8 @@ CATALOG_TTL_SECONDS = 30.0
 DATA_CHECK_SECONDS = 1.0  # how often a party looks for changed data files
 PLAN_CACHE_SIZE = 1024
 BATCH_STATE_TTL_SECONDS = 600.0
+MAX_TRACKED_APPROVALS = 10_000
+ANCHOR_WAIT_SECONDS = 10.0  # an approval whose request is not anchored by then never will be
 
 
 @dataclass
@@ -115,11 +118,19 @@ class Party:
         session: MpcSession,
         fetch_catalog: CatalogFetcher,
         ledger: PartyLedger | None = None,
+        large_session: MpcSession | None = None,
     ) -> None:
         self.config = config
         self.ledger = ledger
         self.data = data
         self.session = session
+        # One MPC session per lane (engine.daemon.lanes); the large lane's is optional
+        # for callers that run no large jobs (it then shares the small one's).
+        self.sessions = {"small": session, "large": large_session or session}
+        self.draining = False  # stopping: new batches are refused, those under way finish
+        self._approved_at: dict[str, float] = {}  # query id -> when this party approved it
+        self._serving = 0  # Collect and Execute calls under way
+        self._contacted = time.monotonic()  # the sequencer's last call
         self.nonces = NonceStore(
             config.state_dir / "nonces.sqlite", config.federation.max_request_age_seconds
         )
@@ -230,6 +241,9 @@ class Party:
                     self.ledger.check_budget(request.analyst, plan.charges)
                 digest_bytes = hashlib.sha256(signed.body).digest()
                 batch.queries[query_id] = _Approved(query_id, request, digest_bytes, plan)
+                self._approved_at[query_id] = time.monotonic()
+                if len(self._approved_at) > MAX_TRACKED_APPROVALS:
+                    self.in_flight()  # forget the ended ones
             except EngineError as exc:
                 log.info("query %s refused by %s: %s", query_id, self.config.name, exc)
                 error = exc
@@ -311,6 +325,7 @@ class Party:
         epoch: int,
         domains: list[Domain],
         timeout: float,
+        lane: str = "small",
     ) -> list[Outcome]:
         """Run the MPC jobs of collected batches; return this party's outcome per query.
 
@@ -318,23 +333,31 @@ class Party:
         padded length, in ledger order (its groups are its plan's); consecutive aggregate
         queries share
         one MPC job, each join query runs its own. With the ledger on, jobs must come in the
-        order of their requests on it.
+        order of their requests on it, per MPC ``lane`` (a batch's queries may be split
+        between the lanes: only the queries named in ``domains`` are taken from it).
         """
         queries: dict[str, _Approved] = {}
+        named = {d.query_id for d in domains}
         for batch_id in batch_ids:
-            batch = self._batches.pop(batch_id, None)
+            batch = self._batches.get(batch_id)
             if batch is None:
                 raise PeerError(
                     f"batch {batch_id}: unknown at {self.config.name}, want collect first"
                 )
-            queries.update(batch.queries)
-        if not self.session.ready or self.session.epoch != epoch:
+            for query_id in named & set(batch.queries):
+                queries[query_id] = batch.queries.pop(query_id)
+            if not batch.queries:
+                del self._batches[batch_id]
+        session = self.sessions.get(lane)
+        if session is None:
+            raise PeerError(f"MPC lane: got {lane!r}, want small or large")
+        if not session.ready or session.epoch != epoch:
             raise PeerError(
-                f"MPC session at {self.config.name}: got epoch {self.session.epoch} "
-                f"(ready={self.session.ready}), want live epoch {epoch}"
+                f"MPC session ({lane} lane) at {self.config.name}: got epoch {session.epoch} "
+                f"(ready={session.ready}), want live epoch {epoch}"
             )
         if self.ledger is not None:
-            self.ledger.check_order([d.request_index for d in domains])
+            self.ledger.check_order([d.request_index for d in domains], lane)
         found = []
         for domain in domains:
             approved = queries.get(domain.query_id)
@@ -345,16 +368,22 @@ class Party:
         segment: list[tuple[Domain, _Approved]] = []
         for number, (domain, approved) in enumerate(found):
             if isinstance(approved.plan, JoinPlan):
-                outcomes += await self._aggregates(f"{job_id}.{number}a", segment, timeout)
+                outcomes += await self._aggregates(f"{job_id}.{number}a", segment, timeout, session)
                 segment = []
-                outcomes.append(await self._join(f"{job_id}.{number}", domain, approved, timeout))
+                outcomes.append(
+                    await self._join(f"{job_id}.{number}", domain, approved, timeout, session)
+                )
             else:
                 segment.append((domain, approved))
-        outcomes += await self._aggregates(f"{job_id}.end", segment, timeout)
+        outcomes += await self._aggregates(f"{job_id}.end", segment, timeout, session)
         return outcomes
 
     async def _aggregates(
-        self, job_id: str, queries: list[tuple[Domain, _Approved]], timeout: float
+        self,
+        job_id: str,
+        queries: list[tuple[Domain, _Approved]],
+        timeout: float,
+        session: MpcSession,
     ) -> list[Outcome]:
         """Run one MPC job for consecutive aggregate queries (no join)."""
         if not queries:
@@ -383,7 +412,7 @@ class Party:
         if job.input_length == 0 or len(job.cells) == 0:
             return [self._outcome(a, None) for _, a in queries]
         log.info("job %s: MPC job of %d cells started", job_id, len(job.cells))
-        result = await self.session.run(job, (inputs, allowed), timeout)
+        result = await session.run(job, (inputs, allowed), timeout)
         return [
             self._outcome(approved, result, slot.cell_offset, slot.cell_count)
             for slot, (_, approved) in zip(slots, queries, strict=True)
@@ -426,7 +455,12 @@ class Party:
         return [flag for flag in per_group for _ in range(cells_per_group)]
 
     async def _join(
-        self, job_id: str, domain: Domain, approved: _Approved, timeout: float
+        self,
+        job_id: str,
+        domain: Domain,
+        approved: _Approved,
+        timeout: float,
+        session: MpcSession,
     ) -> Outcome:
         """Run the MPC job of one join query."""
         plan = approved.plan
@@ -447,7 +481,7 @@ class Party:
         if not job.cells:
             return self._outcome(approved, None)
         log.info("job %s: join job of %d cells started", job_id, len(job.cells))
-        result = await self.session.run(job, (side, tuple(extras)), timeout)
+        result = await session.run(job, (side, tuple(extras)), timeout)
         return self._outcome(approved, result, 0, len(job.cells))
 
     def _outcome(
@@ -471,6 +505,40 @@ class Party:
             approved.query_id, approved.request_hash, sealed.to_bytes()
         )
         return Outcome(sealed, encode_entry(entry), opening)
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count a Collect or Execute call under way (the sequencer is working here)."""
+        self._serving += 1
+        self.contacted()
+        try:
+            yield
+        finally:
+            self._serving -= 1
+            self.contacted()
+
+    def contacted(self) -> None:
+        """Note that the sequencer called this party just now."""
+        self._contacted = time.monotonic()
+
+    def stalled(self, seconds: float) -> bool:
+        """Return whether no call from the sequencer is under way and none came for
+        ``seconds`` (a draining party stops waiting for queries that cannot end now)."""
+        return self._serving == 0 and time.monotonic() - self._contacted > seconds
+
+    def in_flight(self) -> int:
+        """Return how many queries this party approved that have not ended yet: with the
+        ledger, those still open on its mirror (their result, refusal or abort is not in
+        yet: the witness must go on cosigning); without it, those not yet executed."""
+        if self.ledger is None:
+            return sum(len(b.queries) for b in self._batches.values())
+        now = time.monotonic()
+        for query_id, approved in list(self._approved_at.items()):
+            state = self.ledger.query_state(query_id)
+            unanchored = state == "absent" and now - approved > ANCHOR_WAIT_SECONDS
+            if state == "ended" or unanchored or now - approved > BATCH_STATE_TTL_SECONDS:
+                del self._approved_at[query_id]
+        return len(self._approved_at)
 
     def _expire(self) -> None:
         now = time.monotonic()

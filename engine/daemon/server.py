@@ -8,8 +8,15 @@ and publishes them as unavailable with that reason (every party and analyst sees
 the catalog; it names the owner's file path, never a value). A dataset whose file appears
 or changes later is loaded before the next query. The daemon then binds its gRPC port (a
 port in use is a clear error), serves the Analyst, Federation and standard Health
-services, and on SIGTERM or SIGINT stops accepting calls, finishes the ones under way and
-stops its MPC worker.
+services, and logs a status line every STATUS_SECONDS (queries in flight, unauthenticated
+attempts refused).
+
+On SIGTERM or SIGINT it drains: health turns NOT_SERVING, new queries and new batches
+(``Prepare``) are refused with UNAVAILABLE, and the queries under way finish, including
+their ledger rounds (the server keeps serving ``Collect``, ``Execute`` and ``Cosign`` until
+every query this party approved has its result, refusal or abort on its ledger copy, at
+most ``query_timeout_seconds``, and no longer than DRAIN_STALL_SECONDS after the
+sequencer's last call); then it stops the server and its MPC workers.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import gc
 import logging
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +59,9 @@ log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 5.0
 COSIGN_TIMEOUT = 30.0
+STATUS_SECONDS = 60.0
+DRAIN_POLL_SECONDS = 0.05
+DRAIN_STALL_SECONDS = 20.0  # no call from the sequencer for this long: stop waiting
 
 
 def check_port_free(host: str, port: int, what: str) -> None:
@@ -79,6 +90,7 @@ class Daemon:
         self.party: Party | None = None
         self.peers: Peers | None = None
         self.writer: LedgerWriter | None = None
+        self.coordinator: Coordinator | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def _remote_cosign(self, name: str, call: CosignCall) -> CosignOutcome:
@@ -119,6 +131,7 @@ class Daemon:
         me = config.me
         check_port_free(me.host, me.port, "gRPC address")
         check_port_free(me.mpc_host, me.mpc_port, "MPC address")
+        check_port_free(me.mpc_large_host, me.mpc_large_port, "MPC large-lane address")
         signing_key = load_signing_key(config.signing_key)  # fail now, not at the first query
         credentials = grpc.ssl_server_credentials(
             [
@@ -134,6 +147,7 @@ class Daemon:
         data = await asyncio.to_thread(LocalData, config)
         unavailable = self._check_datasets(data)
         session = MpcSession(config, config.state_dir / "mpc")
+        large_session = MpcSession(config, config.state_dir / "mpc-large", lane="large")
         self.peers = peers = Peers(config)
 
         async def fetch_catalog(name: str) -> tuple[DatasetInfo, ...]:
@@ -145,7 +159,7 @@ class Daemon:
         ledger = None
         if config.federation.ledger:
             ledger = await asyncio.to_thread(PartyLedger, config, signing_key)
-        self.party = party = Party(config, data, session, fetch_catalog, ledger)
+        self.party = party = Party(config, data, session, fetch_catalog, ledger, large_session)
         registrar: Registrar | None = None
         if config.federation.sequencer == config.name:
             anchor = None
@@ -166,7 +180,7 @@ class Daemon:
                 registrar = registrar_fn
             self.sequencer = Sequencer(config, party, peers, anchor)
             self.sequencer.start()
-        coordinator = Coordinator(config, party, peers, self.sequencer)
+        self.coordinator = coordinator = Coordinator(config, party, peers, self.sequencer)
 
         server = grpc.aio.server(options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)])
         pb_grpc.add_AnalystServicer_to_server(AnalystService(coordinator, party), server)
@@ -193,16 +207,18 @@ class Daemon:
                     name="ledger-registration",
                 )
             )
+        self._tasks.append(asyncio.create_task(self._report_status(), name="status"))
         datasets = ", ".join(d.name for d in config.datasets if d.name not in unavailable)
         if unavailable:
             datasets = f"{datasets or 'none'}; unavailable: {', '.join(unavailable)}"
         datasets = datasets or "none (compute-only)"
         log.info(
-            "party %s ready on %s (MPC %s:%d, sequencer %s, datasets: %s)",
+            "party %s ready on %s (MPC %s:%d, large lane %d, sequencer %s, datasets: %s)",
             config.name,
             me.address,
             me.mpc_host,
             me.mpc_port,
+            me.mpc_large_port,
             "yes" if self.sequencer else config.federation.sequencer,
             datasets,
         )
@@ -236,9 +252,48 @@ class Daemon:
         )
         return [d.name for d in broken]
 
-    async def stop(self) -> None:
-        log.info("party %s stopping", self.config.name)
+    def status(self) -> str:
+        """Return the daemon's status line: queries in flight and refused attempts."""
+        parts = [f"party {self.config.name}"]
+        if self.party is not None:
+            parts.append(f"{self.party.in_flight()} approved query(ies) under way")
+        if self.sequencer is not None:
+            parts.append(f"sequencer holds {self.sequencer.in_flight}")
+        if self.coordinator is not None:
+            parts.append(f"refusals recorded on the ledger: {self.coordinator.refusals_recorded}")
+            parts.append(self.coordinator.attempts.status())
+        return "status: " + "; ".join(parts)
+
+    async def _report_status(self) -> None:
+        last = ""
+        while True:
+            await asyncio.sleep(STATUS_SECONDS)
+            line = self.status()
+            if line != last:
+                log.info("%s", line)
+                last = line
+
+    async def drain(self, timeout: float) -> None:
+        """Refuse new queries and batches; wait until those under way have ended."""
+        began = time.monotonic()
         await self.health.enter_graceful_shutdown()
+        if self.party is not None:
+            self.party.draining = True
+        if self.sequencer is not None:
+            await self.sequencer.drain(timeout)
+        party = self.party
+        while party is not None and party.in_flight() and time.monotonic() - began < timeout:
+            if party.stalled(DRAIN_STALL_SECONDS):
+                break  # the sequencer is gone or has nothing more for this party
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
+        left = party.in_flight() if party is not None else 0
+        if left:
+            log.warning("party %s: %d query(ies) still under way at stop", self.config.name, left)
+        log.info("party %s drained in %.1f s", self.config.name, time.monotonic() - began)
+
+    async def stop(self) -> None:
+        log.info("party %s stopping: finishing the queries under way", self.config.name)
+        await self.drain(self.config.federation.query_timeout_seconds)
         for task in self._tasks:
             task.cancel()
         if self.server is not None:
@@ -248,10 +303,12 @@ class Daemon:
         if self.writer is not None:
             await self.writer.stop()
         if self.party is not None:
-            await self.party.session.stop()
+            for session in {id(s): s for s in self.party.sessions.values()}.values():
+                await session.stop()
             self.party.close()
         if self.peers is not None:
             await self.peers.close()
+        log.info("%s", self.status())
         log.info("party %s stopped", self.config.name)
 
 

@@ -23,6 +23,7 @@ from engine.daemon.sequencer import Sequencer
 from engine.daemon.status import abort_with
 from engine.errors import AuthError, EngineError, PeerError
 from engine.pki import ANALYST_PREFIX, PARTY_PREFIX
+from engine.request import SignedRequest, parse
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
 from engine.wire import catalog_to_pb, signed_from_pb
@@ -31,6 +32,21 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Registrar = Callable[[str, list[bytes]], Awaitable[int]]
+
+
+def patience(context: Any) -> float | None:
+    """Return how long the caller waits for an answer (None: no deadline)."""
+    remaining = context.time_remaining()
+    if remaining is None or remaining > 1e8:
+        return None
+    return float(remaining)
+
+
+def source_of(context: Any, name: str) -> str:
+    """Return where a call came from, for the log: its TLS name and address (no port)."""
+    peer = str(context.peer() or "")
+    address = peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
+    return f"{name or '?'}@{address}"
 
 
 def peer_name(context: grpc.aio.ServicerContext, prefix: str) -> str:
@@ -59,8 +75,19 @@ class AnalystService(pb_grpc.AnalystServicer):
 
     async def Query(self, request: pb.SignedRequest, context: Any) -> pb.QueryResult:
         async def body() -> pb.QueryResult:
-            analyst = peer_name(context, ANALYST_PREFIX)
-            return await self._coordinator.query(signed_from_pb(request), analyst)
+            try:
+                analyst = peer_name(context, ANALYST_PREFIX)
+            except AuthError as exc:
+                self._coordinator.attempts.refused(
+                    source_of(context, ""), type(exc).__name__, str(exc)
+                )
+                raise
+            return await self._coordinator.query(
+                signed_from_pb(request),
+                analyst,
+                source=source_of(context, f"analyst:{analyst}"),
+                patience=patience(context),
+            )
 
         return await _guard(context, body)
 
@@ -127,7 +154,9 @@ class FederationService(pb_grpc.FederationServicer):
                     f"submit: party {self._config.name} is not the sequencer, want "
                     f"{self._config.federation.sequencer}"
                 )
-            outcome = await self._sequencer.submit(signed_from_pb(request))
+            outcome = await self._sequencer.submit(
+                signed_from_pb(request), patience=patience(context)
+            )
             return outcome.to_pb()
 
         return await _guard(context, body)
@@ -170,6 +199,20 @@ class FederationService(pb_grpc.FederationServicer):
 
         return await _guard(context, body)
 
+    async def RecordRefusal(self, request: pb.RefusalRequest, context: Any) -> pb.RefusalReply:
+        async def body() -> pb.RefusalReply:
+            caller = self._caller(context)
+            if self._sequencer is None:
+                raise PeerError(
+                    f"refusal: party {self._config.name} is not the sequencer, want "
+                    f"{self._config.federation.sequencer}"
+                )
+            signed = signed_from_pb(request.query)
+            self._sequencer.record_refusal(signed, _analyst_of(signed), caller, request.decision)
+            return pb.RefusalReply()
+
+        return await _guard(context, body)
+
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
         async def body() -> pb.RegisterReply:
             caller = self._caller(context)
@@ -182,3 +225,8 @@ class FederationService(pb_grpc.FederationServicer):
             return pb.RegisterReply(appended=appended)
 
         return await _guard(context, body)
+
+
+def _analyst_of(signed: SignedRequest) -> str:
+    """Return the analyst a request names (its signature is checked by the sequencer)."""
+    return parse(signed.body).analyst

@@ -18,6 +18,7 @@ own argv before the import. MPyC 0.11 is pinned: this module relies on its priva
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import json
 import logging
@@ -107,8 +108,7 @@ def main() -> None:
 
         def connection_lost(self, exc: Exception | None) -> None:
             if exc is not None or not _shutting_down:
-                log.error("MPC link to party %s lost; ending session", self.peer_pid)
-                os._exit(3)
+                _link_lost(self.peer_pid)
             super().connection_lost(exc)
 
     asyncoro.MessageExchanger = BoundExchanger
@@ -122,6 +122,27 @@ def main() -> None:
 
 _shutting_down = False
 _POOL = PowerPool()
+_control: asyncio.StreamWriter | None = None  # to the daemon, once the session is up
+_job_id: str | None = None  # the job under way, if any
+
+
+def _link_lost(peer: int | None) -> None:
+    """End the session because the MPC link to party ``peer`` dropped.
+
+    Mid-job this is a failure: logged as an error and reported to the daemon, which names
+    the party to the analyst. Between jobs it is how a peer that stops (or restarts)
+    looks: logged as a warning; the daemon starts a new session before the next job.
+    """
+    if _job_id is not None:
+        log.error("MPC link to party %s lost during job %s; ending session", peer, _job_id)
+        if _control is not None:
+            reason = f"MPC link to party {peer} lost"
+            failure = JobFailure(_job_id, reason, -1 if peer is None else int(peer))
+            with contextlib.suppress(Exception):
+                _write_message(_control, failure)
+    else:
+        log.warning("MPC link to party %s closed between jobs; ending session", peer)
+    os._exit(3)
 
 
 def _listen_on_own_address(mpc: Any, address: str) -> None:
@@ -145,8 +166,9 @@ def _certificate_names_index(transport: Any, index: int) -> bool:
 
 
 async def _serve(mpc: Any, control: socket.socket, epoch: int, tls: bool) -> None:
-    global _shutting_down
+    global _shutting_down, _control, _job_id
     reader, writer = await asyncio.open_connection(sock=control)
+    _control = writer
     await mpc.start()
     log.info("MPC session epoch %d up (%d parties, tls=%s)", epoch, len(mpc.parties), tls)
     _write_message(writer, SessionReady(epoch))
@@ -162,6 +184,7 @@ async def _serve(mpc: Any, control: socket.socket, epoch: int, tls: bool) -> Non
         if not isinstance(message, tuple) or len(message) != 2:
             raise SystemExit("control message: got an unexpected object, want (job, inputs)")
         job, inputs = message
+        _job_id = job.job_id
         try:
             result: JobResult | JobFailure = await _run_job(mpc, types, job, inputs)
         except Exception as exc:  # report, then end the session: it may be out of step
@@ -169,6 +192,7 @@ async def _serve(mpc: Any, control: socket.socket, epoch: int, tls: bool) -> Non
             _write_message(writer, JobFailure(job.job_id, f"{type(exc).__name__} in MPC job"))
             await writer.drain()
             os._exit(4)
+        _job_id = None
         _write_message(writer, result)
         await writer.drain()
 

@@ -80,10 +80,15 @@ class JobResult:
 
 @dataclass(frozen=True)
 class JobFailure:
-    """The worker could not finish a job; ``reason`` names what failed (no data)."""
+    """The worker could not finish a job; ``reason`` names what failed (no data).
+
+    ``lost_party`` is the index of the party whose MPC link dropped (-1: another cause);
+    the daemon names that party to the analyst.
+    """
 
     job_id: str
     reason: str
+    lost_party: int = -1
 
 
 @dataclass(frozen=True)

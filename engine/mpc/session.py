@@ -43,14 +43,18 @@ def prepare_tls_directory(config: PartyConfig, workdir: Path) -> None:
 class MpcSession:
     """A running (or startable) MPC worker for one party."""
 
-    def __init__(self, config: PartyConfig, workdir: Path, *, tls: bool = True) -> None:
+    def __init__(
+        self, config: PartyConfig, workdir: Path, *, tls: bool = True, lane: str = "small"
+    ) -> None:
         self._config = config
+        self.lane = lane  # which MPC link of every party this session uses
         self._workdir = workdir
         self._tls = tls
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._lock = asyncio.Lock()
+        self._watch: asyncio.Task[None] | None = None
         self.epoch = -1
         self.ready = False
         workdir.mkdir(parents=True, exist_ok=True)
@@ -70,7 +74,7 @@ class MpcSession:
         config = {
             "index": self._config.me.index,
             "threshold": federation.threshold,
-            "parties": [f"{p.mpc_host}:{p.mpc_port}" for p in federation.parties],
+            "parties": ["{}:{}".format(*p.mpc_link(self.lane)) for p in federation.parties],
             "control_fd": child.fileno(),
             "workdir": str(self._workdir),
             "epoch": epoch,
@@ -100,6 +104,7 @@ class MpcSession:
             await self.stop()
             raise PeerError(f"MPC session epoch {epoch}: got an unexpected first message")
         self.ready = True
+        self._watch = asyncio.create_task(self._watch_exit(self._process, epoch))
         elapsed = time.perf_counter() - began
         log.info("MPC session epoch %d ready in %.2f s", epoch, elapsed)
         return elapsed
@@ -134,11 +139,33 @@ class MpcSession:
                 ) from None
             if isinstance(message, JobFailure):
                 await self.stop()
-                raise PeerError(f"MPC job {job.job_id}: {message.reason}")
+                raise PeerError(f"MPC job {job.job_id}: {self._failure_reason(message)}")
             if not isinstance(message, JobResult) or message.job_id != job.job_id:
                 await self.stop()
                 raise PeerError(f"MPC job {job.job_id}: got an unexpected reply from the worker")
             return message
+
+    async def _watch_exit(self, process: asyncio.subprocess.Process, epoch: int) -> None:
+        """Mark the session not ready as soon as its worker exits (a peer's link dropped),
+        so that the parties report it at the next Prepare and a new session is started
+        before the next job instead of failing it."""
+        code = await process.wait()
+        if self._process is process and self.ready:
+            self.ready = False
+            log.info(
+                "MPC session epoch %d (%s lane) ended (worker exit %d)", epoch, self.lane, code
+            )
+
+    def _failure_reason(self, failure: JobFailure) -> str:
+        """Return the worker's reason, naming the party whose MPC link was lost."""
+        parties = self._config.federation.parties
+        if 0 <= failure.lost_party < len(parties):
+            name = parties[failure.lost_party].name
+            return (
+                f"the MPC link to party {name} was lost mid-job (is {name} down?); "
+                "want all parties alive"
+            )
+        return failure.reason
 
     async def _read(self) -> object:
         assert self._reader is not None
@@ -151,6 +178,9 @@ class MpcSession:
     async def stop(self) -> None:
         """Stop the worker (if any) and mark the session not ready."""
         self.ready = False
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.cancel()
         if self._writer is not None:
             self._writer.close()
             self._writer = None

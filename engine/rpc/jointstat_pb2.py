@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ngine/rpc/jointstat.proto\x12\x0cjointstat.v1\"0\n\rSignedRequest\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"e\n\x05Value\x12\x0e\n\x04null\x18\x01 \x01(\x08H\x00\x12\x11\n\x07integer\x18\x02 \x01(\x12H\x00\x12\x0e\n\x04real\x18\x03 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x04 \x01(\tH\x00\x12\x11\n\x07\x62oolean\x18\x05 \x01(\x08H\x00\x42\x06\n\x04kind\"/\n\x08LabelRow\x12#\n\x06values\x18\x01 \x03(\x0b\x32\x13.jointstat.v1.Value\"y\n\x0cOutputColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\x05\x12\x10\n\x08\x66unction\x18\x03 \x01(\t\x12\x10\n\x08\x64\x65\x63imals\x18\x04 \x01(\x05\x12\x17\n\x0fsecond_decimals\x18\x05 \x01(\x05\x12\x0f\n\x07measure\x18\x06 \x01(\x05\"e\n\nNoisyTotal\x12\x0f\n\x07measure\x18\x01 \x01(\x05\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x13\n\x0bsensitivity\x18\x03 \x01(\x03\x12\x0f\n\x07\x65psilon\x18\x04 \x01(\x01\x12\r\n\x05parts\x18\x05 \x01(\x01\".\n\x08OrderKey\x12\x0e\n\x06output\x18\x01 \x01(\x05\x12\x12\n\ndescending\x18\x02 \x01(\x08\"H\n\x0cSealedShares\x12\r\n\x05party\x18\x01 \x01(\t\x12\x15\n\rephemeral_key\x18\x02 \x01(\x0c\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\"\x86\x03\n\x0bQueryResult\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12+\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x1a.jointstat.v1.OutputColumn\x12&\n\x06groups\x18\x03 \x03(\x0b\x32\x16.jointstat.v1.LabelRow\x12*\n\x06shares\x18\x04 \x03(\x0b\x32\x1a.jointstat.v1.SealedShares\x12\x11\n\tthreshold\x18\x05 \x01(\x05\x12(\n\x08order_by\x18\x06 \x03(\x0b\x32\x16.jointstat.v1.OrderKey\x12\r\n\x05limit\x18\x07 \x01(\x03\x12\x0f\n\x07seconds\x18\x08 \x01(\x01\x12(\n\x08receipts\x18\t \x01(\x0b\x32\x16.jointstat.v1.Receipts\x12\x0e\n\x06having\x18\n \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x0b \x01(\t\x12\x0f\n\x07release\x18\x0c \x01(\t\x12\'\n\x05noisy\x18\r \x03(\x0b\x32\x18.jointstat.v1.NoisyTotal\"\x15\n\x13ListDatasetsRequest\"\x13\n\x11GetCatalogRequest\"\xa8\x01\n\rDatasetSchema\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tavailable\x18\x06 \x01(\x08\x12\x0f\n\x07problem\x18\x07 \x01(\t\x12\x10\n\x08metadata\x18\x08 \x01(\t\x12\x14\n\x0c\x62udget_spent\x18\t \x01(\x01\x12\x1c\n\x14\x61nalyst_budget_spent\x18\n \x01(\x01J\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06\"=\n\x0c\x43\x61talogReply\x12-\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1b.jointstat.v1.DatasetSchema\"f\n\x0ePrepareRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12,\n\x07queries\x18\x02 \x03(\x0b\x32\x1b.jointstat.v1.SignedRequest\x12\x14\n\x0cplan_digests\x18\x03 \x03(\t\"(\n\x07\x46\x61ilure\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"v\n\x08\x44\x65\x63ision\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x10\n\x08\x61pproved\x18\x02 \x01(\x08\x12&\n\x07refusal\x18\x03 \x01(\x0b\x32\x15.jointstat.v1.Failure\x12\r\n\x05\x65ntry\x18\x04 \x01(\x0c\x12\x0f\n\x07\x63harges\x18\x05 \x03(\x0c\"g\n\x0cPrepareReply\x12)\n\tdecisions\x18\x01 \x03(\x0b\x32\x16.jointstat.v1.Decision\x12\x15\n\rsession_epoch\x18\x02 \x01(\x03\x12\x15\n\rsession_ready\x18\x03 \x01(\x08\"N\n\x0e\x43ollectRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tquery_ids\x18\x02 \x03(\t\x12\x17\n\x0frequest_indices\x18\x03 \x03(\x03\"[\n\x0bQueryLabels\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12&\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x15.jointstat.v1.Failure\x12\x0c\n\x04rows\x18\x04 \x01(\x03J\x04\x08\x02\x10\x03\":\n\x0c\x43ollectReply\x12*\n\x07queries\x18\x01 \x03(\x0b\x32\x19.jointstat.v1.QueryLabels\"S\n\x0bQueryDomain\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x15\n\rrequest_index\x18\x03 \x01(\x03\x12\x15\n\rpadded_length\x18\x04 \x01(\x03J\x04\x08\x02\x10\x03\"n\n\x0e\x45xecuteRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12*\n\x07queries\x18\x03 \x03(\x0b\x32\x19.jointstat.v1.QueryDomain\x12\x11\n\tbatch_ids\x18\x04 \x03(\t\"j\n\x0c\x45xecuteReply\x12*\n\x06shares\x18\x01 \x03(\x0b\x32\x1a.jointstat.v1.SealedShares\x12\x16\n\x0eresult_entries\x18\x03 \x03(\x0c\x12\x10\n\x08openings\x18\x04 \x03(\x0cJ\x04\x08\x02\x10\x03\"\x8d\x01\n\rCosignRequest\x12\x0f\n\x07\x65ntries\x18\x01 \x03(\x0c\x12\x11\n\tfrom_size\x18\x02 \x01(\x03\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x10\n\x08old_size\x18\x04 \x01(\x03\x12\r\n\x05proof\x18\x05 \x03(\x0c\x12\x12\n\napply_only\x18\x06 \x01(\x08\x12\x15\n\rcosigned_note\x18\x07 \x01(\t\"M\n\x0b\x43osignReply\x12\x13\n\x0b\x63osignature\x18\x01 \x01(\t\x12\x13\n\x0bmirror_size\x18\x02 \x01(\x03\x12\x14\n\x0cwitness_size\x18\x03 \x01(\x03\"\"\n\x0fRegisterRequest\x12\x0f\n\x07\x65ntries\x18\x01 \x03(\x0c\"!\n\rRegisterReply\x12\x10\n\x08\x61ppended\x18\x01 \x01(\x03\"K\n\x0bPartyResult\x12\r\n\x05party\x18\x01 \x01(\t\x12\r\n\x05\x65ntry\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\t\x12\x0f\n\x07opening\x18\x04 \x01(\x0c\"d\n\x08Receipts\x12\x15\n\rrequest_entry\x18\x01 \x01(\x0c\x12\x15\n\rrequest_proof\x18\x02 \x01(\t\x12*\n\x07results\x18\x03 \x03(\x0b\x32\x19.jointstat.v1.PartyResult\"$\n\x13StartSessionRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\"$\n\x11StartSessionReply\x12\x0f\n\x07seconds\x18\x01 \x01(\x01\x32\x99\x01\n\x07\x41nalyst\x12?\n\x05Query\x12\x1b.jointstat.v1.SignedRequest\x1a\x19.jointstat.v1.QueryResult\x12M\n\x0cListDatasets\x12!.jointstat.v1.ListDatasetsRequest\x1a\x1a.jointstat.v1.CatalogReply2\xc6\x04\n\nFederation\x12I\n\nGetCatalog\x12\x1f.jointstat.v1.GetCatalogRequest\x1a\x1a.jointstat.v1.CatalogReply\x12@\n\x06Submit\x12\x1b.jointstat.v1.SignedRequest\x1a\x19.jointstat.v1.QueryResult\x12\x43\n\x07Prepare\x12\x1c.jointstat.v1.PrepareRequest\x1a\x1a.jointstat.v1.PrepareReply\x12\x43\n\x07\x43ollect\x12\x1c.jointstat.v1.CollectRequest\x1a\x1a.jointstat.v1.CollectReply\x12\x43\n\x07\x45xecute\x12\x1c.jointstat.v1.ExecuteRequest\x1a\x1a.jointstat.v1.ExecuteReply\x12R\n\x0cStartSession\x12!.jointstat.v1.StartSessionRequest\x1a\x1f.jointstat.v1.StartSessionReply\x12@\n\x06\x43osign\x12\x1b.jointstat.v1.CosignRequest\x1a\x19.jointstat.v1.CosignReply\x12\x46\n\x08Register\x12\x1d.jointstat.v1.RegisterRequest\x1a\x1b.jointstat.v1.RegisterReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ngine/rpc/jointstat.proto\x12\x0cjointstat.v1\"0\n\rSignedRequest\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"e\n\x05Value\x12\x0e\n\x04null\x18\x01 \x01(\x08H\x00\x12\x11\n\x07integer\x18\x02 \x01(\x12H\x00\x12\x0e\n\x04real\x18\x03 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x04 \x01(\tH\x00\x12\x11\n\x07\x62oolean\x18\x05 \x01(\x08H\x00\x42\x06\n\x04kind\"/\n\x08LabelRow\x12#\n\x06values\x18\x01 \x03(\x0b\x32\x13.jointstat.v1.Value\"y\n\x0cOutputColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\x05\x12\x10\n\x08\x66unction\x18\x03 \x01(\t\x12\x10\n\x08\x64\x65\x63imals\x18\x04 \x01(\x05\x12\x17\n\x0fsecond_decimals\x18\x05 \x01(\x05\x12\x0f\n\x07measure\x18\x06 \x01(\x05\"e\n\nNoisyTotal\x12\x0f\n\x07measure\x18\x01 \x01(\x05\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x13\n\x0bsensitivity\x18\x03 \x01(\x03\x12\x0f\n\x07\x65psilon\x18\x04 \x01(\x01\x12\r\n\x05parts\x18\x05 \x01(\x01\".\n\x08OrderKey\x12\x0e\n\x06output\x18\x01 \x01(\x05\x12\x12\n\ndescending\x18\x02 \x01(\x08\"H\n\x0cSealedShares\x12\r\n\x05party\x18\x01 \x01(\t\x12\x15\n\rephemeral_key\x18\x02 \x01(\x0c\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\"\x86\x03\n\x0bQueryResult\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12+\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x1a.jointstat.v1.OutputColumn\x12&\n\x06groups\x18\x03 \x03(\x0b\x32\x16.jointstat.v1.LabelRow\x12*\n\x06shares\x18\x04 \x03(\x0b\x32\x1a.jointstat.v1.SealedShares\x12\x11\n\tthreshold\x18\x05 \x01(\x05\x12(\n\x08order_by\x18\x06 \x03(\x0b\x32\x16.jointstat.v1.OrderKey\x12\r\n\x05limit\x18\x07 \x01(\x03\x12\x0f\n\x07seconds\x18\x08 \x01(\x01\x12(\n\x08receipts\x18\t \x01(\x0b\x32\x16.jointstat.v1.Receipts\x12\x0e\n\x06having\x18\n \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x0b \x01(\t\x12\x0f\n\x07release\x18\x0c \x01(\t\x12\'\n\x05noisy\x18\r \x03(\x0b\x32\x18.jointstat.v1.NoisyTotal\"\x15\n\x13ListDatasetsRequest\"\x13\n\x11GetCatalogRequest\"\xa8\x01\n\rDatasetSchema\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tavailable\x18\x06 \x01(\x08\x12\x0f\n\x07problem\x18\x07 \x01(\t\x12\x10\n\x08metadata\x18\x08 \x01(\t\x12\x14\n\x0c\x62udget_spent\x18\t \x01(\x01\x12\x1c\n\x14\x61nalyst_budget_spent\x18\n \x01(\x01J\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06\"=\n\x0c\x43\x61talogReply\x12-\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1b.jointstat.v1.DatasetSchema\"f\n\x0ePrepareRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12,\n\x07queries\x18\x02 \x03(\x0b\x32\x1b.jointstat.v1.SignedRequest\x12\x14\n\x0cplan_digests\x18\x03 \x03(\t\"(\n\x07\x46\x61ilure\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"v\n\x08\x44\x65\x63ision\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x10\n\x08\x61pproved\x18\x02 \x01(\x08\x12&\n\x07refusal\x18\x03 \x01(\x0b\x32\x15.jointstat.v1.Failure\x12\r\n\x05\x65ntry\x18\x04 \x01(\x0c\x12\x0f\n\x07\x63harges\x18\x05 \x03(\x0c\"\xa1\x01\n\x0cPrepareReply\x12)\n\tdecisions\x18\x01 \x03(\x0b\x32\x16.jointstat.v1.Decision\x12\x15\n\rsession_epoch\x18\x02 \x01(\x03\x12\x15\n\rsession_ready\x18\x03 \x01(\x08\x12\x1b\n\x13large_session_epoch\x18\x04 \x01(\x03\x12\x1b\n\x13large_session_ready\x18\x05 \x01(\x08\"N\n\x0e\x43ollectRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tquery_ids\x18\x02 \x03(\t\x12\x17\n\x0frequest_indices\x18\x03 \x03(\x03\"[\n\x0bQueryLabels\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12&\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x15.jointstat.v1.Failure\x12\x0c\n\x04rows\x18\x04 \x01(\x03J\x04\x08\x02\x10\x03\":\n\x0c\x43ollectReply\x12*\n\x07queries\x18\x01 \x03(\x0b\x32\x19.jointstat.v1.QueryLabels\"S\n\x0bQueryDomain\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x15\n\rrequest_index\x18\x03 \x01(\x03\x12\x15\n\rpadded_length\x18\x04 \x01(\x03J\x04\x08\x02\x10\x03\"|\n\x0e\x45xecuteRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12*\n\x07queries\x18\x03 \x03(\x0b\x32\x19.jointstat.v1.QueryDomain\x12\x11\n\tbatch_ids\x18\x04 \x03(\t\x12\x0c\n\x04lane\x18\x05 \x01(\t\"j\n\x0c\x45xecuteReply\x12*\n\x06shares\x18\x01 \x03(\x0b\x32\x1a.jointstat.v1.SealedShares\x12\x16\n\x0eresult_entries\x18\x03 \x03(\x0c\x12\x10\n\x08openings\x18\x04 \x03(\x0cJ\x04\x08\x02\x10\x03\"\x8d\x01\n\rCosignRequest\x12\x0f\n\x07\x65ntries\x18\x01 \x03(\x0c\x12\x11\n\tfrom_size\x18\x02 \x01(\x03\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x10\n\x08old_size\x18\x04 \x01(\x03\x12\r\n\x05proof\x18\x05 \x03(\x0c\x12\x12\n\napply_only\x18\x06 \x01(\x08\x12\x15\n\rcosigned_note\x18\x07 \x01(\t\"M\n\x0b\x43osignReply\x12\x13\n\x0b\x63osignature\x18\x01 \x01(\t\x12\x13\n\x0bmirror_size\x18\x02 \x01(\x03\x12\x14\n\x0cwitness_size\x18\x03 \x01(\x03\"\"\n\x0fRegisterRequest\x12\x0f\n\x07\x65ntries\x18\x01 \x03(\x0c\"!\n\rRegisterReply\x12\x10\n\x08\x61ppended\x18\x01 \x01(\x03\"N\n\x0eRefusalRequest\x12*\n\x05query\x18\x01 \x01(\x0b\x32\x1b.jointstat.v1.SignedRequest\x12\x10\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0c\"\x0e\n\x0cRefusalReply\"K\n\x0bPartyResult\x12\r\n\x05party\x18\x01 \x01(\t\x12\r\n\x05\x65ntry\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\t\x12\x0f\n\x07opening\x18\x04 \x01(\x0c\"d\n\x08Receipts\x12\x15\n\rrequest_entry\x18\x01 \x01(\x0c\x12\x15\n\rrequest_proof\x18\x02 \x01(\t\x12*\n\x07results\x18\x03 \x03(\x0b\x32\x19.jointstat.v1.PartyResult\"2\n\x13StartSessionRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\x12\x0c\n\x04lane\x18\x02 \x01(\t\"$\n\x11StartSessionReply\x12\x0f\n\x07seconds\x18\x01 \x01(\x01\x32\x99\x01\n\x07\x41nalyst\x12?\n\x05Query\x12\x1b.jointstat.v1.SignedRequest\x1a\x19.jointstat.v1.QueryResult\x12M\n\x0cListDatasets\x12!.jointstat.v1.ListDatasetsRequest\x1a\x1a.jointstat.v1.CatalogReply2\x91\x05\n\nFederation\x12I\n\nGetCatalog\x12\x1f.jointstat.v1.GetCatalogRequest\x1a\x1a.jointstat.v1.CatalogReply\x12@\n\x06Submit\x12\x1b.jointstat.v1.SignedRequest\x1a\x19.jointstat.v1.QueryResult\x12\x43\n\x07Prepare\x12\x1c.jointstat.v1.PrepareRequest\x1a\x1a.jointstat.v1.PrepareReply\x12\x43\n\x07\x43ollect\x12\x1c.jointstat.v1.CollectRequest\x1a\x1a.jointstat.v1.CollectReply\x12\x43\n\x07\x45xecute\x12\x1c.jointstat.v1.ExecuteRequest\x1a\x1a.jointstat.v1.ExecuteReply\x12R\n\x0cStartSession\x12!.jointstat.v1.StartSessionRequest\x1a\x1f.jointstat.v1.StartSessionReply\x12@\n\x06\x43osign\x12\x1b.jointstat.v1.CosignRequest\x1a\x19.jointstat.v1.CosignReply\x12\x46\n\x08Register\x12\x1d.jointstat.v1.RegisterRequest\x1a\x1b.jointstat.v1.RegisterReply\x12I\n\rRecordRefusal\x12\x1c.jointstat.v1.RefusalRequest\x1a\x1a.jointstat.v1.RefusalReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -61,38 +61,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FAILURE']._serialized_end=1409
   _globals['_DECISION']._serialized_start=1411
   _globals['_DECISION']._serialized_end=1529
-  _globals['_PREPAREREPLY']._serialized_start=1531
-  _globals['_PREPAREREPLY']._serialized_end=1634
-  _globals['_COLLECTREQUEST']._serialized_start=1636
-  _globals['_COLLECTREQUEST']._serialized_end=1714
-  _globals['_QUERYLABELS']._serialized_start=1716
-  _globals['_QUERYLABELS']._serialized_end=1807
-  _globals['_COLLECTREPLY']._serialized_start=1809
-  _globals['_COLLECTREPLY']._serialized_end=1867
-  _globals['_QUERYDOMAIN']._serialized_start=1869
-  _globals['_QUERYDOMAIN']._serialized_end=1952
-  _globals['_EXECUTEREQUEST']._serialized_start=1954
-  _globals['_EXECUTEREQUEST']._serialized_end=2064
-  _globals['_EXECUTEREPLY']._serialized_start=2066
-  _globals['_EXECUTEREPLY']._serialized_end=2172
-  _globals['_COSIGNREQUEST']._serialized_start=2175
-  _globals['_COSIGNREQUEST']._serialized_end=2316
-  _globals['_COSIGNREPLY']._serialized_start=2318
-  _globals['_COSIGNREPLY']._serialized_end=2395
-  _globals['_REGISTERREQUEST']._serialized_start=2397
-  _globals['_REGISTERREQUEST']._serialized_end=2431
-  _globals['_REGISTERREPLY']._serialized_start=2433
-  _globals['_REGISTERREPLY']._serialized_end=2466
-  _globals['_PARTYRESULT']._serialized_start=2468
-  _globals['_PARTYRESULT']._serialized_end=2543
-  _globals['_RECEIPTS']._serialized_start=2545
-  _globals['_RECEIPTS']._serialized_end=2645
-  _globals['_STARTSESSIONREQUEST']._serialized_start=2647
-  _globals['_STARTSESSIONREQUEST']._serialized_end=2683
-  _globals['_STARTSESSIONREPLY']._serialized_start=2685
-  _globals['_STARTSESSIONREPLY']._serialized_end=2721
-  _globals['_ANALYST']._serialized_start=2724
-  _globals['_ANALYST']._serialized_end=2877
-  _globals['_FEDERATION']._serialized_start=2880
-  _globals['_FEDERATION']._serialized_end=3462
+  _globals['_PREPAREREPLY']._serialized_start=1532
+  _globals['_PREPAREREPLY']._serialized_end=1693
+  _globals['_COLLECTREQUEST']._serialized_start=1695
+  _globals['_COLLECTREQUEST']._serialized_end=1773
+  _globals['_QUERYLABELS']._serialized_start=1775
+  _globals['_QUERYLABELS']._serialized_end=1866
+  _globals['_COLLECTREPLY']._serialized_start=1868
+  _globals['_COLLECTREPLY']._serialized_end=1926
+  _globals['_QUERYDOMAIN']._serialized_start=1928
+  _globals['_QUERYDOMAIN']._serialized_end=2011
+  _globals['_EXECUTEREQUEST']._serialized_start=2013
+  _globals['_EXECUTEREQUEST']._serialized_end=2137
+  _globals['_EXECUTEREPLY']._serialized_start=2139
+  _globals['_EXECUTEREPLY']._serialized_end=2245
+  _globals['_COSIGNREQUEST']._serialized_start=2248
+  _globals['_COSIGNREQUEST']._serialized_end=2389
+  _globals['_COSIGNREPLY']._serialized_start=2391
+  _globals['_COSIGNREPLY']._serialized_end=2468
+  _globals['_REGISTERREQUEST']._serialized_start=2470
+  _globals['_REGISTERREQUEST']._serialized_end=2504
+  _globals['_REGISTERREPLY']._serialized_start=2506
+  _globals['_REGISTERREPLY']._serialized_end=2539
+  _globals['_REFUSALREQUEST']._serialized_start=2541
+  _globals['_REFUSALREQUEST']._serialized_end=2619
+  _globals['_REFUSALREPLY']._serialized_start=2621
+  _globals['_REFUSALREPLY']._serialized_end=2635
+  _globals['_PARTYRESULT']._serialized_start=2637
+  _globals['_PARTYRESULT']._serialized_end=2712
+  _globals['_RECEIPTS']._serialized_start=2714
+  _globals['_RECEIPTS']._serialized_end=2814
+  _globals['_STARTSESSIONREQUEST']._serialized_start=2816
+  _globals['_STARTSESSIONREQUEST']._serialized_end=2866
+  _globals['_STARTSESSIONREPLY']._serialized_start=2868
+  _globals['_STARTSESSIONREPLY']._serialized_end=2904
+  _globals['_ANALYST']._serialized_start=2907
+  _globals['_ANALYST']._serialized_end=3060
+  _globals['_FEDERATION']._serialized_start=3063
+  _globals['_FEDERATION']._serialized_end=3720
 # @@protoc_insertion_point(module_scope)

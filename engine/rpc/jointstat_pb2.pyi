@@ -177,14 +177,18 @@ class Decision(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., approved: _Optional[bool] = ..., refusal: _Optional[_Union[Failure, _Mapping]] = ..., entry: _Optional[bytes] = ..., charges: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class PrepareReply(_message.Message):
-    __slots__ = ("decisions", "session_epoch", "session_ready")
+    __slots__ = ("decisions", "session_epoch", "session_ready", "large_session_epoch", "large_session_ready")
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     SESSION_EPOCH_FIELD_NUMBER: _ClassVar[int]
     SESSION_READY_FIELD_NUMBER: _ClassVar[int]
+    LARGE_SESSION_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    LARGE_SESSION_READY_FIELD_NUMBER: _ClassVar[int]
     decisions: _containers.RepeatedCompositeFieldContainer[Decision]
     session_epoch: int
     session_ready: bool
-    def __init__(self, decisions: _Optional[_Iterable[_Union[Decision, _Mapping]]] = ..., session_epoch: _Optional[int] = ..., session_ready: _Optional[bool] = ...) -> None: ...
+    large_session_epoch: int
+    large_session_ready: bool
+    def __init__(self, decisions: _Optional[_Iterable[_Union[Decision, _Mapping]]] = ..., session_epoch: _Optional[int] = ..., session_ready: _Optional[bool] = ..., large_session_epoch: _Optional[int] = ..., large_session_ready: _Optional[bool] = ...) -> None: ...
 
 class CollectRequest(_message.Message):
     __slots__ = ("batch_id", "query_ids", "request_indices")
@@ -223,16 +227,18 @@ class QueryDomain(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., request_index: _Optional[int] = ..., padded_length: _Optional[int] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("job_id", "epoch", "queries", "batch_ids")
+    __slots__ = ("job_id", "epoch", "queries", "batch_ids", "lane")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     QUERIES_FIELD_NUMBER: _ClassVar[int]
     BATCH_IDS_FIELD_NUMBER: _ClassVar[int]
+    LANE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     epoch: int
     queries: _containers.RepeatedCompositeFieldContainer[QueryDomain]
     batch_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., queries: _Optional[_Iterable[_Union[QueryDomain, _Mapping]]] = ..., batch_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    lane: str
+    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., queries: _Optional[_Iterable[_Union[QueryDomain, _Mapping]]] = ..., batch_ids: _Optional[_Iterable[str]] = ..., lane: _Optional[str] = ...) -> None: ...
 
 class ExecuteReply(_message.Message):
     __slots__ = ("shares", "result_entries", "openings")
@@ -284,6 +290,18 @@ class RegisterReply(_message.Message):
     appended: int
     def __init__(self, appended: _Optional[int] = ...) -> None: ...
 
+class RefusalRequest(_message.Message):
+    __slots__ = ("query", "decision")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    query: SignedRequest
+    decision: bytes
+    def __init__(self, query: _Optional[_Union[SignedRequest, _Mapping]] = ..., decision: _Optional[bytes] = ...) -> None: ...
+
+class RefusalReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class PartyResult(_message.Message):
     __slots__ = ("party", "entry", "proof", "opening")
     PARTY_FIELD_NUMBER: _ClassVar[int]
@@ -307,10 +325,12 @@ class Receipts(_message.Message):
     def __init__(self, request_entry: _Optional[bytes] = ..., request_proof: _Optional[str] = ..., results: _Optional[_Iterable[_Union[PartyResult, _Mapping]]] = ...) -> None: ...
 
 class StartSessionRequest(_message.Message):
-    __slots__ = ("epoch",)
+    __slots__ = ("epoch", "lane")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    LANE_FIELD_NUMBER: _ClassVar[int]
     epoch: int
-    def __init__(self, epoch: _Optional[int] = ...) -> None: ...
+    lane: str
+    def __init__(self, epoch: _Optional[int] = ..., lane: _Optional[str] = ...) -> None: ...
 
 class StartSessionReply(_message.Message):
     __slots__ = ("seconds",)

@@ -196,6 +196,11 @@ class FederationStub:
                 request_serializer=engine_dot_rpc_dot_jointstat__pb2.RegisterRequest.SerializeToString,
                 response_deserializer=engine_dot_rpc_dot_jointstat__pb2.RegisterReply.FromString,
                 _registered_method=True)
+        self.RecordRefusal = channel.unary_unary(
+                '/jointstat.v1.Federation/RecordRefusal',
+                request_serializer=engine_dot_rpc_dot_jointstat__pb2.RefusalRequest.SerializeToString,
+                response_deserializer=engine_dot_rpc_dot_jointstat__pb2.RefusalReply.FromString,
+                _registered_method=True)
 
 
 class FederationServicer:
@@ -218,7 +223,8 @@ class FederationServicer:
 
     def Prepare(self, request, context):
         """Sequencer -> every party: check each request and its plan against your own policy.
-        Answers one decision per query, in order; does not read any data.
+        Answers one decision per query, in order; does not read any data. A party that is
+        stopping answers UNAVAILABLE (it finishes the queries under way, takes no new ones).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -259,6 +265,16 @@ class FederationServicer:
 
     def Register(self, request, context):
         """Party -> sequencer: register (or re-register) the caller's datasets on the ledger.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordRefusal(self, request, context):
+        """Coordinator -> sequencer: put a query the coordinator refused (for an authenticated
+        analyst: policy, grants, malformed or unsupported SQL, limits) on the ledger: its
+        request and the coordinator's signed refusal with the reason. Queued for the next
+        ledger round (batched); the reply does not wait for it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -306,6 +322,11 @@ def add_FederationServicer_to_server(servicer, server):
                     servicer.Register,
                     request_deserializer=engine_dot_rpc_dot_jointstat__pb2.RegisterRequest.FromString,
                     response_serializer=engine_dot_rpc_dot_jointstat__pb2.RegisterReply.SerializeToString,
+            ),
+            'RecordRefusal': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordRefusal,
+                    request_deserializer=engine_dot_rpc_dot_jointstat__pb2.RefusalRequest.FromString,
+                    response_serializer=engine_dot_rpc_dot_jointstat__pb2.RefusalReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -525,6 +546,33 @@ class Federation:
             '/jointstat.v1.Federation/Register',
             engine_dot_rpc_dot_jointstat__pb2.RegisterRequest.SerializeToString,
             engine_dot_rpc_dot_jointstat__pb2.RegisterReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordRefusal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jointstat.v1.Federation/RecordRefusal',
+            engine_dot_rpc_dot_jointstat__pb2.RefusalRequest.SerializeToString,
+            engine_dot_rpc_dot_jointstat__pb2.RefusalReply.FromString,
             options,
             channel_credentials,
             insecure,

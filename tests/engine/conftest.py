@@ -36,6 +36,9 @@ from engine.oracle import PlaintextOracle
 
 WIDE_ROWS = 60_000
 NO_OVERLAP = (("overlap_control", False), ("dominance", False))
+# Limits the tests reach: grouping registry.wide by slot with three aggregates exceeds the
+# cells; a few thousand groups make a job large (its own MPC lane).
+LIMITS = "[federation]\nmax_result_cells = 150000\nlarge_job_operations = 20000\n"
 EDGE_COLUMNS: dict[str, str | dict[str, object]] = {
     "k": {"policy": "group_by", "domain": ["a", "b", "c", "d"]},
     "g": {"policy": "group_by", "domain": {"from": 1, "to": 60}},
@@ -213,6 +216,8 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     create_federation(
         root, list(PARTIES), ["alice", "bob"], name="test", base_port=base, datasets=datasets
     )
+    toml = root / "federation.toml"
+    toml.write_text(toml.read_text().replace("[federation]\n", LIMITS, 1))
     launcher = LocalFederation(root, allow_unavailable=True)  # social.missing, tax.bad
     launcher.start()
     try:

@@ -259,3 +259,27 @@ def test_explain_says_how_cells_are_released_and_what_is_revealed(federation: Fe
     assert "to every party: the query text and analyst (no labels" in exact
     assert "differential privacy, epsilon 0.5" in noisy and "tax.noisy" in noisy
     assert "3 noisy total(s) per group" in noisy and "95%" in noisy
+
+
+def test_dp_over_a_join_is_noisy_and_needs_unique_keys(federation: Federation) -> None:
+    sql = (
+        "SELECT p.sex, COUNT(*), AVG(t.income) FROM tax.noisy t JOIN registry.people p "
+        "ON t.citizen_id = p.citizen_id GROUP BY p.sex"
+    )
+    with federation.client() as client:
+        result = client.query(sql)
+        truth = dict(
+            (sex, count)
+            for sex, count, _ in federation.oracle.execute(sql.replace("tax.noisy", "tax.income"))
+        )
+        assert result.release == "dp" and [r[0] for r in result.rows] == ["F", "M"]
+        noise = {(r, c): n for r, c, n in result.noise}
+        for r, (sex, count, _) in enumerate(result.rows):
+            # The noisy count lies near the truth: within 20 noise deviations.
+            assert abs(count - truth[sex]) <= 20 * noise[(r, 1)].sd + 1
+        # social.repeat holds several rows per person: one row could move a joined total by
+        # more than the bounds say, so dp refuses the join (before any row is read).
+        with pytest.raises((PolicyError, QueryError), match="one row per"):
+            client.query(
+                "SELECT COUNT(*) FROM tax.noisy t JOIN social.repeat r ON t.citizen_id = r.person"
+            )

@@ -21,7 +21,7 @@ COLUMNS: dict[str, str | dict[str, object]] = {
 }
 
 
-def _party(tmp_path: Path, csv: str) -> LocalData:
+def _party(tmp_path: Path, csv: str, overlap: bool = False) -> LocalData:
     (tmp_path / "p" / "data").mkdir(parents=True)
     (tmp_path / "p" / "data" / "t.csv").write_text(csv)
     create_federation(
@@ -29,7 +29,9 @@ def _party(tmp_path: Path, csv: str) -> LocalData:
         ["p", "q", "r"],
         [],
         base_port=24000,
-        datasets={"p": [DatasetSpec("t", "data/t.csv", COLUMNS)]},
+        datasets={
+            "p": [DatasetSpec("t", "data/t.csv", COLUMNS, options=(("overlap_control", overlap),))]
+        },
     )
     return LocalData(load_party(tmp_path / "p" / "party.toml"))
 
@@ -93,3 +95,11 @@ def test_values_beyond_the_fixed_point_range_make_the_dataset_unavailable(tmp_pa
         data.scan(
             Scan("p", "t", None, (), (("x", None),)), (Measure("x", ("n", "s"), 2),), overlap=False
         )
+
+
+def test_overlap_sketches_of_an_empty_selection(tmp_path: Path) -> None:
+    data = _party(tmp_path, "g,x,n,h\na,1,1,1\nb,2,2,2\n", overlap=True)
+    nothing = Scan("p", "t", '"n" > 100', (), ((None, None),))
+    result = data.scan(nothing, (Measure(None, ("n",), 0),), overlap=True)
+    assert result.partials == {(): [0]}
+    assert result.sketches[()].rows == 0 and set(result.sketches[()].sums) == {0}
