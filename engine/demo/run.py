@@ -18,6 +18,7 @@ from pathlib import Path
 from engine.anchor import keys
 from engine.client import Client
 from engine.config import load_party
+from engine.demo.privacy import show_privacy
 from engine.demo.synthetic import PARTIES, generate
 from engine.errors import EngineError
 from engine.federation_init import create_federation
@@ -134,6 +135,7 @@ def run_demo(citizens: int, directory: Path | None, base_port: int, seed: int) -
                     failures += _show(number, query, client, oracle)
                 print(f"EXPLAIN of query {EXPLAINED + 1} (checks every policy; touches no data):")
                 print(_indent(client.query("EXPLAIN " + QUERIES[EXPLAINED].sql).to_table()) + "\n")
+                failures += show_privacy(client, oracle)
         failures += _check_ledgers(root)
     finally:
         if temporary and failures == 0:

@@ -157,6 +157,23 @@ def generate(directory: Path, citizens: int, seed: int = 7) -> DemoData:
                     "region": regions,
                 },
             ),
+            # The same file released under differential privacy (noisy, budget on the ledger).
+            DatasetSpec(
+                "income_dp",
+                "data/income.csv",
+                {
+                    "citizen_id": "join_key",
+                    "income": {"policy": "aggregate", "decimals": 2, "bounds": [0, 2_000_000]},
+                    "sector": {"policy": "group_by", "domain": list(SECTORS)},
+                    "region": regions,
+                },
+                options=(
+                    ("release", "dp"),
+                    ("epsilon_per_query", 1.0),
+                    ("budget", 20.0),
+                    ("analyst_budget", 10.0),
+                ),
+            ),
         ],
         "social": [
             DatasetSpec(
