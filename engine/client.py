@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from engine.anchor.bundle import BundleReport, make_bundle, verify_bundle
 from engine.cells import KIND_OF, bounds, decode, reconstruct_fraction
 from engine.config import AnalystIdentity, load_identity
-from engine.daemon.peers import CHANNEL_OPTIONS
+from engine.daemon.grpc_options import channel_options
 from engine.daemon.status import error_from_rpc
 from engine.errors import AuthError, EngineError
 from engine.having import keep
@@ -162,7 +162,7 @@ class Client:
             private_key=read_pem(self.identity.tls_key, "analyst TLS key"),
             certificate_chain=read_pem(self.identity.tls_certificate, "analyst TLS certificate"),
         )
-        options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", target.name)]
+        options = [*channel_options(), ("grpc.ssl_target_name_override", target.name)]
         self._channel = grpc.secure_channel(target.address, credentials, options=options)
         self._stub = pb_grpc.AnalystStub(self._channel)
         self._party = target.name

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import grpc
 
 from engine.config import PartyConfig
+from engine.daemon.grpc_options import channel_options
 from engine.daemon.status import error_from_rpc
 from engine.errors import EngineError, PeerError, UnreachableError
 from engine.pki import read_pem
@@ -17,15 +18,6 @@ from engine.rpc import jointstat_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2_000),
-]
 RECONNECT_WAIT = 3.0  # seconds a party that just came back may take to connect
 
 T = TypeVar("T")
@@ -40,7 +32,7 @@ def client_credentials(ca: bytes, key: bytes, certificate: bytes) -> grpc.Channe
 
 def secure_channel(address: str, server_name: str, credentials: grpc.ChannelCredentials) -> Any:
     """Open an aio channel to ``address`` verifying the server certificate names ``server_name``."""
-    options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name)]
+    options = [*channel_options(), ("grpc.ssl_target_name_override", server_name)]
     return grpc.aio.secure_channel(address, credentials, options=options)
 
 

@@ -29,8 +29,9 @@ from engine.anchor.writer import CosignCall, LedgerWriter
 from engine.catalog import DatasetInfo
 from engine.config import PartyConfig, load_party
 from engine.daemon.coordinator import Coordinator
+from engine.daemon.grpc_options import server_options
 from engine.daemon.party import Party
-from engine.daemon.peers import CHANNEL_OPTIONS, Peers
+from engine.daemon.peers import Peers
 from engine.daemon.sequencer import Sequencer
 from engine.daemon.services import AnalystService, FederationService, Registrar
 from engine.errors import ConfigError
@@ -160,7 +161,7 @@ class Daemon:
             self.sequencer.start()
         coordinator = Coordinator(config, party, peers, self.sequencer)
 
-        server = grpc.aio.server(options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=server_options())
         pb_grpc.add_AnalystServicer_to_server(AnalystService(coordinator, party), server)
         pb_grpc.add_FederationServicer_to_server(
             FederationService(config, party, self.sequencer, registrar), server

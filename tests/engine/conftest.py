@@ -11,10 +11,14 @@ other shapes for edge cases, all generated from fixed seeds at test time, with f
 - ``social.missing``: declared, but its file does not exist;
 - ``tax.bad``: an aggregate column holding text;
 - ``registry.wide``: one row per group label, so that grouping by it makes a long MPC job.
+
+Every channel of the daemons pings every KEEPALIVE_SECONDS (``JOINTSTAT_KEEPALIVE_SECONDS``),
+so that a test of a call lasting many keepalive periods takes seconds.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,12 +27,14 @@ from pathlib import Path
 import pytest
 
 from engine.client import Client
+from engine.daemon.grpc_options import KEEPALIVE_ENV
 from engine.demo.synthetic import PARTIES, generate
 from engine.federation_init import DatasetSpec, create_federation
 from engine.launch import LocalFederation, free_port_block
 from engine.oracle import PlaintextOracle
 
 WIDE_ROWS = 60_000
+KEEPALIVE_SECONDS = 1
 EDGE_COLUMNS: dict[str, str | dict[str, object]] = {
     "k": "group_by",
     "g": "group_by",
@@ -110,7 +116,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     create_federation(
         root, list(PARTIES), ["alice", "bob"], name="test", base_port=base, datasets=datasets
     )
-    launcher = LocalFederation(root)
+    launcher = LocalFederation(root, env={**os.environ, KEEPALIVE_ENV: str(KEEPALIVE_SECONDS)})
     launcher.start()
     try:
         yield Federation(root, launcher, PlaintextOracle(files), root / "analysts" / "alice")
