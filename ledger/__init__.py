@@ -122,6 +122,7 @@ from ledger.witness import (
     Witness,
     format_add_checkpoint,
     parse_add_checkpoint,
+    witnessed_checkpoint,
 )
 
 __all__ = [
@@ -199,4 +200,5 @@ __all__ = [
     "verify_entry",
     "verify_inclusion",
     "verify_store",
+    "witnessed_checkpoint",
 ]
