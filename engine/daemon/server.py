@@ -40,6 +40,7 @@ from engine.mpc.session import MpcSession
 from engine.pki import load_signing_key, read_pem
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
+from engine.state_dir import make_private
 from engine.wire import catalog_from_pb
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class Daemon:
     async def start(self) -> None:
         config = self.config
         me = config.me
+        make_private(config)  # state directory 0700, files and keys 0600
         check_port_free(me.host, me.port, "gRPC address")
         check_port_free(me.mpc_host, me.mpc_port, "MPC address")
         signing_key = load_signing_key(config.signing_key)  # fail now, not at the first query
@@ -124,7 +126,6 @@ class Daemon:
             root_certificates=read_pem(config.federation.ca_certificate, "federation CA"),
             require_client_auth=True,
         )
-        config.state_dir.mkdir(parents=True, exist_ok=True)
         data = await asyncio.to_thread(LocalData, config)
         session = MpcSession(config, config.state_dir / "mpc")
         self.peers = peers = Peers(config)
