@@ -70,6 +70,27 @@ class AnalystService(pb_grpc.AnalystServicer):
 
         return await _guard(context, body)
 
+    async def GetCheckpoint(
+        self, request: pb.GetCheckpointRequest, context: Any
+    ) -> pb.CheckpointReply:
+        async def body() -> pb.CheckpointReply:
+            self._auditor(context)
+            return await handlers.get_checkpoint(self._party)
+
+        return await _guard(context, body)
+
+    def _auditor(self, context: Any) -> None:
+        """Accept an analyst's certificate or a federation party's; else raise AuthError."""
+        names = context.auth_context().get("x509_common_name", [])
+        common = names[0].decode() if names else ""
+        if common.startswith(ANALYST_PREFIX):
+            return
+        parties = {PARTY_PREFIX + p.name for p in self._party.config.federation.parties}
+        if common not in parties:
+            raise AuthError(
+                f"caller: got certificate {common!r}, want an analyst's or a federation party's"
+            )
+
 
 class FederationService(pb_grpc.FederationServicer):
     """The party-to-party protocol driven by the sequencer."""

@@ -100,6 +100,18 @@ class GetCatalogRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class GetCheckpointRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CheckpointReply(_message.Message):
+    __slots__ = ("note", "witness_note")
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    WITNESS_NOTE_FIELD_NUMBER: _ClassVar[int]
+    note: str
+    witness_note: str
+    def __init__(self, note: _Optional[str] = ..., witness_note: _Optional[str] = ...) -> None: ...
+
 class ColumnSchema(_message.Message):
     __slots__ = ("name", "type", "policy", "decimals")
     NAME_FIELD_NUMBER: _ClassVar[int]
