@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         "--base-port",
         type=int,
         default=7300,
-        help="party i listens on base+i (gRPC) and base+100+i (MPC)",
+        help="party i listens on base+i (analysts), base+200+i (parties), base+100+i (MPC)",
     )
 
     party = commands.add_parser("party", help="run a party daemon")

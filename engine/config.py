@@ -30,6 +30,10 @@ from engine.errors import ConfigError
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_MIN_GROUP_SIZE = 10_000
 MAX_DECIMALS = 9
+# Without a federation_address, a party serves the Federation service (party to party) on
+# its gRPC address's port + 200: the Analyst service and the Federation service listen on
+# two ports so that each has its own message size limit (engine.daemon.grpc_options).
+FEDERATION_PORT_OFFSET = 200
 
 
 class ColumnPolicy(StrEnum):
@@ -52,10 +56,18 @@ class PartyInfo:
     mpc_host: str
     mpc_port: int
     signing_public_key: bytes
+    federation_host: str = ""  # the Federation service (party to party); see load_federation
+    federation_port: int = 0
 
     @property
     def address(self) -> str:
+        """The gRPC address analysts (and auditors) call: the Analyst service."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def federation_address(self) -> str:
+        """The gRPC address the other parties call: the Federation service."""
+        return f"{self.federation_host}:{self.federation_port}"
 
 
 @dataclass(frozen=True)
@@ -263,6 +275,15 @@ def load_federation(path: Path) -> Federation:
     for i, item in enumerate(_tables(root, "party")):
         host, port = _host_port(item, "address")
         mpc_host, mpc_port = _host_port(item, "mpc_address")
+        if item.get("federation_address", str, None) is None:
+            fed_host, fed_port = host, port + FEDERATION_PORT_OFFSET
+            if fed_port >= 65536:
+                raise ConfigError(
+                    f"{item.where}.address: got port {port}, want one below "
+                    f"{65536 - FEDERATION_PORT_OFFSET} (or a federation_address)"
+                )
+        else:
+            fed_host, fed_port = _host_port(item, "federation_address")
         parties.append(
             PartyInfo(
                 name=item.name("name"),
@@ -272,6 +293,8 @@ def load_federation(path: Path) -> Federation:
                 mpc_host=mpc_host,
                 mpc_port=mpc_port,
                 signing_public_key=_public_key(item, "signing_public_key"),
+                federation_host=fed_host,
+                federation_port=fed_port,
             )
         )
         item.finish()
@@ -292,7 +315,11 @@ def load_federation(path: Path) -> Federation:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigError(f"{path.name}: got duplicate {what} name(s) {', '.join(duplicates)}")
-    endpoints = [(p.host, p.port) for p in parties] + [(p.mpc_host, p.mpc_port) for p in parties]
+    endpoints = [
+        *((p.host, p.port) for p in parties),
+        *((p.mpc_host, p.mpc_port) for p in parties),
+        *((p.federation_host, p.federation_port) for p in parties),
+    ]
     if len(set(endpoints)) != len(endpoints):
         raise ConfigError(f"{path.name}: got the same host:port twice, want distinct ports")
     n = len(parties)

@@ -14,6 +14,7 @@ shares or keys. The gRPC status code of each class is chosen in one place,
     ├── AuthError            bad signature, unknown analyst or party, replayed nonce, stale request
     ├── DataError            an owner's local data cannot be used (missing file, bad values)
     ├── CapacityError        a request or computation exceeds a size limit (overflow risk)
+    ├── RequestError         a request's bytes are not the message its method takes
     └── PeerError            a party failed, or the MPC session broke mid-query
         └── UnreachableError a party could not be reached at all (nothing was delivered)
 """
@@ -56,6 +57,10 @@ class DataError(EngineError):
 
 class CapacityError(EngineError):
     """A request or computation exceeds a size limit of the engine."""
+
+
+class RequestError(EngineError):
+    """A request's bytes do not decode as the message its RPC method takes."""
 
 
 class PeerError(EngineError):

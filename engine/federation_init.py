@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import pki
-from engine.config import NAME_PATTERN
+from engine.config import FEDERATION_PORT_OFFSET, NAME_PATTERN
 from engine.errors import ConfigError
 
 DEFAULT_BASE_PORT = 7300
@@ -78,7 +78,8 @@ def create_federation(
 ) -> Path:
     """Create a federation in ``directory`` and return the path of its federation.toml.
 
-    Party ``i`` listens for gRPC on ``base_port + i`` and for MPyC on
+    Party ``i`` listens for gRPC on ``base_port + i`` (the Analyst service), on
+    ``base_port + 200 + i`` (the Federation service, see engine.config) and for MPyC on
     ``base_port + 100 + i``. Raises ConfigError for bad names, fewer than 3 parties, or a
     directory that already holds a federation.
     """
@@ -92,8 +93,9 @@ def create_federation(
         raise ConfigError(
             f"parties: got {len(parties)}, want at least 3 (add a compute-only party)"
         )
-    if not 1024 <= base_port <= 65535 - MPC_PORT_OFFSET - len(parties):
-        raise ConfigError(f"base port: got {base_port}, want 1024..{65535 - 200}")
+    if not 1024 <= base_port <= 65535 - FEDERATION_PORT_OFFSET - len(parties):
+        top = 65535 - FEDERATION_PORT_OFFSET - len(parties)
+        raise ConfigError(f"base port: got {base_port}, want 1024..{top}")
     if (directory / "federation.toml").exists():
         raise ConfigError(f"{directory}: got an existing federation.toml, want a new directory")
     directory.mkdir(parents=True, exist_ok=True)

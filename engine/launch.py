@@ -25,12 +25,13 @@ from engine.pki import read_pem
 
 
 def free_port_block(count: int, attempts: int = 200) -> int:
-    """Return a base port such that base .. base+100+count are free on 127.0.0.1."""
+    """Return a base port such that base+i, base+100+i and base+200+i (i < count: the
+    Analyst, MPC and Federation ports of engine.federation_init) are free on 127.0.0.1."""
     import random
 
     for _ in range(attempts):
         base = random.randint(20_000, 55_000)
-        ports = [base + i for i in range(count)] + [base + 100 + i for i in range(count)]
+        ports = [base + offset + i for offset in (0, 100, 200) for i in range(count)]
         if all(_free(p) for p in ports):
             return base
     raise PeerError("ports: got none free, want a free block on 127.0.0.1")

@@ -28,7 +28,11 @@ import os
 
 from engine.errors import ConfigError
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # the Federation service: joins, ledger catch-up
+# The Analyst service's limit: a valid request is below 80 KiB (64 KiB of SQL, a key and a
+# signature). Its server refuses a larger message from its length prefix, before reading
+# it (RESOURCE_EXHAUSTED, "Received message larger than max").
+ANALYST_MAX_REQUEST_BYTES = 256 * 1024
 KEEPALIVE_SECONDS = 10.0
 KEEPALIVE_ENV = "JOINTSTAT_KEEPALIVE_SECONDS"
 KEEPALIVE_TIMEOUT_MS = 5_000  # a ping not acknowledged within this closes the connection
@@ -71,12 +75,13 @@ def channel_options() -> Options:
     ]
 
 
-def server_options() -> Options:
-    """Return the options of a party's gRPC server: it accepts the channels' pings."""
+def server_options(max_receive: int = MAX_MESSAGE_BYTES) -> Options:
+    """Return the options of a party's gRPC server, which receives messages of up to
+    ``max_receive`` bytes and accepts the channels' pings."""
     period = keepalive_ms()
     return [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", max_receive),
         ("grpc.keepalive_time_ms", period),
         ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
         (PING_TIMEOUT_ARG, KEEPALIVE_TIMEOUT_MS),

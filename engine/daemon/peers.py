@@ -1,4 +1,5 @@
-"""gRPC channels from a party to the other parties (mutual TLS under the federation CA)."""
+"""gRPC channels from a party to the other parties' Federation service (mutual TLS under
+the federation CA), at each party's federation_address."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class Peers:
         self._channels = {}
         self._stubs: dict[str, pb_grpc.FederationStub] = {}
         for party in config.federation.parties:
-            channel = secure_channel(party.address, party.name, credentials)
+            channel = secure_channel(party.federation_address, party.name, credentials)
             self._channels[party.name] = channel
             self._stubs[party.name] = pb_grpc.FederationStub(channel)
 

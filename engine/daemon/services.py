@@ -8,7 +8,9 @@ EngineError through :func:`engine.daemon.status.abort_with`.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -46,6 +48,13 @@ async def _guard(context: grpc.aio.ServicerContext, body: Callable[[], Awaitable
         return await body()
     except EngineError as exc:
         await abort_with(context, exc)
+    except grpc.aio.AbortError:
+        raise
+    except Exception as exc:  # a bug: say where in the log, never its message (data?)
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f"{Path(frame.filename).name}:{frame.lineno}"
+        log.error("internal error: %s at %s (no details logged)", type(exc).__name__, where)
+        await abort_with(context, EngineError(f"internal error ({type(exc).__name__}) at {where}"))
 
 
 class AnalystService(pb_grpc.AnalystServicer):
