@@ -71,8 +71,9 @@ class Refusals:
         """Log, report and end the session: party ``peer`` sent a message that is refused."""
         name = self.party(peer)
         log.error(
-            "MPC message from party %s refused (%d bytes): %s; ending the session",
+            "MPC message from party %s (index %s) refused (%d bytes): %s; ending the session",
             name,
+            peer,
             size,
             reason,
         )

@@ -1,6 +1,6 @@
 """A seeded mutator of SQL text and protobuf bytes, and the checks of what daemons answer.
 
-Shared by tests/engine/test_fuzz.py (about 2,500 inputs, under a minute) and
+Shared by tests/engine/test_fuzz.py (about 2,300 inputs, under a minute) and
 benchmarks/fuzz_long.py (as many as asked). Every input comes from one ``random.Random``
 seeded by the caller, so a finding is reproduced by its seed and index.
 

@@ -1,6 +1,6 @@
 """Fuzzing real daemons: mutated SQL and raw protobuf and TLS bytes, from a seeded mutator.
 
-Against the shared three-party federation (tests/engine/fuzzing.py): about 1,000 mutated
+Against the shared three-party federation (tests/engine/fuzzing.py): 750 mutated
 queries from three client threads (most of them EXPLAIN, so that a fuzzed query that
 still parses costs no MPC job), 1,500 mutated protobuf bodies sent as raw bytes to every
 method of the Analyst service (as an analyst) and of the Federation service (as a party
@@ -25,7 +25,7 @@ from . import fuzzing
 from .conftest import Federation
 
 SEED = int(os.environ.get("JOINTSTAT_FUZZ_SEED", "20261204"))
-SQL_INPUTS = 1005
+SQL_INPUTS = 750
 BYTES_PER_METHOD = 100
 GARBAGE_CONNECTIONS = 60
 
