@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         "--base-port",
         type=int,
         default=7300,
-        help="party i listens on base+i (gRPC) and base+100+i (MPC); default 7300",
+        help="party i listens on base+i (analysts), base+200+i (parties), base+100+i (MPC) "
+        "and base+1100+i (large MPC jobs); default 7300",
     )
     init.add_argument(
         "--host",

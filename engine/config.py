@@ -32,6 +32,10 @@ MAX_MIN_GROUP_SIZE = 10_000
 MAX_OVERLAP_MIN_GROUP_SIZE = 100  # overlap control's sketches grow with the minimum (2m - 1)
 MAX_DECIMALS = 9
 MAX_DOMAIN_LABELS = 100_000  # labels of one group_by column
+# Without a federation_address, a party serves the Federation service (party to party) on
+# its gRPC address's port + 200: the Analyst service and the Federation service listen on
+# two ports so that each has its own message size limit (engine.daemon.grpc_options).
+FEDERATION_PORT_OFFSET = 200
 
 
 class ColumnPolicy(StrEnum):
@@ -99,10 +103,18 @@ class PartyInfo:
     signing_public_key: bytes
     mpc_large_host: str = ""  # the large MPC lane's link (engine.daemon.lanes)
     mpc_large_port: int = 0
+    federation_host: str = ""  # the Federation service (party to party); see load_federation
+    federation_port: int = 0
 
     @property
     def address(self) -> str:
+        """The gRPC address analysts (and auditors) call: the Analyst service."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def federation_address(self) -> str:
+        """The gRPC address the other parties call: the Federation service."""
+        return f"{self.federation_host}:{self.federation_port}"
 
     def mpc_link(self, lane: str) -> tuple[str, int]:
         """Return the (host, port) of this party's MPC link in ``lane`` ("small"/"large")."""
@@ -372,6 +384,15 @@ def load_federation(path: Path) -> Federation:
                     f"{item.where}.mpc_address: got port {mpc_port}, want one below "
                     f"{65536 - LARGE_LANE_PORT_OFFSET} (or set mpc_large_address)"
                 )
+        if item.get("federation_address", str, None) is None:
+            fed_host, fed_port = host, port + FEDERATION_PORT_OFFSET
+            if fed_port >= 65536:
+                raise ConfigError(
+                    f"{item.where}.address: got port {port}, want one below "
+                    f"{65536 - FEDERATION_PORT_OFFSET} (or a federation_address)"
+                )
+        else:
+            fed_host, fed_port = _host_port(item, "federation_address")
         parties.append(
             PartyInfo(
                 name=item.name("name"),
@@ -383,6 +404,8 @@ def load_federation(path: Path) -> Federation:
                 signing_public_key=_public_key(item, "signing_public_key"),
                 mpc_large_host=large_host,
                 mpc_large_port=large_port,
+                federation_host=fed_host,
+                federation_port=fed_port,
             )
         )
         item.finish()
@@ -403,8 +426,12 @@ def load_federation(path: Path) -> Federation:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigError(f"{path.name}: got duplicate {what} name(s) {', '.join(duplicates)}")
-    endpoints = [(p.host, p.port) for p in parties] + [(p.mpc_host, p.mpc_port) for p in parties]
-    endpoints += [(p.mpc_large_host, p.mpc_large_port) for p in parties]
+    endpoints = [
+        *((p.host, p.port) for p in parties),
+        *((p.mpc_host, p.mpc_port) for p in parties),
+        *((p.mpc_large_host, p.mpc_large_port) for p in parties),
+        *((p.federation_host, p.federation_port) for p in parties),
+    ]
     if len(set(endpoints)) != len(endpoints):
         raise ConfigError(f"{path.name}: got the same host:port twice, want distinct ports")
     n = len(parties)

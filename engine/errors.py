@@ -16,6 +16,7 @@ shares or keys. The gRPC status code of each class is chosen in one place,
     ├── CapacityError        a request or computation exceeds a size limit (overflow risk)
     ├── GaveUpError          the analyst's deadline passed (the message says what becomes
     │                        of the query: cancelled, or finishing with its id)
+    ├── RequestError         a request's bytes are not the message its method takes
     └── PeerError            a party failed, or the MPC session broke mid-query
         └── UnreachableError a party could not be reached at all (nothing was delivered)
 """
@@ -62,6 +63,10 @@ class CapacityError(EngineError):
 
 class GaveUpError(EngineError):
     """The analyst stopped waiting (deadline or disconnect) before the query ended."""
+
+
+class RequestError(EngineError):
+    """A request's bytes do not decode as the message its RPC method takes."""
 
 
 class PeerError(EngineError):

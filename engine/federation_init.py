@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import pki
-from engine.config import NAME_PATTERN
+from engine.config import LARGE_LANE_PORT_OFFSET, NAME_PATTERN
 from engine.errors import ConfigError
 from engine.key_requests import KeyRequest, short_fingerprint, sign_request
 
@@ -133,8 +133,10 @@ def create_federation(
 ) -> Path:
     """Create a federation in ``directory`` and return the path of its federation.toml.
 
-    Party ``i`` listens for gRPC on ``base_port + i`` and for MPyC on
-    ``base_port + 100 + i``, at ``hosts[party]`` (default ``host``). A member with a key
+    Party ``i`` listens for gRPC on ``base_port + i`` (the Analyst service), on
+    ``base_port + 200 + i`` (the Federation service, see engine.config), for MPyC on
+    ``base_port + 100 + i`` and for large MPC jobs on ``base_port + 1100 + i``, at
+    ``hosts[party]`` (default ``host``). A member with a key
     request in ``requests`` gets a certificate for its own TLS key and its own public keys
     registered; no private key is made for it. Raises ConfigError for bad names or hosts,
     fewer than 3 parties, a request for no member or with a wrong log key, or a directory
@@ -150,8 +152,9 @@ def create_federation(
         raise ConfigError(
             f"parties: got {len(parties)}, want at least 3 (add a compute-only party)"
         )
-    if not 1024 <= base_port <= 65535 - MPC_PORT_OFFSET - len(parties):
-        raise ConfigError(f"base port: got {base_port}, want 1024..{65535 - 200}")
+    top = 65535 - MPC_PORT_OFFSET - LARGE_LANE_PORT_OFFSET - len(parties)
+    if not 1024 <= base_port <= top:
+        raise ConfigError(f"base port: got {base_port}, want 1024..{top}")
     hosts = dict(hosts or {})
     _check_hosts(hosts, parties)
     by_member = _index_requests(requests, parties, analysts)

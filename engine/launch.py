@@ -25,13 +25,14 @@ from engine.pki import read_pem
 
 
 def free_port_block(count: int, attempts: int = 200) -> int:
-    """Return a base port such that the gRPC ports base + i, the MPC ports base + 100 + i
-    and the large MPC lane's ports base + 1100 + i (i < count) are free on 127.0.0.1."""
+    """Return a base port such that base+i, base+100+i, base+200+i and base+1100+i
+    (i < count: the Analyst, MPC, Federation and large-lane MPC ports of
+    engine.federation_init) are free on 127.0.0.1."""
     import random
 
     for _ in range(attempts):
         base = random.randint(20_000, 55_000)
-        ports = [base + offset + i for offset in (0, 100, 1100) for i in range(count)]
+        ports = [base + offset + i for offset in (0, 100, 200, 1100) for i in range(count)]
         if all(_free(p) for p in ports):
             return base
     raise PeerError("ports: got none free, want a free block on 127.0.0.1")

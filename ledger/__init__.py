@@ -123,6 +123,7 @@ from ledger.witness import (
     Witness,
     format_add_checkpoint,
     parse_add_checkpoint,
+    witnessed_checkpoint,
 )
 
 __all__ = [
@@ -201,4 +202,5 @@ __all__ = [
     "verify_entry",
     "verify_inclusion",
     "verify_store",
+    "witnessed_checkpoint",
 ]

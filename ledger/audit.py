@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ledger.checkpoint import Checkpoint
 from ledger.entries import decode_entry, verify_entry
-from ledger.errors import LedgerError, QuorumError, short_hex
+from ledger.errors import LedgerError, QuorumError, differing_hex
 from ledger.keyring import KeyRing
 from ledger.merkle import CompactRange, leaf_hash
 from ledger.note import parse_note
@@ -106,11 +106,11 @@ class _Audit:
                 if got != h:
                     start, end = i << level, (i + 1) << level
                     what = "leaf hash" if level == 0 else f"tree node ({level}, {i})"
-                    have = "missing" if got is None else short_hex(got)
+                    have, want = ("missing", h.hex()) if got is None else differing_hex(got, h)
                     raise _Problem(
                         start,
                         f"stored {what} for entries [{start}, {end}): got {have}, "
-                        f"want {short_hex(h)} recomputed from the entries",
+                        f"want {want} recomputed from the entries",
                     )
             self.check_checkpoints()
 
@@ -124,13 +124,19 @@ class _Audit:
             except LedgerError as e:
                 raise _Problem(max(size - 1, 0), f"checkpoint {size}: {e}") from None
             root = self.rng.root()
-            if checkpoint.size != size or checkpoint.root != root:
+            if checkpoint.size != size:
+                raise _Problem(
+                    max(size - 1, 0),
+                    f"checkpoint stored at size {size}: its note says size {checkpoint.size}, "
+                    f"want {size}",
+                )
+            if checkpoint.root != root:
                 # Entries and nodes agree but not with what was signed: some entry in
                 # [since, size) was replaced by another validly signed one.
+                got, want = differing_hex(checkpoint.root, root)
                 raise _Problem(
                     since,
-                    f"checkpoint {size}: got size {checkpoint.size} root "
-                    f"{short_hex(checkpoint.root)}, want root {short_hex(root)} recomputed "
+                    f"checkpoint {size}: got root {got}, want {want} recomputed "
                     f"from the entries; an entry in [{since}, {size}) is not the one signed",
                 )
             self.signed_size = size

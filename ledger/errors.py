@@ -67,3 +67,17 @@ class StoreError(LedgerError):
 def short_hex(data: bytes) -> str:
     """Return the first 8 hex digits of a hash, for error messages."""
     return data[:4].hex()
+
+
+def differing_hex(got: bytes, want: bytes) -> tuple[str, str]:
+    """Return hex prefixes of two hashes that tell them apart, for "got X, want Y" messages.
+
+    Each is at least 8 digits long and runs 4 digits past the first digit that differs
+    (the whole hashes when one is a prefix of the other or they are equal).
+    """
+    a, b = got.hex(), want.hex()
+    first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+    if first is None:
+        return a, b
+    length = max(8, first + 5)
+    return a[:length], b[:length]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.entries import Entry, decode_entry, verify_entry
-from ledger.errors import FormatError, ProofError, SignatureError, short_hex
+from ledger.errors import FormatError, ProofError, SignatureError, differing_hex
 from ledger.keyring import KeyRing
 from ledger.note import Verifier
 from ledger.store import LedgerStore, PendingAppend
@@ -92,21 +92,30 @@ class Mirror:
             return CheckedBatch(checkpoint, note, (), None)
         pending = self.store.prepare_append(decoded, encoded=entries)  # canonical, as decoded
         if pending.root != checkpoint.root:
+            got, want = differing_hex(pending.root, checkpoint.root)
             raise ProofError(
                 f"mirror: append of {len(decoded)} entries at {start}: new root "
-                f"{short_hex(pending.root)}, want {short_hex(checkpoint.root)} (the checkpoint's)"
+                f"{got}, want {want} (the checkpoint's)"
             )
         return CheckedBatch(checkpoint, note, tuple(decoded), pending)
 
-    def store_batch(self, batch: CheckedBatch, *, checkpoints: Sequence[str] = ()) -> Checkpoint:
+    def store_batch(
+        self, batch: CheckedBatch, *, checkpoints: Sequence[str] = (), keep_note: bool = True
+    ) -> Checkpoint:
         """Append a checked batch and its checkpoint (and `checkpoints`) in one transaction.
 
-        Raises StoreError if the store changed since `check`.
+        With ``keep_note`` False the batch's own note is not stored (a mirror that keeps only
+        checkpoints a quorum cosigned passes those in `checkpoints`). Raises StoreError if
+        the store changed since `check`.
         """
+        notes = [batch.note] if keep_note else []
         if batch.pending is None:
-            self.store.store_checkpoints([batch.note, *checkpoints])
+            if notes or checkpoints:
+                self.store.store_checkpoints([*notes, *checkpoints])
         else:
             self.store.commit_append(
-                batch.pending, note_for=lambda _s, _r: batch.note, checkpoints=checkpoints
+                batch.pending,
+                note_for=(lambda _s, _r: batch.note) if keep_note else None,
+                checkpoints=checkpoints,
             )
         return batch.checkpoint

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ledger.errors import ProofError, short_hex
+from ledger.errors import ProofError, differing_hex
 from ledger.merkle import HASH_SIZE, NodeSource, fold_right, node_hash, range_nodes, split_point
 
 Range = tuple[int, int]
@@ -163,8 +163,8 @@ def verify_inclusion(
     got = root_from_inclusion_proof(leaf_hash, index, size, proof)
     if got != root:
         raise ProofError(
-            f"inclusion proof of index {index} in size {size}: computed root {short_hex(got)}, "
-            f"want {short_hex(root)}"
+            f"inclusion proof of index {index} in size {size}: computed root "
+            "{}, want {}".format(*differing_hex(got, root))
         )
 
 
@@ -187,8 +187,9 @@ def verify_consistency(
             raise ProofError(f"consistency proof length: got {len(proof)}, want 0")
         if root1 != root2:
             raise ProofError(
-                f"consistency proof at equal size {size1}: root2 got {short_hex(root2)}, "
-                f"want root1 {short_hex(root1)}"
+                f"consistency proof at equal size {size1}: root2 got {{}}, want root1 {{}}".format(
+                    *differing_hex(root2, root1)
+                )
             )
         return
     _check_hash(root1, "consistency proof: root1")
@@ -224,11 +225,13 @@ def verify_consistency(
         raise ProofError(f"consistency proof: got {len(proof)} hashes, too few")
     if fr != root1:
         raise ProofError(
-            f"consistency proof {size1}->{size2}: computed root1 {short_hex(fr)}, "
-            f"want {short_hex(root1)}"
+            f"consistency proof {size1}->{size2}: computed root1 {{}}, want {{}}".format(
+                *differing_hex(fr, root1)
+            )
         )
     if sr != root2:
         raise ProofError(
-            f"consistency proof {size1}->{size2}: computed root2 {short_hex(sr)}, "
-            f"want {short_hex(root2)}"
+            f"consistency proof {size1}->{size2}: computed root2 {{}}, want {{}}".format(
+                *differing_hex(sr, root2)
+            )
         )

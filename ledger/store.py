@@ -23,6 +23,7 @@ CAST(... AS BLOB), so a row rewritten as TEXT by hand is reported by `verify`, n
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,10 +31,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple
 
 from ledger import proof as _proof
-from ledger._sqlite import connect, transaction
+from ledger._sqlite import FILE_MODE, connect, connect_readonly, transaction
 from ledger.checkpoint import Checkpoint
 from ledger.entries import Entry, decode_entry, encode_entry
-from ledger.errors import ProofError, StoreError, short_hex
+from ledger.errors import ProofError, StoreError, differing_hex
 from ledger.merkle import (
     EMPTY_ROOT,
     CompactRange,
@@ -95,22 +96,73 @@ class AppendResult(NamedTuple):
 class LedgerStore:
     """An append-only Merkle log of typed entries kept in SQLite."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Open or create the store at path. Raises StoreError for a foreign database."""
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        """Open or create the store at path (created with mode 0600).
+
+        With ``read_only``, open an existing store without ever writing to it (SQLite
+        ``mode=ro``; for auditors): every append then raises StoreError. Raises StoreError
+        for a file that is not a jointstat ledger (another schema, or not SQLite).
+        """
         self.path = os.fspath(path)
+        self.read_only = read_only
         self._lock = threading.RLock()
-        self._conn = connect(path)
+        self._conn = connect_readonly(path) if read_only else connect(path)
         try:
-            self._conn.executescript(_DDL)
+            if read_only:
+                self._check_schema()
+            else:
+                self._conn.executescript(_DDL)
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row is None:
+            if row is None and not read_only:
                 self._conn.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
-            elif row[0] != SCHEMA:
-                raise StoreError(f"store schema: got {row[0]!r}, want {SCHEMA!r}")
+            elif row is None or row[0] != SCHEMA:
+                raise StoreError(f"store schema: got {row[0] if row else None!r}, want {SCHEMA!r}")
             self._range = self._load_range()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"store {self.path}: {exc}") from None
         except BaseException:
             self._conn.close()
             raise
+
+    def _check_schema(self) -> None:
+        """Raise StoreError unless the ledger's four tables are in the database."""
+        rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        tables = {str(r[0]) for r in rows.fetchall()}
+        missing = sorted({"meta", "entries", "nodes", "checkpoints"} - tables)
+        if missing:
+            raise StoreError(
+                f"store {self.path}: got no table {', '.join(missing)}, want a jointstat "
+                "ledger (state/ledger.sqlite of a party, or a copy made by ledger export)"
+            )
+
+    def export(self, target: str | os.PathLike[str]) -> int:
+        """Write a consistent copy of the whole store to a new file ``target``; return its
+        number of entries.
+
+        Uses SQLite's online backup (one snapshot, even while another process appends) and
+        leaves the copy in rollback-journal mode, a single self-contained file of mode
+        0600. Raises StoreError if ``target`` exists or cannot be written.
+        """
+        name = os.fspath(target)
+        try:
+            descriptor = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except OSError as exc:
+            raise StoreError(f"export to {name}: {exc.strerror}, want a new file") from None
+        os.close(descriptor)
+        try:
+            copy = sqlite3.connect(name, isolation_level=None)
+            try:
+                with self._lock:
+                    self._conn.backup(copy)
+                copy.execute("PRAGMA journal_mode=DELETE")
+                size = copy.execute("SELECT count(*) FROM entries").fetchone()[0]
+            finally:
+                copy.close()
+        except sqlite3.Error as exc:
+            os.unlink(name)
+            raise StoreError(f"export to {name}: {exc}") from None
+        return int(size)
 
     def _disk_size(self) -> int:
         row = self._conn.execute("SELECT max(idx) FROM entries").fetchone()
@@ -154,9 +206,10 @@ class LedgerStore:
         """
         pending = self.prepare_append(entries)
         if expect_root is not None and pending.root != expect_root:
+            got, want = differing_hex(pending.root, expect_root)
             raise ProofError(
                 f"append of {len(entries)} entries at {pending.first_index}: new root "
-                f"{short_hex(pending.root)}, want {short_hex(expect_root)}"
+                f"{got}, want {want}"
             )
         return self.commit_append(pending, note_for=note_for, checkpoints=checkpoints)
 
@@ -197,6 +250,7 @@ class LedgerStore:
         otherwise, and FormatError, ProofError or StoreError as `append_batch` does.
         """
         first, size = pending.first_index, pending.tree.size
+        self._check_writable()
         with self._lock:
             if self._range.size != first:
                 raise StoreError(
@@ -235,8 +289,13 @@ class LedgerStore:
 
     def store_checkpoints(self, notes: Sequence[str]) -> list[Checkpoint]:
         """Store several notes as `store_checkpoint` does, in one transaction."""
+        self._check_writable()
         with self._lock, transaction(self._conn):
             return [self._put_stored_checkpoint(n, self.size, self.root) for n in notes]
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"store {self.path}: opened read-only, want a writable store")
 
     def _put_stored_checkpoint(self, note: str, size: int, root: bytes) -> Checkpoint:
         """Store a note of this log, whose head (being written) is `size` with `root`."""
@@ -249,11 +308,11 @@ class LedgerStore:
     def _put_checkpoint(self, note: str, size: int, root: bytes) -> Checkpoint:
         parsed = parse_note(note)
         checkpoint = Checkpoint.parse(parsed.text)
-        if checkpoint.size != size or checkpoint.root != root:
-            raise ProofError(
-                f"checkpoint: got size {checkpoint.size} root {short_hex(checkpoint.root)}, "
-                f"want size {size} root {short_hex(root)}"
-            )
+        if checkpoint.size != size:
+            raise ProofError(f"checkpoint: got size {checkpoint.size}, want size {size}")
+        if checkpoint.root != root:
+            got, want = differing_hex(checkpoint.root, root)
+            raise ProofError(f"checkpoint {size}: got root {got}, want {want}")
         row = self._conn.execute("SELECT note FROM checkpoints WHERE size = ?", (size,)).fetchone()
         if row is not None:
             stored = parse_note(row[0])

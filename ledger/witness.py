@@ -21,6 +21,7 @@ proof that fails to verify is kept too, as it may be.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,11 +29,18 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger._sqlite import connect, transaction
+from ledger._sqlite import connect, connect_readonly, transaction
 from ledger._text import b64decode_hash, b64encode, parse_decimal
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import CosignatureSigner, CosignatureVerifier
-from ledger.errors import ConflictError, ForkError, FormatError, ProofError, WitnessError
+from ledger.errors import (
+    ConflictError,
+    ForkError,
+    FormatError,
+    ProofError,
+    StoreError,
+    WitnessError,
+)
 from ledger.note import Verifier
 from ledger.proof import verify_consistency
 
@@ -103,6 +111,12 @@ class Witness:
         with self._lock:
             row = self._state()
         return None if row is None else Checkpoint.parse(_note_text(row[2]))
+
+    def latest_note(self) -> str | None:
+        """Return the signed note of the latest checkpoint this witness cosigned, if any."""
+        with self._lock:
+            row = self._state()
+        return None if row is None else row[2]
 
     def _state(self) -> tuple[int, bytes, str] | None:
         """Return (size, root, note) of the latest cosigned checkpoint; caller holds the lock."""
@@ -228,6 +242,28 @@ class Witness:
         """Close the database connection."""
         with self._lock:
             self._conn.close()
+
+
+def witnessed_checkpoint(
+    db_path: str | os.PathLike[str], origin: str
+) -> tuple[Checkpoint, str] | None:
+    """Return the latest checkpoint (and its note) a witness database records for
+    ``origin``, opening it read-only; None if it records none.
+
+    For auditors: the witness cosigned this checkpoint, so its log reached that size.
+    Raises StoreError if the file is not a witness database.
+    """
+    conn = connect_readonly(db_path)
+    try:
+        row = conn.execute("SELECT note FROM witness_state WHERE origin = ?", (origin,)).fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(f"witness database {os.fspath(db_path)}: {exc}") from None
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    note = str(row[0])
+    return Checkpoint.parse(_note_text(note)), note
 
 
 def _proof_text(proof: Sequence[bytes]) -> str:

@@ -88,7 +88,7 @@ def datasets_named(sql: str) -> tuple[str, ...]:
     """Return the ``party.dataset`` names an SQL text refers to (best effort)."""
     try:
         tree = sqlglot.parse_one(sql, dialect="duckdb")
-    except (ParseError, TokenError):
+    except (ParseError, TokenError, RecursionError):
         return ()
     names = {f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db}
     return tuple(sorted(names))

@@ -2,7 +2,9 @@
 
 Every party keeps a full copy of the log (``state/ledger.sqlite``) extended only with
 entries it has checked (signatures, canonical encoding, and a root it recomputes itself),
-and a witness (``state/witness.sqlite``) that cosigns a checkpoint only if it extends the
+storing only checkpoints a quorum cosigned (the sequencer's log-signed note of a batch is
+checked, not kept: an auditor reading the mirror never sees a checkpoint below the
+quorum), and a witness (``state/witness.sqlite``) that cosigns a checkpoint only if it extends the
 last one it cosigned. The sequencer's own copy is the log itself.
 
 Before touching data for a query, a party checks that the request and its own approval are
@@ -273,8 +275,8 @@ class PartyLedger:
                 return CosignOutcome("", self.store.size, self._witness_size())
             kept = self._cosigned_to_keep(cosigned_note)
             batch = self._mirror.check(entries, note) if entries else None
-            if apply_only:
-                self._write(batch, kept, from_size)
+            if apply_only:  # catching up: the note may be one a quorum cosigned already
+                self._write(batch, kept, from_size, keep_note=self._meets_quorum(note))
                 return CosignOutcome("", self.store.size, self._witness_size())
             # Everything is checked: the witness cosigns while the mirror writes.
             witness = self._witness_pool.submit(self._witness_cosign, note, old_size, proof)
@@ -286,10 +288,17 @@ class PartyLedger:
                 return CosignOutcome("", self.store.size, conflict)
             return CosignOutcome(line, self.store.size, self._witness_size())
 
-    def _write(self, batch: CheckedBatch | None, kept: list[str], from_size: int) -> None:
-        """Write a checked batch and a verified cosigned note to the mirror; index it."""
+    def _write(
+        self, batch: CheckedBatch | None, kept: list[str], from_size: int, keep_note: bool = False
+    ) -> None:
+        """Write a checked batch and a verified cosigned note to the mirror; index it.
+
+        The batch's own checkpoint is stored only with ``keep_note`` (one a quorum
+        cosigned): the mirror keeps no checkpoint below the quorum, so that an auditor
+        reading it never takes the log's signature alone for the ledger's.
+        """
         if batch is not None:
-            self._mirror.store_batch(batch, checkpoints=kept)
+            self._mirror.store_batch(batch, checkpoints=kept, keep_note=keep_note)
             for index, entry in enumerate(batch.entries, from_size):
                 self._index(index, entry)
         elif kept:
@@ -313,6 +322,21 @@ class PartyLedger:
             log.warning("ledger: cosigned checkpoint not kept: %s", exc)
             return []
         return [note]
+
+    def _meets_quorum(self, note: str) -> bool:
+        try:
+            self.quorum.verify(note)
+        except LedgerError:
+            return False
+        return True
+
+    def latest_cosigned(self) -> str:
+        """Return the largest checkpoint in this party's store that a quorum cosigned ("" if
+        none): what this party answers GetCheckpoint with."""
+        for _, note in self.store.iter_checkpoints(newest_first=True):
+            if self._meets_quorum(note):
+                return note
+        return ""
 
     def _keep_cosigned(self, note: str) -> None:
         """Store a checkpoint a quorum cosigned, if this mirror holds its entries."""

@@ -117,6 +117,18 @@ async def cosign(party: Party, request: pb.CosignRequest) -> pb.CosignReply:
     )
 
 
+async def get_checkpoint(party: Party) -> pb.CheckpointReply:
+    """Return this party's latest quorum-cosigned checkpoint and its witness's latest."""
+    ledger = _ledger(party)
+
+    def read() -> pb.CheckpointReply:
+        return pb.CheckpointReply(
+            note=ledger.latest_cosigned(), witness_note=ledger.witness.latest_note() or ""
+        )
+
+    return await asyncio.to_thread(read)
+
+
 def _ledger(party: Party) -> PartyLedger:
     if party.ledger is None:
         raise PeerError(f"ledger: off at {party.config.name} (federation.ledger = false)")

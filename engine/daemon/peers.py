@@ -1,4 +1,5 @@
-"""gRPC channels from a party to the other parties (mutual TLS under the federation CA)."""
+"""gRPC channels from a party to the other parties' Federation service (mutual TLS under
+the federation CA), at each party's federation_address."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 import grpc
 
 from engine.config import PartyConfig
+from engine.daemon.grpc_options import channel_options
 from engine.daemon.status import error_from_rpc
 from engine.errors import EngineError, PeerError, UnreachableError
 from engine.pki import read_pem
@@ -17,15 +19,6 @@ from engine.rpc import jointstat_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2_000),
-]
 RECONNECT_WAIT = 3.0  # seconds a party that just came back may take to connect
 
 T = TypeVar("T")
@@ -40,7 +33,7 @@ def client_credentials(ca: bytes, key: bytes, certificate: bytes) -> grpc.Channe
 
 def secure_channel(address: str, server_name: str, credentials: grpc.ChannelCredentials) -> Any:
     """Open an aio channel to ``address`` verifying the server certificate names ``server_name``."""
-    options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name)]
+    options = [*channel_options(), ("grpc.ssl_target_name_override", server_name)]
     return grpc.aio.secure_channel(address, credentials, options=options)
 
 
@@ -56,7 +49,7 @@ class Peers:
         self._channels = {}
         self._stubs: dict[str, pb_grpc.FederationStub] = {}
         for party in config.federation.parties:
-            channel = secure_channel(party.address, party.name, credentials)
+            channel = secure_channel(party.federation_address, party.name, credentials)
             self._channels[party.name] = channel
             self._stubs[party.name] = pb_grpc.FederationStub(channel)
 

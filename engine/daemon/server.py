@@ -42,8 +42,10 @@ from engine.anchor.writer import CosignCall, LedgerWriter
 from engine.catalog import DatasetInfo
 from engine.config import PartyConfig, load_party
 from engine.daemon.coordinator import Coordinator
+from engine.daemon.grpc_options import ANALYST_MAX_REQUEST_BYTES, MAX_MESSAGE_BYTES, server_options
+from engine.daemon.intake import add_service
 from engine.daemon.party import Party
-from engine.daemon.peers import CHANNEL_OPTIONS, Peers
+from engine.daemon.peers import Peers
 from engine.daemon.sequencer import Sequencer
 from engine.daemon.services import AnalystService, FederationService, Registrar
 from engine.errors import ConfigError, DataError
@@ -51,7 +53,7 @@ from engine.local import LocalData
 from engine.mpc.session import MpcSession
 from engine.pki import load_signing_key, read_pem
 from engine.rpc import jointstat_pb2 as pb
-from engine.rpc import jointstat_pb2_grpc as pb_grpc
+from engine.state_dir import make_private
 from engine.wire import catalog_from_pb
 from engine.wording import counted
 
@@ -84,7 +86,8 @@ class Daemon:
     def __init__(self, config: PartyConfig, *, allow_unavailable: bool = False) -> None:
         self.config = config
         self.allow_unavailable = allow_unavailable
-        self.server: grpc.aio.Server | None = None
+        self.server: grpc.aio.Server | None = None  # the Analyst service
+        self.federation_server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
         self.sequencer: Sequencer | None = None
         self.party: Party | None = None
@@ -129,7 +132,9 @@ class Daemon:
     async def start(self) -> None:
         config = self.config
         me = config.me
+        make_private(config)  # state directory 0700, files and keys 0600
         check_port_free(me.host, me.port, "gRPC address")
+        check_port_free(me.federation_host, me.federation_port, "Federation address")
         check_port_free(me.mpc_host, me.mpc_port, "MPC address")
         check_port_free(me.mpc_large_host, me.mpc_large_port, "MPC large-lane address")
         signing_key = load_signing_key(config.signing_key)  # fail now, not at the first query
@@ -143,7 +148,6 @@ class Daemon:
             root_certificates=read_pem(config.federation.ca_certificate, "federation CA"),
             require_client_auth=True,
         )
-        config.state_dir.mkdir(parents=True, exist_ok=True)
         data = await asyncio.to_thread(LocalData, config)
         unavailable = self._check_datasets(data)
         session = MpcSession(config, config.state_dir / "mpc")
@@ -182,20 +186,19 @@ class Daemon:
             self.sequencer.start()
         self.coordinator = coordinator = Coordinator(config, party, peers, self.sequencer)
 
-        server = grpc.aio.server(options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)])
-        pb_grpc.add_AnalystServicer_to_server(AnalystService(coordinator, party), server)
-        pb_grpc.add_FederationServicer_to_server(
-            FederationService(config, party, self.sequencer, registrar), server
+        # Two servers, so that each service has its own message size limit (intake.py).
+        self.server = self._bind(me.address, "gRPC address", ANALYST_MAX_REQUEST_BYTES, credentials)
+        add_service(self.server, "Analyst", AnalystService(coordinator, party))
+        self.federation_server = self._bind(
+            me.federation_address, "Federation address", MAX_MESSAGE_BYTES, credentials
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        try:
-            server.add_secure_port(me.address, credentials)
-        except RuntimeError:
-            raise ConfigError(
-                f"gRPC address {me.address}: could not bind; want a free port"
-            ) from None
-        await server.start()
-        self.server = server
+        add_service(
+            self.federation_server,
+            "Federation",
+            FederationService(config, party, self.sequencer, registrar),
+        )
+        await self.server.start()
+        await self.federation_server.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("jointstat.v1.Analyst", health_pb2.HealthCheckResponse.SERVING)
         if ledger is not None:
@@ -213,9 +216,11 @@ class Daemon:
             datasets = f"{datasets or 'none'}; unavailable: {', '.join(unavailable)}"
         datasets = datasets or "none (compute-only)"
         log.info(
-            "party %s ready on %s (MPC %s:%d, large lane %d, sequencer %s, datasets: %s)",
+            "party %s ready on %s (parties %s, MPC %s:%d, large lane %d, sequencer %s, "
+            "datasets: %s)",
             config.name,
             me.address,
+            me.federation_address,
             me.mpc_host,
             me.mpc_port,
             me.mpc_large_port,
@@ -273,6 +278,19 @@ class Daemon:
                 log.info("%s", line)
                 last = line
 
+    def _bind(
+        self, address: str, what: str, max_receive: int, credentials: grpc.ServerCredentials
+    ) -> grpc.aio.Server:
+        """Return a server on ``address`` (with the health service) receiving messages of
+        up to ``max_receive`` bytes; raise ConfigError if the address cannot be bound."""
+        server = grpc.aio.server(options=server_options(max_receive))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        try:
+            server.add_secure_port(address, credentials)
+        except RuntimeError:
+            raise ConfigError(f"{what} {address}: could not bind; want a free port") from None
+        return server
+
     async def drain(self, timeout: float) -> None:
         """Refuse new queries and batches; wait until those under way have ended."""
         began = time.monotonic()
@@ -296,8 +314,8 @@ class Daemon:
         await self.drain(self.config.federation.query_timeout_seconds)
         for task in self._tasks:
             task.cancel()
-        if self.server is not None:
-            await self.server.stop(GRACE_SECONDS)
+        servers = [s for s in (self.server, self.federation_server) if s is not None]
+        await asyncio.gather(*(s.stop(GRACE_SECONDS) for s in servers))
         if self.sequencer is not None:
             await self.sequencer.stop()
         if self.writer is not None:

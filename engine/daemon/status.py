@@ -22,6 +22,7 @@ from engine.errors import (
     PeerError,
     PolicyError,
     QueryError,
+    RequestError,
     UnreachableError,
     UnsupportedError,
 )
@@ -31,6 +32,7 @@ CODES: tuple[tuple[type[EngineError], grpc.StatusCode], ...] = (
     (UnsupportedError, grpc.StatusCode.INVALID_ARGUMENT),
     (CatalogMissError, grpc.StatusCode.INVALID_ARGUMENT),
     (QueryError, grpc.StatusCode.INVALID_ARGUMENT),
+    (RequestError, grpc.StatusCode.INVALID_ARGUMENT),
     (PolicyError, grpc.StatusCode.PERMISSION_DENIED),
     (AuthError, grpc.StatusCode.UNAUTHENTICATED),
     (DataError, grpc.StatusCode.FAILED_PRECONDITION),

@@ -2,17 +2,34 @@
 
 A party daemon starts one worker per MPC session (``python -m engine.mpc._worker CONFIG``)
 and talks to it over a private socket pair (file descriptor in the config): length-prefixed
-pickles of :mod:`engine.mpc.job` objects, between a daemon and its own child only —
-nothing a peer sends is ever unpickled. The worker links with the other parties' workers
-through MPyC's TLS, hardened here in two ways MPyC does not do itself:
+pickles of :mod:`engine.mpc.job` objects, between a daemon and its own child only. The
+worker links with the other parties' workers through MPyC's TLS, hardened here in ways
+MPyC does not do itself:
 
 - only the federation CA is trusted (not the system store);
 - a connecting peer must present the certificate of the party index it claims
-  (its certificate names ``MPyC party <index>``), so one party cannot pose as another.
+  (its certificate names ``MPyC party <index>``), so one party cannot pose as another;
+- nothing a peer sends is unpickled. MPyC 0.11 itself unpickles peer bytes on every
+  secure-array path (``mpc.input``, ``mpc.output``, ``mpc._reshare``: ``marshal =
+  pickle.dumps; unmarshal = pickle.loads``) and in ``mpc.transfer``; before any job the
+  worker replaces the ``pickle`` that ``mpyc.runtime`` calls with the typed share codec
+  (:mod:`engine.mpc.share_codec`), the only module-level name through which MPyC decodes
+  peer data (``tests/engine/test_peer_codec.py`` checks MPyC's source for any other).
+  The join's own messages are fixed-width integers checked by their receivers
+  (:mod:`engine.mpc._join_links`); scalar shares go through ``field.from_bytes``, which
+  only reads integers;
+- MPyC's framing of peer messages (program counter, length, payload) is read here too:
+  a frame above MAX_MESSAGE bytes or a second frame for one program counter is refused,
+  and every payload remembers which party sent it.
+
+A peer message that the codec or the framing refuses ends the session: the worker logs it
+once (party, size and reason, never the bytes), reports a JobFailure naming the party to
+its daemon, and exits; the daemon's next job starts a new epoch.
 
 Importing MPyC parses ``sys.argv`` and creates a global runtime, so the worker builds its
 own argv before the import. MPyC 0.11 is pinned: this module relies on its private
-``_reshare`` and on ``asyncoro.MessageExchanger``.
+``_reshare``, on ``asyncoro.MessageExchanger`` (its ``bytes`` and ``buffers``) and on the
+``pickle`` name in ``mpyc.runtime``.
 """
 
 from __future__ import annotations
@@ -32,6 +49,7 @@ import sys
 from typing import Any
 
 from engine.mpc._joined import run_join_job
+from engine.mpc._peer_links import PeerMarshal, Refusals, receive_frames, tag_buffered
 from engine.mpc._release import PowerPool, run_cells_job
 from engine.mpc.job import JobFailure, JobResult, JoinJob, MpcJob, SessionReady
 
@@ -92,19 +110,27 @@ def main() -> None:
     sys.argv = argv
     ssl.create_default_context = _federation_context
 
+    refusals = Refusals(config.get("names", ()))
     from mpyc import asyncoro
 
     class BoundExchanger(asyncoro.MessageExchanger):  # type: ignore[misc]
-        """MPyC's message exchanger, refusing peers whose certificate names another index."""
+        """MPyC's message exchanger, refusing peers whose certificate names another index,
+        and reading their frames with :func:`engine.mpc._peer_links.receive_frames`."""
 
         def data_received(self, data: bytes) -> None:
-            if self.peer_pid is None and len(self.bytes) + len(data) >= 2:
+            if self.peer_pid is not None:
+                receive_frames(self, data, refusals)
+                return
+            # This party listens: the peer's index (and PRSS keys) come first.
+            if len(self.bytes) + len(data) >= 2:
                 claimed = int.from_bytes((bytes(self.bytes) + data)[:2], "little")
                 if not _certificate_names_index(self.transport, claimed):
                     log.error("MPC link refused: peer certificate does not match index %d", claimed)
                     self.transport.close()
                     return
-            super().data_received(data)
+            super().data_received(data)  # MPyC reads the handshake (and frames after it)
+            if self.peer_pid is not None:
+                tag_buffered(self)
 
         def connection_lost(self, exc: Exception | None) -> None:
             if exc is not None or not _shutting_down:
@@ -112,12 +138,25 @@ def main() -> None:
             super().connection_lost(exc)
 
     asyncoro.MessageExchanger = BoundExchanger
+    import mpyc.runtime
     from mpyc.runtime import mpc
 
+    install_peer_codec(mpyc.runtime, refusals)
     _listen_on_own_address(mpc, config["parties"][config["index"]])
     os.chdir(config["workdir"])
     control = socket.socket(fileno=config["control_fd"])
-    mpc.run(_serve(mpc, control, config["epoch"], config.get("tls", True)))
+    refusals.attach(control)
+    mpc.run(_serve(mpc, control, config["epoch"], config.get("tls", True), refusals))
+
+
+def install_peer_codec(runtime: Any, refusals: Refusals) -> None:
+    """Make ``mpyc.runtime`` marshal peer messages with the share codec, never pickle.
+
+    Raises SystemExit if the runtime has no ``pickle`` to replace (not MPyC 0.11).
+    """
+    if getattr(runtime, "pickle", None) is not pickle:
+        raise SystemExit("mpyc.runtime: got no module-level pickle to replace, want MPyC 0.11")
+    runtime.pickle = PeerMarshal(refusals)
 
 
 _shutting_down = False
@@ -165,7 +204,9 @@ def _certificate_names_index(transport: Any, index: int) -> bool:
     return f"MPyC party {index}" in names
 
 
-async def _serve(mpc: Any, control: socket.socket, epoch: int, tls: bool) -> None:
+async def _serve(
+    mpc: Any, control: socket.socket, epoch: int, tls: bool, refusals: Refusals
+) -> None:
     global _shutting_down, _control, _job_id
     reader, writer = await asyncio.open_connection(sock=control)
     _control = writer
@@ -184,7 +225,7 @@ async def _serve(mpc: Any, control: socket.socket, epoch: int, tls: bool) -> Non
         if not isinstance(message, tuple) or len(message) != 2:
             raise SystemExit("control message: got an unexpected object, want (job, inputs)")
         job, inputs = message
-        _job_id = job.job_id
+        _job_id = refusals.job_id = job.job_id
         try:
             result: JobResult | JobFailure = await _run_job(mpc, types, job, inputs)
         except Exception as exc:  # report, then end the session: it may be out of step
@@ -192,7 +233,7 @@ async def _serve(mpc: Any, control: socket.socket, epoch: int, tls: bool) -> Non
             _write_message(writer, JobFailure(job.job_id, f"{type(exc).__name__} in MPC job"))
             await writer.drain()
             os._exit(4)
-        _job_id = None
+        _job_id = refusals.job_id = None
         _write_message(writer, result)
         await writer.drain()
 

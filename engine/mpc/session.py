@@ -43,6 +43,9 @@ def prepare_tls_directory(config: PartyConfig, workdir: Path) -> None:
 class MpcSession:
     """A running (or startable) MPC worker for one party."""
 
+    # How the worker is started (``python <worker_argv> CONFIG``); tests start other workers.
+    worker_argv: tuple[str, ...] = ("-m", "engine.mpc._worker")
+
     def __init__(
         self, config: PartyConfig, workdir: Path, *, tls: bool = True, lane: str = "small"
     ) -> None:
@@ -75,6 +78,7 @@ class MpcSession:
             "index": self._config.me.index,
             "threshold": federation.threshold,
             "parties": ["{}:{}".format(*p.mpc_link(self.lane)) for p in federation.parties],
+            "names": [p.name for p in federation.parties],
             "control_fd": child.fileno(),
             "workdir": str(self._workdir),
             "epoch": epoch,
@@ -82,8 +86,7 @@ class MpcSession:
         }
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "engine.mpc._worker",
+            *self.worker_argv,
             json.dumps(config),
             pass_fds=(child.fileno(),),
             stdin=asyncio.subprocess.DEVNULL,

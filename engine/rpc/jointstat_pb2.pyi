@@ -120,6 +120,18 @@ class GetCatalogRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class GetCheckpointRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CheckpointReply(_message.Message):
+    __slots__ = ("note", "witness_note")
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    WITNESS_NOTE_FIELD_NUMBER: _ClassVar[int]
+    note: str
+    witness_note: str
+    def __init__(self, note: _Optional[str] = ..., witness_note: _Optional[str] = ...) -> None: ...
+
 class DatasetSchema(_message.Message):
     __slots__ = ("owner", "name", "available", "problem", "metadata", "budget_spent", "analyst_budget_spent")
     OWNER_FIELD_NUMBER: _ClassVar[int]

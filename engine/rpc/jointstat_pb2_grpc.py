@@ -45,6 +45,11 @@ class AnalystStub:
                 request_serializer=engine_dot_rpc_dot_jointstat__pb2.ListDatasetsRequest.SerializeToString,
                 response_deserializer=engine_dot_rpc_dot_jointstat__pb2.CatalogReply.FromString,
                 _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/jointstat.v1.Analyst/GetCheckpoint',
+                request_serializer=engine_dot_rpc_dot_jointstat__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=engine_dot_rpc_dot_jointstat__pb2.CheckpointReply.FromString,
+                _registered_method=True)
 
 
 class AnalystServicer:
@@ -66,6 +71,17 @@ class AnalystServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCheckpoint(self, request, context):
+        """The latest checkpoint of this party's ledger copy that a quorum cosigned, and the
+        checkpoint its witness last cosigned: what `jointstat ledger verify` compares a copy
+        with to detect a rollback. Read-only; callable by analysts and by parties. Reveals
+        the ledger's size and root (every receipt reveals a checkpoint too), nothing else.
+        UNAVAILABLE when this party runs without the ledger (federation.ledger = false).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalystServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +94,11 @@ def add_AnalystServicer_to_server(servicer, server):
                     servicer.ListDatasets,
                     request_deserializer=engine_dot_rpc_dot_jointstat__pb2.ListDatasetsRequest.FromString,
                     response_serializer=engine_dot_rpc_dot_jointstat__pb2.CatalogReply.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=engine_dot_rpc_dot_jointstat__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=engine_dot_rpc_dot_jointstat__pb2.CheckpointReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +156,33 @@ class Analyst:
             '/jointstat.v1.Analyst/ListDatasets',
             engine_dot_rpc_dot_jointstat__pb2.ListDatasetsRequest.SerializeToString,
             engine_dot_rpc_dot_jointstat__pb2.CatalogReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jointstat.v1.Analyst/GetCheckpoint',
+            engine_dot_rpc_dot_jointstat__pb2.GetCheckpointRequest.SerializeToString,
+            engine_dot_rpc_dot_jointstat__pb2.CheckpointReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,10 +17,14 @@ rule off (``overlap_control = false``, ``dominance = false``): with overlap cont
 cell could be withheld because an earlier test released a row set close to it, which is
 right but makes results depend on test order. Both have tests of their own, on datasets of
 their own (tests/engine/test_disclosure.py).
+
+Every channel of the daemons pings every KEEPALIVE_SECONDS (``JOINTSTAT_KEEPALIVE_SECONDS``),
+so that a test of a call lasting many keepalive periods takes seconds.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -29,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from engine.client import Client
+from engine.daemon.grpc_options import KEEPALIVE_ENV
 from engine.demo.synthetic import PARTIES, REGIONS, SECTORS, generate
 from engine.federation_init import DatasetSpec, create_federation
 from engine.launch import LocalFederation, free_port_block
@@ -39,6 +44,7 @@ NO_OVERLAP = (("overlap_control", False), ("dominance", False))
 # Limits the tests reach: grouping registry.wide by slot with three aggregates exceeds the
 # cells; a few thousand groups make a job large (its own MPC lane).
 LIMITS = "[federation]\nmax_result_cells = 150000\nlarge_job_operations = 20000\n"
+KEEPALIVE_SECONDS = 1
 EDGE_COLUMNS: dict[str, str | dict[str, object]] = {
     "k": {"policy": "group_by", "domain": ["a", "b", "c", "d"]},
     "g": {"policy": "group_by", "domain": {"from": 1, "to": 60}},
@@ -218,7 +224,11 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     )
     toml = root / "federation.toml"
     toml.write_text(toml.read_text().replace("[federation]\n", LIMITS, 1))
-    launcher = LocalFederation(root, allow_unavailable=True)  # social.missing, tax.bad
+    launcher = LocalFederation(
+        root,
+        allow_unavailable=True,  # social.missing, tax.bad
+        env={**os.environ, KEEPALIVE_ENV: str(KEEPALIVE_SECONDS)},
+    )
     launcher.start()
     try:
         yield Federation(root, launcher, PlaintextOracle(files), root / "analysts" / "alice")

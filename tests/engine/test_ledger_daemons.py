@@ -251,7 +251,7 @@ def _sequencer_stub(federation: Federation, target: str) -> pb_grpc.FederationSt
         pki.read_pem(federation.directory / "registry" / "tls.crt", "cert"),
     )
     channel = grpc.secure_channel(
-        fed.party(target).address,
+        fed.party(target).federation_address,
         credentials,
         options=[("grpc.ssl_target_name_override", target)],
     )

@@ -11,6 +11,7 @@ import pytest
 from ledger_fixtures import KEYRING, ORIGIN, cosigned_note, log_note, make_quorum, sample_entries
 
 from ledger.entries import encode_entry
+from ledger.errors import differing_hex
 from ledger.merkle import MerkleTree
 from ledger.store import LedgerStore
 
@@ -98,7 +99,7 @@ def test_a_rebuilt_tree_still_disagrees_with_the_signed_checkpoint(db: Path) -> 
         conn.execute("UPDATE entries SET data = ? WHERE idx = 20", (encode_entry(ENTRIES[21]),))
     ok, index, problem = verify(db)
     assert (ok, index) == (False, 10)
-    assert problem.startswith("checkpoint 40: got size 40 root")
+    assert problem.startswith("checkpoint 40: got root ")
     assert "an entry in [10, 40) is not the one signed" in problem
 
 
@@ -168,3 +169,27 @@ def test_quorum_status_is_reported(tmp_path: Path) -> None:
 def test_an_empty_store_verifies(tmp_path: Path) -> None:
     report = LedgerStore(tmp_path / "l.db").verify(KEYRING, QUORUM)
     assert report.ok and report.size == 0 and report.cosigned_size is None
+
+
+def test_a_hash_changed_past_its_first_bytes_is_reported_with_prefixes_that_differ(
+    db: Path,
+) -> None:
+    with sql(db) as conn:
+        (stored,) = conn.execute("SELECT hash FROM nodes WHERE level = 0 AND idx = 7").fetchone()
+        changed = bytearray(stored)
+        changed[20] ^= 0x40  # the first 4 bytes (what used to be printed) are unchanged
+        conn.execute("UPDATE nodes SET hash = ? WHERE level = 0 AND idx = 7", (bytes(changed),))
+    ok, index, problem = verify(db)
+    assert (ok, index) == (False, 7)
+    got = problem.split("got ")[1].split(",")[0]
+    want = problem.split("want ")[1].split(" ")[0]
+    assert got != want and len(got) == len(want) >= 8
+    assert bytes(changed).hex().startswith(got) and bytes(stored).hex().startswith(want)
+
+
+def test_differing_hex_shows_where_two_hashes_differ() -> None:
+    a = bytes(range(32))
+    b = a[:12] + b"\xff" + a[13:]
+    assert differing_hex(a, b) == (a.hex()[:29], b.hex()[:29])  # 4 digits past digit 24
+    assert differing_hex(b"\x01" + a[1:], a) == (("01" + a.hex()[2:])[:8], a.hex()[:8])
+    assert differing_hex(a, a) == (a.hex(), a.hex())

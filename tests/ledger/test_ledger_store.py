@@ -121,7 +121,7 @@ def test_checkpoints_are_checked_and_merged(tmp_path: Path) -> None:
     store.store_checkpoint(cosigned_note(100, TREE.root(100), witnesses=2))
     merged = parse_note(store.checkpoint_note(100) or "")
     assert len(merged.signatures) == 3  # the log's plus two cosignatures, no duplicates
-    with pytest.raises(ProofError, match="want size 100 root"):
+    with pytest.raises(ProofError, match=r"checkpoint 100: got root [0-9a-f]{8}, want [0-9a-f]{8}"):
         store.store_checkpoint(log_note(100, TREE.root(99)))
     with pytest.raises(ProofError, match="tree size: got 301"):
         store.store_checkpoint(log_note(301, TREE.root(300)))
@@ -196,7 +196,7 @@ def test_checkpoints_are_stored_with_the_batch(tmp_path: Path) -> None:
     assert len(parse_note(store.checkpoint_note(10) or "").signatures) == 3
     assert store.checkpoint_sizes() == [10, 20]
     wrong = cosigned_note(10, TREE.root(9))
-    with pytest.raises(ProofError, match="want size 10 root"):
+    with pytest.raises(ProofError, match=r"checkpoint 10: got root [0-9a-f]{8}, want "):
         store.append_batch(ENTRIES[20:30], note_for=log_note, checkpoints=[wrong])
     with pytest.raises(ProofError, match="tree size: got 25"):  # between old size and new
         store.append_batch(ENTRIES[20:30], checkpoints=[log_note(25, TREE.root(25))])
@@ -230,3 +230,51 @@ def test_prepare_writes_nothing_and_commit_needs_an_unchanged_store(tmp_path: Pa
         store.commit_append(late)
     assert (store.size, store.root) == (10, TREE.root(10))
     assert LedgerStore(tmp_path / "l.db").root == TREE.root(10)
+
+
+def test_a_new_store_is_private_to_its_owner(tmp_path: Path) -> None:
+    store = filled(tmp_path / "l.db")
+    for name in ("l.db", "l.db-wal", "l.db-shm"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+    store.close()
+
+
+def test_a_read_only_store_reads_and_never_writes(tmp_path: Path) -> None:
+    filled(tmp_path / "l.db").close()
+    before = (tmp_path / "l.db").read_bytes()
+    store = LedgerStore(tmp_path / "l.db", read_only=True)
+    assert (store.size, store.root) == (300, TREE.root())
+    with pytest.raises(StoreError, match="opened read-only"):
+        store.append_batch(sample_entries(1, first_query=900))
+    with pytest.raises(StoreError, match="opened read-only"):
+        store.store_checkpoint(log_note(300, TREE.root()))
+    store.close()
+    assert (tmp_path / "l.db").read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["foreign", "garbage", "missing"])
+def test_a_file_that_is_no_ledger_is_refused_read_only(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "other.db"
+    if kind == "foreign":
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE t (x)")
+    elif kind == "garbage":
+        path.write_bytes(b"\x00not sqlite" * 50)
+    before = path.read_bytes() if path.exists() else None
+    reason = {"foreign": "got no table", "garbage": "want a SQLite", "missing": "got none"}[kind]
+    with pytest.raises(StoreError, match=reason):
+        LedgerStore(path, read_only=True)
+    assert (path.read_bytes() if path.exists() else None) == before
+
+
+def test_export_writes_a_consistent_self_contained_copy(tmp_path: Path) -> None:
+    store = filled(tmp_path / "l.db")  # WAL mode, the WAL not checkpointed
+    assert store.export(tmp_path / "copy.db") == 300
+    assert (tmp_path / "copy.db").stat().st_mode & 0o777 == 0o600
+    store.close()
+    with sqlite3.connect(tmp_path / "copy.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    copy = LedgerStore(tmp_path / "copy.db", read_only=True)
+    assert (copy.size, copy.root) == (300, TREE.root())
+    with pytest.raises(StoreError, match="want a new file"):
+        copy.export(tmp_path / "copy.db")

@@ -9,11 +9,23 @@ import pytest
 from ledger_fixtures import LOG_SIGNER, ORIGIN, log_note, seed
 
 from ledger.checkpoint import Checkpoint
-from ledger.errors import ConflictError, ForkError, FormatError, SignatureError, WitnessError
+from ledger.errors import (
+    ConflictError,
+    ForkError,
+    FormatError,
+    SignatureError,
+    StoreError,
+    WitnessError,
+)
 from ledger.merkle import MerkleTree
 from ledger.note import NoteSigner, open_note, parse_note, parse_signature_line, sign_note
 from ledger.proof import consistency_proof
-from ledger.witness import Witness, format_add_checkpoint, parse_add_checkpoint
+from ledger.witness import (
+    Witness,
+    format_add_checkpoint,
+    parse_add_checkpoint,
+    witnessed_checkpoint,
+)
 
 HONEST = MerkleTree(b"entry %d" % i for i in range(40))
 FORKED = MerkleTree([*(b"entry %d" % i for i in range(10)), *(b"forked %d" % i for i in range(30))])
@@ -195,3 +207,18 @@ def test_concurrent_requests_from_threads_are_serialised(tmp_path: Path) -> None
     for t in threads:
         t.join(timeout=30)
     assert sorted(outcomes) == ["conflict 10"] * 7 + ["cosigned"]
+
+
+def test_an_auditor_reads_the_latest_cosigned_checkpoint_read_only(tmp_path: Path) -> None:
+    witness = make(tmp_path / "w.db")
+    assert witnessed_checkpoint(tmp_path / "w.db", ORIGIN) is None
+    cosign(witness, 0, 5)
+    cosign(witness, 5, 17)
+    assert witness.latest_note() == note_at(17)
+    before = (tmp_path / "w.db").read_bytes()
+    found = witnessed_checkpoint(tmp_path / "w.db", ORIGIN)
+    assert found is not None and found[0].size == 17 and found[1] == note_at(17)
+    assert (tmp_path / "w.db").read_bytes() == before
+    (tmp_path / "other.db").write_bytes(b"")
+    with pytest.raises(StoreError, match="witness database"):
+        witnessed_checkpoint(tmp_path / "other.db", ORIGIN)
