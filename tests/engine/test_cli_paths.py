@@ -61,7 +61,7 @@ MISTAKES = [
     (["ledger", "verify", "--file", "{fed}", "--federation", "{fed}"], "ledger.sqlite"),
     (
         ["ledger", "verify", "--file", "{fed}/federation.toml", "--federation", "{fed}"],
-        "not an SQLite",
+        "want a SQLite database",
     ),
     (["ledger", "log", "--file", "{fed}/x", "--federation", "{fed}/tax/party.toml"], "federation"),
     (["ledger", "verify-receipt", "{fed}", "--federation", "{fed}"], "--receipt"),
