@@ -165,6 +165,8 @@ async def _run(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
 
     if scenario.get("kind") == "order":
         return await _run_order(mpc, scenario)
+    if scenario.get("kind") == "overlap":
+        return await _run_overlap(mpc, scenario)
     secint = mpc.SecInt(scenario["bits"])
     roles = scenario["roles"]  # [hub, owner of table 1, ...]
     helpers = scenario["helpers"]
@@ -299,6 +301,70 @@ async def _run_order(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
         "plain_looking": sum(
             [await _looks_plain(mpc, a) for a in [result.counts, result.numerators.reshape(-1)]]
         ),
+    }
+
+
+def overlap_sketches(scenario: dict[str, Any], q: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Return an overlap scenario's new and kept sketches (power sums of random key sets).
+
+    ``pairs`` lists (weight changes, base size): the kept set is a random base set of keys
+    with weights 1..3, the new one the same with ``changes`` keys added, removed or given
+    another weight.
+    """
+    rng = random.Random(scenario["seed"])
+    terms = 2 * scenario["m"] - 1
+    new, kept = [], []
+    for changes, size in scenario["pairs"]:
+        base = {rng.randrange(1, q): rng.randint(1, 3) for _ in range(size)}
+        other = dict(base)
+        for key in rng.sample(sorted(base), min(changes, len(base))):
+            other[key] = rng.choice([0, other[key] + 1])
+        for _ in range(changes - min(changes, len(base))):
+            other[rng.randrange(1, q)] = 1
+        kept.append([sum(w * pow(x, k, q) for x, w in base.items()) % q for k in range(terms)])
+        new.append([sum(w * pow(x, k, q) for x, w in other.items()) % q for k in range(terms)])
+    return new, kept
+
+
+async def _run_overlap(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
+    """Run the secure overlap decision on sketches input by party 0; open the bits."""
+    import numpy as np
+
+    from engine.mpc._join_overlap import OVERLAP_BITS, close_pairs, convert_small, zero_bits
+
+    secint = mpc.SecInt(OVERLAP_BITS)
+    q = secint.field.order
+    new, kept = overlap_sketches(scenario, q)
+    terms = 2 * scenario["m"] - 1
+
+    async def shared(rows: list[list[int]]) -> Any:
+        flat = np.array([v for row in rows for v in row], dtype=object)
+        array = mpc.input(secint.array(flat if mpc.pid == 0 else flat * 0), senders=0)
+        return (await mpc.gather(array)).value.reshape(len(rows), terms)
+
+    new_shares, kept_shares = await shared(new), await shared(kept)
+    rows = []
+    for i in range(len(new)):  # each pair alone: one new row against one kept row
+        bit = await close_pairs(
+            mpc, secint, new_shares[i : i + 1], kept_shares[i : i + 1], scenario["m"], "t"
+        )
+        rows.append(bit)
+    every = await close_pairs(mpc, secint, new_shares, kept_shares, scenario["m"], "t")
+    zeros = await zero_bits(mpc, secint, np.array([0, 1, q - 1, 12345], dtype=object))
+    small = mpc.SecInt(32)
+    values = mpc.input(small.array(np.array([0, 5, 1000], dtype=object)), senders=0)
+    converted = await convert_small(mpc, small, secint, (await mpc.gather(values)).value, bits=10)
+
+    async def opened(vector: Any) -> list[int]:
+        out = await mpc.output(secint.field.array(np.asarray(vector) % q, check=False))
+        return [int(v) for v in out.value]
+
+    return {
+        "pairs": await opened(np.concatenate(rows)),
+        "any": await opened(every),
+        "zeros": await opened(zeros),
+        "converted": await opened(converted),
+        "modulus": q,
     }
 
 

@@ -1,0 +1,263 @@
+"""Query-set overlap control over joins, on secret shares (README, "What is protected").
+
+A release over a join must not differ by 1..m − 1 joined keys from a join release kept in
+the window (the last W released row sets), or an analyst subtracts the two and reads those
+few people's values. Nobody may learn the joined set, so the whole check runs inside MPC and
+its outcome stays secret: it only multiplies into each cell's "allowed" bit, like the
+minimum group size (a withheld cell looks like any suppressed cell).
+
+Identity and sketch. Every joined row is one join key (each side has one row per key). The
+hub knows, for each of its shuffled positions i, its key and so the key's identity
+x_i = SHA-256(federation overlap secret, key) mod q, q the prime of the fixed overlap field
+(:data:`OVERLAP_BITS`, the same for every join, so that sketches of any two joins are
+comparable); padding has x = 0 and weight 0. The sketch of a cell is
+S_k = Σ_i a_i · x_i^k, k = 0 … 2m − 2, with a_i the cell's COUNT(*) weight of row i (the
+hub's count column of the cell's group times the spokes' count columns and the row filter,
+the same product as the cell's count). The hub inputs h_i · x_i^k (its own column h times
+the powers: it knows both), the spokes' factor is converted from the join field into the
+overlap field by a masked opening (:func:`convert_small`), and every S_k is an entry of one
+matrix product (one resharing for all).
+
+Decision. For a kept sketch S' the difference D = S − S' is the power-sum sequence of the
+keys whose weight changed (weights are small nonzero integers), so with r such keys the
+m × m Hankel matrix H[i][j] = D_{i+j} is V^T·diag(w)·V (V the r × m Vandermonde matrix of
+their identities): singular iff r < m when the identities are distinct, and for r ≥ m
+singular only with probability O(m²/q) over the keyed hash. r = 0 iff D = 0, tested as
+Σ ρ_k·D_k = 0 with public random ρ (error 1/q). So a cell is withheld iff for some kept
+sketch det(H) = 0 and D ≠ 0. det(H) is computed by Faddeev–LeVerrier (m − 1 rounds of
+secure m × m matrix products, divisions by the public 1 … m), the zero tests by the
+quadratic-residuosity test of Nishide and Ohta (2007) vectorized (one product round, one
+opening of uniformly random values, log2 κ rounds for the AND of κ = 40 bits): nothing
+opened depends on the data. The OR over the window is a product tree (log2 W rounds).
+
+What is opened, and to whom: the masked conversions (c + r with r ≥ 2^40 times larger than
+c: statistically hidden), the zero tests' uniformly random residues, and the job ids kept
+by each party (public: every party knows which join queries ran). Nothing about H, D, S,
+the rank or the outcome is opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from engine.mpc._release import _Shares
+
+OVERLAP_BITS = 128  # the overlap field: MPyC's SecInt(128) prime, the same for every join
+MASK_BITS = 40  # statistical hiding of a masked conversion
+ZERO_TEST_ROUNDS = 40  # a nonzero value passes a zero test with probability 2^-40
+
+Vector = Any  # numpy object array of field elements
+
+
+def identity(secret: str, key: bytes) -> int:
+    """Return a join key's identity (256 bits) under the federation's overlap secret; the
+    worker reduces it into the overlap field. The same at every hub for the same key."""
+    return int.from_bytes(
+        hashlib.sha256(f"jointstat/join-overlap/v1:{secret}:".encode() + key).digest(), "big"
+    )
+
+
+def job_tag(job_id: str) -> int:
+    """Return the 60-bit tag of a job id, as the parties exchange it to agree on a window."""
+    return int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:8], "big") >> 4 or 1
+
+
+def powers(x: Vector, terms: int, q: int) -> Vector:
+    """Return the (terms, len(x)) array x^k mod q, k = 0 … terms − 1 (0^0 = 1)."""
+    out = np.empty((terms, len(x)), dtype=object)
+    current = np.ones(len(x), dtype=object)
+    for k in range(terms):
+        out[k] = current
+        current = (current * x) % q
+    return out
+
+
+def combination(tag: str, terms: int, q: int) -> Vector:
+    """Return the public random ρ for the test D ≠ 0 (the same at every party)."""
+    out = []
+    for k in range(terms):
+        digest = hashlib.sha256(f"jointstat/join-overlap/rho:{tag}:{k}".encode()).digest()
+        out.append(int.from_bytes(digest, "big") % q)
+    return np.array(out, dtype=object)
+
+
+async def shared_randoms(mpc: Any, secint: Any, count: int, bound: int) -> Vector:
+    """Return shares of the sum of every party's uniform draws below ``bound`` (count of
+    them): uniform and secret unless every party colludes."""
+    own = np.array([secrets.randbelow(bound) for _ in range(count)], dtype=object)
+    parts = await mpc.gather(mpc.input(secint.array(own), senders=list(range(len(mpc.parties)))))
+    return sum((part.value for part in parts[1:]), parts[0].value) % secint.field.order
+
+
+async def convert_small(mpc: Any, source: Any, target: Any, values: Vector, bits: int) -> Vector:
+    """Return shares in ``target``'s field of ``values`` (shares in ``source``'s field of
+    integers in [0, 2^bits)): open c = v + R (R = Σ every party's r_j < 2^(bits + 40),
+    input in both fields), then v = c − R in the target field. c hides v statistically.
+
+    Requires both fields above the parties · 2^(bits + 41) (checked).
+    """
+    shape = values.shape
+    flat = values.ravel()
+    n = len(mpc.parties)
+    bound = 1 << (bits + MASK_BITS)
+    need = (n + 1) * bound
+    for kind in (source, target):
+        if kind.field.order <= need:
+            raise ValueError(
+                f"conversion: got a {kind.field.order.bit_length()}-bit field, want more than "
+                f"{need.bit_length()} bits"
+            )
+    own = np.array([secrets.randbelow(bound) for _ in range(len(flat))], dtype=object)
+    senders = list(range(n))
+    in_source = mpc.input(source.array(own), senders=senders)
+    in_target = mpc.input(target.array(own), senders=senders)
+    a, b = await mpc.gather(in_source), await mpc.gather(in_target)
+    p, q = source.field.order, target.field.order
+    mask_p = sum((part.value for part in a[1:]), a[0].value) % p
+    mask_q = sum((part.value for part in b[1:]), b[0].value) % q
+    opened = await mpc.output(source.field.array((flat + mask_p) % p, check=False))
+    c = np.array([int(v) for v in opened.value], dtype=object) % q
+    return ((c - mask_q) % q).reshape(shape)
+
+
+def non_square(q: int) -> int:
+    """Return the least quadratic non-residue mod the odd prime q."""
+    eta = 2
+    while pow(eta, (q - 1) // 2, q) == 1:
+        eta += 1
+    return eta
+
+
+async def zero_bits(mpc: Any, secint: Any, values: Vector) -> Vector:
+    """Return shares of [v == 0] for every share v of ``values`` (a vector), secret.
+
+    Nishide–Ohta: per test and round i, open c_i = v·s_i + (1 + z_i(η − 1))·r_i² with s_i,
+    r_i uniform and z_i a random bit (all secret), η a non-residue. If v = 0, c_i is a
+    residue iff z_i = 0; if v ≠ 0, c_i is uniform. So e_i = [c_i residue] == [z_i = 0]
+    is 1 for every i when v = 0, and is a fair coin otherwise; the result is Π_i e_i.
+    """
+    field = secint.field
+    q = field.order
+    arithmetic = _Shares(mpc, field)
+    count = len(values)
+    rounds = ZERO_TEST_ROUNDS
+    total = count * rounds
+    randoms = await shared_randoms(mpc, secint, 2 * total, q)
+    s, r = randoms[:total], randoms[total:]
+    z = (await mpc.gather(mpc.np_random_bits(secint, total))).value % q
+    eta = non_square(q)
+    (r2,) = await arithmetic.products((r, r))
+    v = np.repeat(values % q, rounds)
+    local = (v * s + (1 + z * (eta - 1)) * r2) % q  # degree 2t
+    opened = await mpc.output(field.array(local, check=False), threshold=2 * mpc.threshold)
+    c = [int(x) for x in opened.value]
+    residue = np.array([1 if x == 0 or pow(x, (q - 1) // 2, q) == 1 else 0 for x in c])
+    # e = 1 − z where c is a residue (or 0), z where it is not
+    e = np.where(residue == 1, (1 - z) % q, z).astype(object).reshape(count, rounds)
+    return await product_tree(arithmetic, e)
+
+
+async def product_tree(arithmetic: _Shares, factors: Vector) -> Vector:
+    """Return shares of the product of each row of ``factors`` (log2 columns rounds)."""
+    while factors.shape[1] > 1:
+        half = factors.shape[1] // 2
+        (level,) = await arithmetic.products((factors[:, :half], factors[:, half : 2 * half]))
+        factors = np.concatenate([level, factors[:, 2 * half :]], axis=1)
+    return factors[:, 0]
+
+
+async def determinants(arithmetic: _Shares, matrices: Vector) -> Vector:
+    """Return shares of det of each m × m matrix of ``matrices`` (shape (P, m, m)).
+
+    Faddeev–LeVerrier: M_1 = I, c_{m−k} = −tr(A·M_k)/k, M_{k+1} = A·M_k + c_{m−k}·I,
+    det A = (−1)^m c_0; m − 1 rounds of matrix products (the last only its trace). The
+    field's characteristic exceeds m, so the divisions are by public invertible 1 … m.
+    """
+    q = arithmetic.p
+    count, m, _ = matrices.shape
+    eye = np.zeros((m, m), dtype=object)
+    np.fill_diagonal(eye, 1)
+    a = matrices % q
+    product = a  # A·M_1
+    moved = a
+    coefficient = np.zeros(count, dtype=object)
+    for k in range(1, m + 1):
+        if k == 1:
+            trace = np.trace(a, axis1=1, axis2=2) % q
+        elif k < m:
+            local = np.matmul(a, moved) % q
+            product = (await arithmetic.reshare(local.ravel())).reshape(count, m, m)
+            trace = np.trace(product, axis1=1, axis2=2) % q
+        else:  # only tr(A·M_m) = Σ_ij A_ij (M_m)_ji is needed: one resharing per matrix
+            trace = await arithmetic.reshare(
+                np.sum(a * np.transpose(moved, (0, 2, 1)), axis=(1, 2)) % q
+            )
+        coefficient = (-trace * pow(k, -1, q)) % q
+        if k < m:
+            moved = (product + coefficient[:, None, None] * eye[None, :, :]) % q  # M_{k+1}
+    return coefficient if m % 2 == 0 else (-coefficient) % q
+
+
+def hankel(differences: Vector, m: int) -> Vector:
+    """Return the (P, m, m) Hankel matrices H[p][i][j] = D[p][i + j]."""
+    index = np.add.outer(np.arange(m), np.arange(m))
+    return differences[:, index]
+
+
+async def close_pairs(mpc: Any, secint: Any, new: Vector, kept: Vector, m: int, tag: str) -> Vector:
+    """Return shares, per row of ``new`` (C, ≥ 2m − 1), of [some row of ``kept`` (E, ≥
+    2m − 1) differs from it by 1 … m − 1 keys] (all zero when ``kept`` is empty)."""
+    q = secint.field.order
+    count = len(new)
+    if len(kept) == 0 or count == 0:
+        return np.zeros(count, dtype=object)
+    terms = 2 * m - 1
+    arithmetic = _Shares(mpc, secint.field)
+    d = (new[:, None, :terms] - kept[None, :, :terms]) % q  # (C, E, K)
+    flat = d.reshape(-1, terms)
+    rho = combination(tag, terms, q)
+    z = flat.dot(rho) % q
+    if m == 1:
+        return np.zeros(count, dtype=object)  # no difference is below 1
+    det = await determinants(arithmetic, hankel(flat, m))
+    tests = await zero_bits(mpc, secint, np.concatenate([det, z]))
+    singular, same = tests[: len(det)], tests[len(det) :]
+    (close,) = await arithmetic.products((singular, (1 - same) % q))
+    apart = ((1 - close) % q).reshape(count, len(kept))
+    return (1 - await product_tree(arithmetic, apart)) % q
+
+
+def plain_close(new: Sequence[int], kept: Sequence[int], m: int, q: int) -> bool:
+    """Return the decision of :func:`close_pairs` for one pair, in plaintext (the oracle
+    of the tests): det(H) == 0 and D != 0."""
+    d = [(a - b) % q for a, b in zip(new[: 2 * m - 1], kept[: 2 * m - 1], strict=True)]
+    if not any(d):
+        return False
+    matrix = [[d[i + j] for j in range(m)] for i in range(m)]
+    return _det_mod(matrix, q) == 0
+
+
+def _det_mod(matrix: list[list[int]], q: int) -> int:
+    """Return det mod q by Gaussian elimination (plaintext)."""
+    a = [row[:] for row in matrix]
+    size = len(a)
+    det = 1
+    for col in range(size):
+        pivot = next((r for r in range(col, size) if a[r][col] % q), None)
+        if pivot is None:
+            return 0
+        if pivot != col:
+            a[col], a[pivot] = a[pivot], a[col]
+            det = -det
+        det = det * a[col][col] % q
+        inverse = pow(a[col][col], -1, q)
+        for r in range(col + 1, size):
+            factor = a[r][col] * inverse % q
+            if factor:
+                a[r] = [(x - factor * y) % q for x, y in zip(a[r], a[col], strict=True)]
+    return det % q
