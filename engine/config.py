@@ -29,6 +29,7 @@ from engine.errors import ConfigError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_MIN_GROUP_SIZE = 10_000
+MAX_JOIN_OVERLAP_WINDOW = 4096  # each kept join row set costs every later join a comparison
 MAX_OVERLAP_MIN_GROUP_SIZE = 100  # overlap control's sketches grow with the minimum (2m - 1)
 MAX_DECIMALS = 9
 MAX_DOMAIN_LABELS = 100_000  # labels of one group_by column
@@ -159,6 +160,8 @@ class Federation:
     ledger_quorum: int  # k: cosignatures a checkpoint needs
     ledger: bool  # anchor every query on the ledger (off only for benchmarks)
     limits: Limits = Limits()
+    # overlap control over joins: released join row sets each party keeps (as shares)
+    join_overlap_window: int = 64
 
     @property
     def log_origin(self) -> str:
@@ -474,6 +477,12 @@ def load_federation(path: Path) -> Federation:
         raise ConfigError(f"{path.name}: federation.large_job_operations got a negative, want >= 0")
     if max_age <= 0 or timeout <= 0:
         raise ConfigError(f"{path.name}: got a non-positive age or timeout, want > 0")
+    window = fed.get("join_overlap_window", int, 64)
+    if not 1 <= window <= MAX_JOIN_OVERLAP_WINDOW:
+        raise ConfigError(
+            f"{path.name}: federation.join_overlap_window got {window}, "
+            f"want 1..{MAX_JOIN_OVERLAP_WINDOW}"
+        )
     fed.finish()
     root.finish()
     return Federation(
@@ -490,6 +499,7 @@ def load_federation(path: Path) -> Federation:
         ledger_quorum=quorum,
         ledger=ledger,
         limits=limits,
+        join_overlap_window=window,
     )
 
 

@@ -324,6 +324,11 @@ class LocalData:
         finally:
             cursor.close()
 
+    @property
+    def overlap_secret(self) -> str | None:
+        """The federation's shared overlap key (derived), None without ``overlap_key``."""
+        return self._federation_secret
+
     def dry_run(self, plan: Plan) -> None:
         """Run this owner's SQL of ``plan`` on empty copies of its tables (no row is read).
 

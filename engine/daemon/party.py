@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import time
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from engine.anchor.party import PartyLedger
 from engine.catalog import Catalog, DatasetInfo
 from engine.config import PartyConfig, ReleaseMode
+from engine.daemon.lanes import LARGE
 from engine.errors import (
     CatalogMissError,
     EngineError,
@@ -30,9 +32,11 @@ from engine.errors import (
     PolicyError,
     UnsupportedError,
 )
+from engine.join_overlap_store import JoinOverlapStore
 from engine.local import LocalData
 from engine.local_scan import JoinTable, ScanResult
-from engine.mpc.job import JobResult
+from engine.mpc._join_overlap import identity
+from engine.mpc.job import JobResult, JoinInput
 from engine.mpc.join_layout import join_extras, join_input, join_job
 from engine.mpc.layout import QuerySlot, layout, local_inputs, noise_inputs
 from engine.mpc.session import MpcSession
@@ -135,6 +139,7 @@ class Party:
             config.state_dir / "nonces.sqlite", config.federation.max_request_age_seconds
         )
         self.overlap = OverlapHistory(config.state_dir / "overlap.sqlite")
+        self.join_overlap = JoinOverlapStore(config.state_dir / "join_overlap.sqlite")
         self._peer_catalogs: dict[str, tuple[float, tuple[DatasetInfo, ...]]] = {}
         self._plans: OrderedDict[tuple[str, str, str], Plan] = OrderedDict()
         self._batches: dict[str, _Batch] = {}
@@ -371,7 +376,7 @@ class Party:
                 outcomes += await self._aggregates(f"{job_id}.{number}a", segment, timeout, session)
                 segment = []
                 outcomes.append(
-                    await self._join(f"{job_id}.{number}", domain, approved, timeout, session)
+                    await self._join(f"{job_id}.{number}", domain, approved, timeout, session, lane)
                 )
             else:
                 segment.append((domain, approved))
@@ -461,12 +466,21 @@ class Party:
         approved: _Approved,
         timeout: float,
         session: MpcSession,
+        lane: str = LARGE,
     ) -> Outcome:
-        """Run the MPC job of one join query."""
+        """Run the MPC job of one join query (under overlap control: compared with the
+        kept join row sets, and its own kept; engine.mpc._join_overlap)."""
         plan = approved.plan
         assert isinstance(plan, JoinPlan)
         parties = [p.name for p in self.config.federation.parties]
-        job = join_job(job_id, plan, plan.groups, domain.padded_length, parties)
+        window = self.config.federation.join_overlap_window
+        minimum = await self._join_overlap_minimum(plan)
+        job = join_job(job_id, plan, plan.groups, domain.padded_length, parties, (minimum, window))
+        if job.overlap is not None and lane != LARGE:
+            raise PeerError(
+                f"query {domain.query_id}: got a join under overlap control in the {lane} "
+                "lane, want the large lane (every party compares it with the same releases)"
+            )
         side = None
         extras = list(join_extras(plan, -1, None, plan.groups))
         for index, scan in enumerate(plan.scans):
@@ -475,14 +489,51 @@ class Party:
                     raise PeerError(f"query {domain.query_id}: not collected at {self.config.name}")
                 side = join_input(plan, index, approved.table, plan.groups)
                 extras = list(side.extras)
+                if index == 0 and job.overlap is not None:
+                    side = self._with_identities(side)
         if plan.release == ReleaseMode.DP.value:
             for position, part in noise_inputs(plan, self._honest()).items():
                 extras[position] += part
         if not job.cells:
             return self._outcome(approved, None)
         log.info("job %s: join job of %d cells started", job_id, len(job.cells))
-        result = await session.run(job, (side, tuple(extras)), timeout)
+        if job.overlap is None:
+            result = await session.run(job, (side, tuple(extras)), timeout)
+            return self._outcome(approved, result, 0, len(job.cells))
+        kept = self.join_overlap.window(window)
+        result = await session.run(job, (side, tuple(extras), kept), timeout)
+        if result.overlap is not None:
+            if not result.overlap.complete:
+                log.warning(
+                    "query %s: the parties' join overlap windows differ; every cell withheld",
+                    domain.query_id,
+                )
+            self.join_overlap.record(job_id, result.overlap, window)
         return self._outcome(approved, result, 0, len(job.cells))
+
+    async def _join_overlap_minimum(self, plan: JoinPlan) -> int:
+        """Return m for overlap control of a join: the largest minimum group size of its
+        datasets whose owners control overlap (exact mode), 0 if none does."""
+        if plan.release != ReleaseMode.EXACT.value:
+            return 0
+        catalog = await self.catalog()
+        sizes = [
+            info.min_group_size
+            for scan in plan.scans
+            if (info := catalog.dataset(scan.party, scan.dataset)).overlap_control
+            and info.release is ReleaseMode.EXACT
+        ]
+        return max(sizes, default=0)
+
+    def _with_identities(self, side: JoinInput) -> JoinInput:
+        """Return the hub's side with each key's overlap identity (engine.mpc._join_overlap)."""
+        secret = self.data.overlap_secret
+        if secret is None:
+            raise PolicyError(
+                f"join under overlap control: party {self.config.name} has no overlap_key, "
+                "want the federation's shared overlap key in party.toml"
+            )
+        return dataclasses.replace(side, identities=tuple(identity(secret, k) for k in side.keys))
 
     def _outcome(
         self, approved: _Approved, result: JobResult | None, lo: int = 0, count: int = 0
@@ -550,5 +601,6 @@ class Party:
     def close(self) -> None:
         self.nonces.close()
         self.overlap.close()
+        self.join_overlap.close()
         if self.ledger is not None:
             self.ledger.close()

@@ -461,6 +461,11 @@ class Sequencer:
         return [(p, g) for p, g in ready if id(p) in going]
 
     def _lane_of(self, pending: _Pending) -> str:
+        # Exact joins run in the large lane whatever their size: under overlap control every
+        # party must compare each with the same earlier join releases, so they run one after
+        # another, in ledger order (engine.join_overlap_store).
+        if isinstance(pending.plan, JoinPlan) and pending.plan.release == "exact":
+            return LARGE
         limits = self._config.federation.limits
         return LARGE if pending.operations > limits.large_job_operations else SMALL
 

@@ -230,6 +230,7 @@ async def star_join(
     my_side: JoinSide | None,
     padded_length: int,
     noise: JoinNoise,
+    agreed: str = "",
 ) -> StarJoin:
     """Join each spoke's table onto the hub's table; return every party's shares.
 
@@ -242,7 +243,9 @@ async def star_join(
     table (required at the hub and at each spoke owner, None elsewhere; a party owns at most
     one side). Every returned array has length N.
 
-    Raises ValueError if the public arguments are invalid (the same at every party);
+    ``agreed`` is a caller's public text that every party must hold equal too (it joins
+    the digest the parties compare). Raises ValueError if the public arguments are invalid
+    (the same at every party);
     DataError or CapacityError at an owner whose side is invalid or too long, and then
     PeerError at every other party; PeerError if the parties' public arguments differ or a
     peer sends a malformed message.
@@ -250,7 +253,7 @@ async def star_join(
     plan = JoinPlan(
         mpc,
         secint,
-        protocol=_HIDDEN,
+        protocol=_HIDDEN + (f"; {agreed}" if agreed else ""),
         hub=hub,
         hub_width=hub_width,
         spokes=spokes,

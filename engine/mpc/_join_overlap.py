@@ -45,7 +45,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.mpc._join_field import secure_array
 from engine.mpc._release import _Shares
+from engine.mpc.job import JoinInput, JoinJob, OverlapRecord, OverlapWindow
 
 OVERLAP_BITS = 128  # the overlap field: MPyC's SecInt(128) prime, the same for every join
 MASK_BITS = 40  # statistical hiding of a masked conversion
@@ -261,3 +263,114 @@ def _det_mod(matrix: list[list[int]], q: int) -> int:
             if factor:
                 a[r] = [(x - factor * y) % q for x, y in zip(a[r], a[col], strict=True)]
     return det % q
+
+
+async def join_overlap(
+    mpc: Any,
+    join_type: Any,
+    job: JoinJob,
+    side: JoinInput | None,
+    hub_rows: Any,
+    factors: dict[tuple[int, ...], Vector],
+    window: OverlapWindow | None,
+) -> tuple[Vector, OverlapRecord]:
+    """Return shares (in the overlap field) of a withhold bit per sketch of ``job`` and
+    what this party keeps of the job (:class:`OverlapRecord`).
+
+    ``factors`` maps each right-hand factor (spoke columns) to its shares on the aligned
+    rows (with the row filter), ``hub_rows`` and ``side`` are the hub's (None elsewhere),
+    ``window`` this party's kept row sets.
+    """
+    control = job.overlap
+    assert control is not None
+    secint = mpc.SecInt(OVERLAP_BITS)
+    field = secint.field
+    q = field.order
+    terms = control.terms
+    length = job.padded_length
+    arithmetic = _Shares(mpc, field)
+
+    # 1. The hub inputs its count columns times the powers of the identities.
+    lefts = sorted({s[0] for s in control.sketches})
+    shape = (len(lefts) * terms, length)
+    own = np.zeros(shape, dtype=object)
+    if hub_rows is not None and side is not None:
+        rows = np.asarray(hub_rows)
+        real = rows >= 0
+        x = np.zeros(length, dtype=object)
+        x[real] = [side.identities[r] % (q - 1) + 1 for r in rows[real]]
+        exponents = powers(x, terms, q)
+        for i, a in enumerate(lefts):
+            column = np.zeros(length, dtype=object)
+            column[real] = [side.columns[a][r] % q for r in rows[real]]
+            own[i * terms : (i + 1) * terms] = (exponents * column) % q
+    hub_part = mpc.input(secint.array(own.ravel()), senders=job.hub)
+    left = (await mpc.gather(hub_part)).value.reshape(shape)
+
+    # 2. The spokes' factors into the overlap field, and every sketch in one resharing.
+    rights = sorted({s[1:] for s in control.sketches})
+    stacked = np.stack([factors[r] for r in rights])
+    right = await convert_small(mpc, join_type, secint, stacked, max(control.bits))
+    local = np.dot(left, right.T) % q  # (lefts · terms, rights), degree 2
+    picked = np.array(
+        [
+            local[lefts.index(s[0]) * terms + k, rights.index(s[1:])]
+            for s in control.sketches
+            for k in range(terms)
+        ],
+        dtype=object,
+    )
+    sketch = (await arithmetic.reshare(picked)).reshape(len(control.sketches), terms)
+
+    # 3. The kept row sets every party holds, and the decision against them.
+    agreed, complete = await _agree(mpc, secint, control.window, window)
+    withhold = np.zeros(len(control.sketches), dtype=object)
+    if window is not None and agreed:
+        chosen = sorted(
+            (tag, row)
+            for tag, row in zip(window.tags, window.rows, strict=True)
+            if tag in agreed and window.modulus == q
+        )
+        by_size: dict[int, list[tuple[int, ...]]] = {}
+        for _, row in chosen:
+            by_size.setdefault(min(control.minimum, (len(row) + 1) // 2), []).append(row)
+        for m, kept in sorted(by_size.items()):
+            matrix = np.array([row[: 2 * m - 1] for row in kept], dtype=object)
+            close = await close_pairs(mpc, secint, sketch, matrix, m, job.job_id)
+            (both,) = await arithmetic.products(((1 - withhold) % q, (1 - close) % q))
+            withhold = (1 - both) % q
+    if not complete:
+        withhold = np.ones(len(control.sketches), dtype=object)
+
+    # 4. What to keep: each sketch times [n >= its minimum] · (1 − withhold).
+    n = sketch[:, 0]
+    sizes = np.array(control.sizes, dtype=object)
+    below = mpc.np_sgn(secure_array(secint, (n - sizes) % q), LT=True)
+    small = (await mpc.gather(below)).value % q
+    (released,) = await arithmetic.products(((1 - small) % q, (1 - withhold) % q))
+    (kept_rows,) = await arithmetic.products((sketch, np.repeat(released[:, None], terms, axis=1)))
+    record = OverlapRecord(
+        modulus=q,
+        tags=tuple(job_tag(f"{job.job_id}:{s}") for s in range(len(control.sketches))),
+        rows=tuple(tuple(int(v) for v in row) for row in kept_rows),
+        agreed=tuple(sorted(agreed)),
+        complete=complete,
+    )
+    return withhold, record
+
+
+async def _agree(
+    mpc: Any, secint: Any, size: int, window: OverlapWindow | None
+) -> tuple[set[int], bool]:
+    """Return the tags of the kept rows that every party holds, and whether every party
+    holds the same ones. Every party opens its (public) tags, at most ``size`` of them."""
+    tags = list(window.tags[-size:]) if window is not None else []
+    own = np.zeros(size, dtype=object)
+    own[: len(tags)] = tags
+    parts = await mpc.gather(mpc.input(secint.array(own), senders=list(range(len(mpc.parties)))))
+    every = np.concatenate([part.value for part in parts])
+    opened = await mpc.output(secint.field.array(every, check=False))
+    values = [int(v) for v in opened.value]
+    held = [{v for v in values[i * size : (i + 1) * size] if v} for i in range(len(parts))]
+    common = set.intersection(*held)
+    return common, all(h == common for h in held)

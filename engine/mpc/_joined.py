@@ -24,9 +24,10 @@ import numpy as np
 from engine.cells import VALUE_BITS
 from engine.mpc._join import JoinNoise, JoinSide, Spoke, star_join
 from engine.mpc._join_field import secure_array
+from engine.mpc._join_overlap import OVERLAP_BITS, convert_small, join_overlap
 from engine.mpc._order import GroupColumns, GroupLabels, OrderRequest, order_statistics
 from engine.mpc._release import PowerPool, _Shares, release_cells
-from engine.mpc.job import COMPARE_BITS, JobResult, JoinInput, JoinJob, OrderJob
+from engine.mpc.job import COMPARE_BITS, JobResult, JoinInput, JoinJob, OrderJob, OverlapWindow
 
 OrderKind = Literal["min", "max", "quantile"]
 
@@ -37,16 +38,19 @@ async def run_join_job(
     mpc: Any,
     secint: Any,
     job: JoinJob,
-    inputs: tuple[JoinInput | None, tuple[int, ...]],
+    inputs: tuple[JoinInput | None, tuple[int, ...]]
+    | tuple[JoinInput | None, tuple[int, ...], OverlapWindow | None],
     pool: PowerPool | None,
     join_type: Any = None,
 ) -> JobResult:
-    """Run ``job`` with this party's side (None if it owns no table of the join) and its
-    extra inputs, one per total (dominance tops, dp noise; see JoinJob.from_extras).
+    """Run ``job`` with this party's side (None if it owns no table of the join), its
+    extra inputs, one per total (dominance tops, dp noise; see JoinJob.from_extras), and,
+    under overlap control, its kept join row sets (:mod:`engine.mpc._join_overlap`).
 
     ``secint`` is the cells' secure type, ``join_type`` the join's (default: the same).
     """
-    side, extras = inputs
+    side, extras = inputs[0], inputs[1]
+    window = inputs[2] if len(inputs) > 2 else None
     cells_type = secint
     secint = join_type or secint
     field = secint.field
@@ -65,6 +69,7 @@ async def run_join_job(
         my_side=my_side,
         padded_length=job.padded_length,
         noise=JoinNoise(dummies=dummies, epsilon=Fraction(numerator, denominator)),
+        agreed=_overlap_terms(job),
     )
     joined = time.perf_counter()
     hub = [(await mpc.gather(c)).value for c in star.hub_columns]
@@ -97,6 +102,12 @@ async def run_join_job(
     )
     if job.from_extras or job.noisy:
         totals = await _add_extras(mpc, secint, job, extras, totals)
+    overlapped = time.perf_counter()
+    withhold = record = None
+    if job.overlap is not None:
+        withhold, record = await join_overlap(
+            mpc, secint, job, side, star.hub_rows, vectors, window
+        )
     ordered = time.perf_counter()
     for order in job.orders:
         await _order_statistics(
@@ -127,10 +138,18 @@ async def run_join_job(
     shared = mpc.input(secint.array(own), senders=list(range(len(mpc.parties))))
     parts = await mpc.gather(shared)
     masks = sum((part.value for part in parts[1:]), parts[0].value) % p
-    released = await release_cells(mpc, secint, job.cells, totals, masks.reshape(3, m), pool)
+    allowed = None
+    if job.overlap is not None and withhold is not None:
+        overlap_type = mpc.SecInt(OVERLAP_BITS)
+        bits = await convert_small(mpc, overlap_type, secint, withhold, 1)
+        allowed = (1 - bits[np.array(job.overlap.cell_sketch, dtype=int)]) % p
+    checked = time.perf_counter()
+    released = await release_cells(
+        mpc, secint, job.cells, totals, masks.reshape(3, m), pool, allowed=allowed
+    )
     log.info(
         "join job %s: N=%d, %d+%s columns, %d totals, %d-bit join field, %d-bit cells field: "
-        "join %.2f s, sums %.2f s, order statistics %.2f s, release %.2f s",
+        "join %.2f s, sums %.2f s, overlap %.2f s, order statistics %.2f s, release %.2f s",
         job.job_id,
         job.padded_length,
         job.hub_width,
@@ -139,11 +158,20 @@ async def run_join_job(
         join_bits,
         p.bit_length(),
         joined - began,
-        ordered - joined,
+        overlapped - joined,
+        ordered - overlapped + checked - summed,
         summed - ordered,
-        time.perf_counter() - summed,
+        time.perf_counter() - checked,
     )
-    return JobResult(job.job_id, p, mpc.pid + 1, *released)
+    return JobResult(job.job_id, p, mpc.pid + 1, *released, overlap=record)
+
+
+def _overlap_terms(job: JoinJob) -> str:
+    """Return the public overlap parameters every party must hold equal ("" for none)."""
+    control = job.overlap
+    if control is None:
+        return ""
+    return f"overlap m={control.minimum} W={control.window} field={OVERLAP_BITS}"
 
 
 async def _add_extras(

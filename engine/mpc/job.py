@@ -76,6 +76,53 @@ class JobResult:
     den: tuple[int, ...]
     flag: tuple[int, ...]
     sign: tuple[int, ...]  # non-zero where a CORR cell is negative (0 elsewhere)
+    overlap: OverlapRecord | None = None  # a join under overlap control: what to keep
+
+
+@dataclass(frozen=True)
+class JoinOverlap:
+    """Overlap control of one join job (:mod:`engine.mpc._join_overlap`).
+
+    ``minimum`` is m (a cell differing from a kept row set by 1..m − 1 keys is withheld),
+    ``window`` W the kept row sets compared. ``sketches`` are the distinct count terms of
+    the cells (a hub column and each spoke's column, as in ``JoinJob.terms``),
+    ``bits[s]`` a bound on the bits of sketch s's spoke factor, ``sizes[s]`` its cells'
+    minimum group size, ``cell_sketch[c]`` the sketch of cell c.
+    """
+
+    minimum: int
+    window: int
+    sketches: tuple[tuple[int, ...], ...]
+    bits: tuple[int, ...]
+    sizes: tuple[int, ...]
+    cell_sketch: tuple[int, ...]
+
+    @property
+    def terms(self) -> int:
+        return 2 * self.minimum - 1
+
+
+@dataclass(frozen=True)
+class OverlapWindow:
+    """A party's kept join row sets, oldest first: per row its tag, its power-sum terms
+    and this party's shares of them (in the field of ``modulus``)."""
+
+    modulus: int
+    tags: tuple[int, ...] = ()
+    rows: tuple[tuple[int, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class OverlapRecord:
+    """What a join job under overlap control hands back to keep: this party's shares of
+    each cell sketch times its released bit (tags in ``tags``), and the tags of the kept
+    rows that every party held (``agreed``; ``complete`` false when some party lacked one)."""
+
+    modulus: int
+    tags: tuple[int, ...]
+    rows: tuple[tuple[int, ...], ...]
+    agreed: tuple[int, ...]
+    complete: bool
 
 
 @dataclass(frozen=True)
@@ -149,6 +196,7 @@ class JoinJob:
     # sum of products; the extras are added to every other total
     from_extras: tuple[int, ...] = ()
     noisy: bool = False  # dp: every party inputs noise for the noisy totals as extras
+    overlap: JoinOverlap | None = None  # exact mode with overlap control
 
 
 @dataclass(frozen=True)
@@ -165,3 +213,4 @@ class JoinInput:
     values: tuple[tuple[int, ...], ...] = ()
     labels: tuple[int, ...] = ()
     extras: tuple[int, ...] = ()  # one per total of the job, added (see JoinJob.from_extras)
+    identities: tuple[int, ...] = ()  # the hub's, per key: its overlap identity

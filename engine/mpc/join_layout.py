@@ -18,11 +18,13 @@ from engine.cells import VALUE_BITS
 from engine.errors import CapacityError, PeerError
 from engine.labels import Label, label_sort_key
 from engine.local_scan import JoinTable
+from engine.mpc._join_overlap import MASK_BITS
 from engine.mpc.job import (
     COMPARE_BITS,
     CellProgram,
     JoinInput,
     JoinJob,
+    JoinOverlap,
     OrderJob,
     cells_field_bits,
 )
@@ -58,9 +60,17 @@ def padded_length(row_bounds: Sequence[int]) -> int:
 
 
 def join_job(
-    job_id: str, plan: JoinPlan, groups: Sequence[Label], length: int, parties: Sequence[str]
+    job_id: str,
+    plan: JoinPlan,
+    groups: Sequence[Label],
+    length: int,
+    parties: Sequence[str],
+    overlap: tuple[int, int] = (0, 0),
 ) -> JoinJob:
-    """Return the job every party runs for this join query."""
+    """Return the job every party runs for this join query.
+
+    ``overlap`` is (m, W) for overlap control (:class:`JoinOverlap`); m < 2 for none.
+    """
     index = {name: i for i, name in enumerate(parties)}
     owners = [index[scan.party] for scan in plan.scans]
     outsiders = [i for i in range(len(parties)) if i not in owners]
@@ -95,6 +105,10 @@ def join_job(
     )
     bits = join_bits(plan, length, orders)
     cells = CellProgram(tuple(kinds), tuple(totals), tuple(sizes), tuple(dominance))
+    control = None
+    if overlap[0] >= 2 and plan.release == "exact":
+        control = _overlap(plan, cells, tuple(terms), offsets, length, overlap)
+        bits = max(bits, max(control.bits, default=0) + MASK_BITS + 4)
     return JoinJob(
         job_id=job_id,
         field_bits=max(cells_field_bits(cells), bits),
@@ -118,6 +132,44 @@ def join_job(
             for m, measure in enumerate(plan.measures)
             if "t" in measure.components
         ),
+        overlap=control,
+    )
+
+
+def _overlap(
+    plan: JoinPlan,
+    cells: CellProgram,
+    terms: tuple[tuple[int, ...], ...],
+    offsets: list[list[int]],
+    length: int,
+    overlap: tuple[int, int],
+) -> JoinOverlap:
+    """Lay out overlap control: one sketch per distinct count term of the cells."""
+    rows = length.bit_length()
+
+    def factor_bits(term: tuple[int, ...]) -> int:
+        total = 0
+        for j, column in enumerate(term[1:], start=1):
+            base = max(b for b, start in enumerate(offsets[j][:-1]) if start <= column)
+            total += plan.scans[j].columns[base].bits + rows  # a count per key < N
+        return total
+
+    sketches: list[tuple[int, ...]] = []
+    sizes: list[int] = []
+    cell_sketch = []
+    for c, where in enumerate(cells.totals):
+        term = terms[where[0]]
+        if term not in sketches:
+            sketches.append(term)
+            sizes.append(cells.min_size[c])
+        cell_sketch.append(sketches.index(term))
+    return JoinOverlap(
+        minimum=overlap[0],
+        window=overlap[1],
+        sketches=tuple(sketches),
+        bits=tuple(factor_bits(t) for t in sketches),
+        sizes=tuple(sizes),
+        cell_sketch=tuple(cell_sketch),
     )
 
 

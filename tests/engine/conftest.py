@@ -123,6 +123,7 @@ def guarded_datasets() -> list[DatasetSpec]:
     return [
         guarded("guarded"),  # labels, presence, errors: exact mode, every control on
         guarded("differenced"),  # differencing on one dataset
+        guarded("joined"),  # differencing over a join (test_join_overlap.py)
         guarded("walked", columns=walk_columns),  # MIN walk: order statistics allowed
         DatasetSpec(  # the dominance rule: one firm makes 90% of one sector's turnover
             "firms",

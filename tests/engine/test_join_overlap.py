@@ -1,0 +1,72 @@
+"""Overlap control over joins, inside MPC, against real daemons (issue 9, attack 3).
+
+``tax.joined`` is a guarded copy of the demo's income file (overlap control on, minimum
+group size 10); ``registry.people`` has overlap control off, so m = 10 comes from tax. Every
+join release over ``tax.joined`` is kept as shares by every party and compared with the
+later ones; the tests use one district each so that their row sets are far apart.
+"""
+
+from __future__ import annotations
+
+from engine.client import SUPPRESSED
+
+from .conftest import Federation
+
+BASE = (
+    "SELECT COUNT(*), SUM(t.income) FROM tax.joined t JOIN registry.people p "
+    "ON t.citizen_id = p.citizen_id WHERE p.district = '{district}'"
+)
+
+
+def _truth(federation: Federation, sql: str) -> tuple[int, float]:
+    ((count, total),) = federation.oracle.execute(sql.replace("tax.joined", "tax.income"))
+    return int(count), float(total)
+
+
+def _released(federation: Federation, sql: str) -> tuple[object, object]:
+    with federation.client() as client:
+        row = client.query(sql).rows[0]
+    return row[0], row[1]
+
+
+def _assert_equal(federation: Federation, sql: str) -> None:
+    count, total = _released(federation, sql)
+    want_count, want_total = _truth(federation, sql)
+    assert count == want_count
+    assert abs(float(total) - want_total) < 0.01  # type: ignore[arg-type]
+
+
+def test_a_join_pair_differing_by_one_person_is_withheld(federation: Federation) -> None:
+    base = BASE.format(district="East-3")
+    one_less = f"{base} AND NOT (p.birth_year = 1963 AND p.sex = 'F')"
+    (base_count, base_total), (less_count, less_total) = (
+        _truth(federation, base),
+        _truth(federation, one_less),
+    )
+    assert base_count - less_count == 1  # the exact difference exists: one person's income
+    assert base_total != less_total
+    _assert_equal(federation, base)
+    assert _released(federation, one_less) == (SUPPRESSED, SUPPRESSED)
+    _assert_equal(federation, base)  # the same rows again: released again
+    assert _released(federation, one_less) == (SUPPRESSED, SUPPRESSED)
+
+
+def test_a_difference_only_in_the_intersection_is_withheld(federation: Federation) -> None:
+    base = BASE.format(district="East-3")
+    older = f"{base} AND p.birth_year >= 1950"
+    registry = federation.oracle.execute(
+        "SELECT COUNT(*) FROM registry.people WHERE district = 'East-3' AND birth_year < 1950"
+    )[0][0]
+    assert registry >= 10  # many registry rows removed ...
+    assert _truth(federation, base)[0] - _truth(federation, older)[0] == 1  # ... one joined
+    _assert_equal(federation, base)
+    assert _released(federation, older) == (SUPPRESSED, SUPPRESSED)
+
+
+def test_a_join_pair_differing_by_the_minimum_is_released(federation: Federation) -> None:
+    base = BASE.format(district="West-2")
+    fewer = f"{base} AND NOT (p.sex = 'F')"
+    assert _truth(federation, base)[0] - _truth(federation, fewer)[0] >= 10
+    _assert_equal(federation, base)
+    _assert_equal(federation, fewer)
+    _assert_equal(federation, fewer)  # asked twice: released both times
