@@ -39,15 +39,22 @@ the rank or the outcome is opened.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from engine.mpc._join_field import secure_array
+from engine.mpc._join_keys import agree
+from engine.mpc._join_prf import PairKey, Purpose
+from engine.mpc._join_stage import deal_vectors
 from engine.mpc._release import _Shares
 from engine.mpc.job import JoinInput, JoinJob, OverlapRecord, OverlapWindow
+
+log = logging.getLogger(__name__)
 
 OVERLAP_BITS = 128  # the overlap field: MPyC's SecInt(128) prime, the same for every join
 MASK_BITS = 40  # statistical hiding of a masked conversion
@@ -96,12 +103,21 @@ async def shared_randoms(mpc: Any, secint: Any, count: int, bound: int) -> Vecto
     return sum((part.value for part in parts[1:]), parts[0].value) % secint.field.order
 
 
-async def convert_small(mpc: Any, source: Any, target: Any, values: Vector, bits: int) -> Vector:
+async def convert_small(
+    mpc: Any,
+    source: Any,
+    target: Any,
+    values: Vector,
+    bits: int,
+    keys: dict[int, PairKey] | None = None,
+) -> Vector:
     """Return shares in ``target``'s field of ``values`` (shares in ``source``'s field of
     integers in [0, 2^bits)): open c = v + R (R = Σ every party's r_j < 2^(bits + 40),
     input in both fields), then v = c − R in the target field. c hides v statistically.
 
-    Requires both fields above the parties · 2^(bits + 41) (checked).
+    With a call's pair ``keys`` the masks are dealt (:func:`deal_vectors`, one partner's
+    shares from a stream), else input through MPyC. Requires both fields above the
+    parties · 2^(bits + 41) (checked).
     """
     shape = values.shape
     flat = values.ravel()
@@ -115,16 +131,39 @@ async def convert_small(mpc: Any, source: Any, target: Any, values: Vector, bits
                 f"{need.bit_length()} bits"
             )
     own = np.array([secrets.randbelow(bound) for _ in range(len(flat))], dtype=object)
-    senders = list(range(n))
-    in_source = mpc.input(source.array(own), senders=senders)
-    in_target = mpc.input(target.array(own), senders=senders)
-    a, b = await mpc.gather(in_source), await mpc.gather(in_target)
     p, q = source.field.order, target.field.order
-    mask_p = sum((part.value for part in a[1:]), a[0].value) % p
-    mask_q = sum((part.value for part in b[1:]), b[0].value) % q
+    mask_p = await _mask_shares(mpc, source, own, keys, 0)
+    mask_q = await _mask_shares(mpc, target, own, keys, n)
     opened = await mpc.output(source.field.array((flat + mask_p) % p, check=False))
     c = np.array([int(v) for v in opened.value], dtype=object) % q
     return ((c - mask_q) % q).reshape(shape)
+
+
+async def _mask_shares(
+    mpc: Any, secint: Any, own: Vector, keys: dict[int, PairKey] | None, offset: int
+) -> Vector:
+    """Return shares of Σ_j r_j, each party's ``own`` r_j dealt or input in ``secint``."""
+    modulus = secint.field.order
+    n = len(mpc.parties)
+    if keys is None:
+        parts = await mpc.gather(mpc.input(secint.array(own), senders=list(range(n))))
+        return sum((part.value for part in parts[1:]), parts[0].value) % modulus
+    total = np.zeros(len(own), dtype=object)
+    for dealer in range(n):
+        (share,) = await deal_vectors(
+            mpc,
+            keys,
+            dealer=dealer,
+            partner=(dealer + 1) % n,
+            vectors=[own % modulus] if dealer == mpc.pid else None,
+            count=1,
+            length=len(own),
+            modulus=modulus,
+            purpose=Purpose.OVERLAP_MASK,
+            index=offset + dealer,
+        )
+        total = total + share
+    return total % modulus
 
 
 def non_square(q: int) -> int:
@@ -289,6 +328,7 @@ async def join_overlap(
     terms = control.terms
     length = job.padded_length
     arithmetic = _Shares(mpc, field)
+    began = time.perf_counter()
 
     # 1. The hub inputs its count columns times the powers of the identities.
     lefts = sorted({s[0] for s in control.sketches})
@@ -304,13 +344,27 @@ async def join_overlap(
             column = np.zeros(length, dtype=object)
             column[real] = [side.columns[a][r] % q for r in rows[real]]
             own[i * terms : (i + 1) * terms] = (exponents * column) % q
-    hub_part = mpc.input(secint.array(own.ravel()), senders=job.hub)
-    left = (await mpc.gather(hub_part)).value.reshape(shape)
+    public = f"jointstat join overlap v1|{job.job_id}|{q}|{terms}|{length}|{len(lefts)}"
+    keys = await agree(mpc, hashlib.sha256(public.encode()).digest(), False, "join overlap")
+    dealt_rows = await deal_vectors(
+        mpc,
+        keys,
+        dealer=job.hub,
+        partner=(job.hub + 1) % len(mpc.parties),
+        vectors=list(own) if mpc.pid == job.hub else None,
+        count=shape[0],
+        length=length,
+        modulus=q,
+        purpose=Purpose.OVERLAP_INPUT,
+        index=0,
+    )
+    left = np.stack(dealt_rows)
+    dealt = time.perf_counter()
 
     # 2. The spokes' factors into the overlap field, and every sketch in one resharing.
     rights = sorted({s[1:] for s in control.sketches})
     stacked = np.stack([factors[r] for r in rights])
-    right = await convert_small(mpc, join_type, secint, stacked, max(control.bits))
+    right = await convert_small(mpc, join_type, secint, stacked, max(control.bits), keys)
     local = np.dot(left, right.T) % q  # (lefts · terms, rights), degree 2
     picked = np.array(
         [
@@ -321,6 +375,7 @@ async def join_overlap(
         dtype=object,
     )
     sketch = (await arithmetic.reshare(picked)).reshape(len(control.sketches), terms)
+    sketched = time.perf_counter()
 
     # 3. The kept row sets every party holds, and the decision against them.
     agreed, complete = await _agree(mpc, secint, control.window, window)
@@ -341,6 +396,7 @@ async def join_overlap(
             withhold = (1 - both) % q
     if not complete:
         withhold = np.ones(len(control.sketches), dtype=object)
+    decided = time.perf_counter()
 
     # 4. What to keep: each sketch times [n >= its minimum] · (1 − withhold).
     n = sketch[:, 0]
@@ -349,6 +405,18 @@ async def join_overlap(
     small = (await mpc.gather(below)).value % q
     (released,) = await arithmetic.products(((1 - small) % q, (1 - withhold) % q))
     (kept_rows,) = await arithmetic.products((sketch, np.repeat(released[:, None], terms, axis=1)))
+    log.info(
+        "join overlap %s: %d sketch(es) of %d terms against %d kept row set(s): hub input "
+        "%.2f s, sketches %.2f s, decision %.2f s, record %.2f s",
+        job.job_id,
+        len(control.sketches),
+        terms,
+        len(agreed),
+        dealt - began,
+        sketched - dealt,
+        decided - sketched,
+        time.perf_counter() - decided,
+    )
     record = OverlapRecord(
         modulus=q,
         tags=tuple(job_tag(f"{job.job_id}:{s}") for s in range(len(control.sketches))),

@@ -68,6 +68,8 @@ class Purpose(IntEnum):
     ORDER_INPUT = 12  # order statistics: the owner's dealt values, at its partner's point
     ORDER_MASK = 13  # order statistics: the dealt masks of the residues, at the partner's
     ORDER_RESHARE = 14  # order statistics: degree reduction of products, at the partner's
+    OVERLAP_INPUT = 15  # join overlap control: the hub's dealt power columns, at its partner's
+    OVERLAP_MASK = 16  # join overlap control: each party's dealt conversion masks
 
 
 @dataclass(frozen=True)
