@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 OVERLAP_BITS = 128  # the overlap field: MPyC's SecInt(128) prime, the same for every join
 MASK_BITS = 40  # statistical hiding of a masked conversion
 ZERO_TEST_ROUNDS = 40  # a nonzero value passes a zero test with probability 2^-40
+SINGULAR_TEST_ROUNDS = 20  # det ≠ 0 taken for 0 withholds a cell needlessly (2^-20 a pair)
 
 Vector = Any  # numpy object array of field elements
 
@@ -174,8 +175,12 @@ def non_square(q: int) -> int:
     return eta
 
 
-async def zero_bits(mpc: Any, secint: Any, values: Vector) -> Vector:
+async def zero_bits(
+    mpc: Any, secint: Any, values: Vector, rounds: Sequence[int] | None = None
+) -> Vector:
     """Return shares of [v == 0] for every share v of ``values`` (a vector), secret.
+
+    ``rounds[i]`` (default :data:`ZERO_TEST_ROUNDS`) sets the error 2^-rounds[i] of test i.
 
     Nishide–Ohta: per test and round i, open c_i = v·s_i + (1 + z_i(η − 1))·r_i² with s_i,
     r_i uniform and z_i a random bit (all secret), η a non-residue. If v = 0, c_i is a
@@ -186,20 +191,25 @@ async def zero_bits(mpc: Any, secint: Any, values: Vector) -> Vector:
     q = field.order
     arithmetic = _Shares(mpc, field)
     count = len(values)
-    rounds = ZERO_TEST_ROUNDS
-    total = count * rounds
+    if count == 0:
+        return np.zeros(0, dtype=object)
+    per = list(rounds) if rounds is not None else [ZERO_TEST_ROUNDS] * count
+    width = max(per, default=1)
+    total = sum(per)
     randoms = await shared_randoms(mpc, secint, 2 * total, q)
     s, r = randoms[:total], randoms[total:]
     z = (await mpc.gather(mpc.np_random_bits(secint, total))).value % q
     eta = non_square(q)
     (r2,) = await arithmetic.products((r, r))
-    v = np.repeat(values % q, rounds)
+    v = np.repeat(values % q, per)
     local = (v * s + (1 + z * (eta - 1)) * r2) % q  # degree 2t
     opened = await mpc.output(field.array(local, check=False), threshold=2 * mpc.threshold)
     c = [int(x) for x in opened.value]
     residue = np.array([1 if x == 0 or pow(x, (q - 1) // 2, q) == 1 else 0 for x in c])
     # e = 1 − z where c is a residue (or 0), z where it is not
-    e = np.where(residue == 1, (1 - z) % q, z).astype(object).reshape(count, rounds)
+    flat = np.where(residue == 1, (1 - z) % q, z).astype(object)
+    e = np.ones((count, width), dtype=object)  # rows padded with the public 1
+    e[np.repeat(np.arange(count), per), np.concatenate([np.arange(k) for k in per])] = flat
     return await product_tree(arithmetic, e)
 
 
@@ -266,7 +276,8 @@ async def close_pairs(mpc: Any, secint: Any, new: Vector, kept: Vector, m: int, 
     if m == 1:
         return np.zeros(count, dtype=object)  # no difference is below 1
     det = await determinants(arithmetic, hankel(flat, m))
-    tests = await zero_bits(mpc, secint, np.concatenate([det, z]))
+    rounds = [SINGULAR_TEST_ROUNDS] * len(det) + [ZERO_TEST_ROUNDS] * len(z)
+    tests = await zero_bits(mpc, secint, np.concatenate([det, z]), rounds)
     singular, same = tests[: len(det)], tests[len(det) :]
     (close,) = await arithmetic.products((singular, (1 - same) % q))
     apart = ((1 - close) % q).reshape(count, len(kept))

@@ -12,7 +12,9 @@ from engine.mpc.job import OverlapRecord
 Q = (1 << 127) - 1
 
 
-def _record(job: str, rows: int, agreed: tuple[int, ...] = (), complete: bool = True) -> OverlapRecord:
+def _record(
+    job: str, rows: int, agreed: tuple[int, ...] = (), complete: bool = True
+) -> OverlapRecord:
     tags = tuple(job_tag(f"{job}:{s}") for s in range(rows))
     shares = tuple(tuple((s * 1000 + k) * (1 << 100) % Q for k in range(19)) for s in range(rows))
     return OverlapRecord(Q, tags, shares, agreed, complete)
