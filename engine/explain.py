@@ -77,7 +77,7 @@ def explain(plan: Plan, federation: Federation, sql: str) -> str:
     else:
         lines += _join_lines(plan, federation, groups, cells)
     lines += _secure_lines(plan, kinds)
-    lines += _release_lines(plan)
+    lines += _release_lines(plan, federation)
     lines += _reveal_lines(plan, federation)
     if federation.ledger:
         lines.append(
@@ -174,7 +174,7 @@ def _secure_lines(plan: Plan, kinds: set[CellKind]) -> list[str]:
     return lines
 
 
-def _release_lines(plan: Plan) -> list[str]:
+def _release_lines(plan: Plan, federation: Federation) -> list[str]:
     """Return how the cells are released: the disclosure rules that apply (no data read)."""
     if plan.release == "dp":
         epsilon = sum(t.epsilon for t in plan.noisy)
@@ -198,12 +198,32 @@ def _release_lines(plan: Plan) -> list[str]:
             f"  dominance rule ({n}, {k}%): a SUM or AVG cell whose {n} largest contribution(s) "
             f"exceed {k}% of its total is suppressed (one secure comparison per such cell)"
         )
-    lines.append(
-        "  query-set overlap control (where a dataset's owner has it on): a cell whose rows on "
-        "the dataset differ from an earlier "
-        "release by 1 to m − 1 rows is suppressed, decided by that dataset's owner (cells are "
-        "suppressed alike, whatever the reason)"
-    )
+    if isinstance(plan, JoinPlan):
+        window = federation.join_overlap_window
+        terms = 2 * plan.min_group_size - 1
+        lines += [
+            "  query-set overlap control over the join (where an owner of a joined dataset has "
+            "it on; m = the largest minimum group size among those datasets): a cell whose "
+            "joined keys differ from a kept join release by 1 to m − 1 keys is suppressed, "
+            "decided inside MPC on secret shares (nobody learns the joined set, whether or "
+            "why a cell was withheld); cells are suppressed alike, whatever the reason",
+            f"    kept: every party stores its own shares of {terms} power sums per released "
+            f"join cell (~{terms * 20} bytes), the last {window} such cells "
+            "(federation.join_overlap_window); older join releases are not compared",
+            f"    cost: the hub deals {terms} columns of N, one conversion of the count "
+            f"column, then per cell and kept release an {plan.min_group_size}×"
+            f"{plan.min_group_size} Hankel determinant ({plan.min_group_size - 1} rounds) "
+            "and two zero tests; the join runs in the large MPC lane, in ledger order",
+            "    not compared with single-dataset releases (those are checked by each owner "
+            "in plaintext), nor with dp releases",
+        ]
+    else:
+        lines.append(
+            "  query-set overlap control (where a dataset's owner has it on): a cell whose rows "
+            "on the dataset differ from an earlier "
+            "release by 1 to m − 1 rows is suppressed, decided by that dataset's owner (cells "
+            "are suppressed alike, whatever the reason)"
+        )
     return lines
 
 
