@@ -20,7 +20,11 @@ secret-shared. The unit is one secure multiplication (or one shared value input)
   suppression test (a product of degree min_group_size) and the masking;
 - join: per padded row and per-key column, the pseudonym alignment (~4 field elements per
   column at each pair stage), then one product per total and group, plus the per-row
-  comparisons of a cross-agency WHERE and ~300 comparisons per order statistic and group.
+  comparisons of a cross-agency WHERE and ~300 comparisons per order statistic and group;
+  in exact mode, overlap control over the join (an upper bound: every total a sketch):
+  2m − 1 dealt columns of N rows and their products, and per cell and kept cell of the
+  window (``join_overlap_window``) an m × m determinant (m − 1 matrix products) and two
+  zero tests.
 
 What it reveals: the estimate and the refusal depend on the plan, the number of group
 labels and the padded length, which every party already learns (README "What is revealed").
@@ -39,6 +43,7 @@ from engine.plan import JoinPlan, Plan
 COMPARISON_WEIGHT = 100  # a secure comparison ≈ 100 multiplications (0.5 ms against ~5 µs)
 ORDER_COMPARISONS = 300  # an exact order statistic over a join, per group
 CELL_OPERATIONS = 4  # masking and opening a cell's fraction
+ZERO_TEST_OPERATIONS = 40  # a quadratic-residuosity zero test (40 parallel rounds)
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,11 @@ class Cost:
     operations: int
 
 
-def estimate(plan: Plan, groups: int, padded_length: int = 0) -> Cost:
-    """Return the estimated cost of ``plan`` over ``groups`` groups (a join: N rows)."""
+def estimate(
+    plan: Plan, groups: int, padded_length: int = 0, overlap: tuple[int, int] = (0, 0)
+) -> Cost:
+    """Return the estimated cost of ``plan`` over ``groups`` groups (a join: N rows, and
+    ``overlap`` = (m, W) for overlap control over it; m < 2 for none)."""
     cells = groups * len(plan.aggregate_outputs())
     per_cell = plan.min_group_size + CELL_OPERATIONS
     if not isinstance(plan, JoinPlan):
@@ -66,6 +74,11 @@ def estimate(plan: Plan, groups: int, padded_length: int = 0) -> Cost:
         compared = rows * cross_filter.comparisons(json.loads(plan.row_filter))
     orders = sum(len(o.measures) for o in plan.orders) * groups * ORDER_COMPARISONS
     operations = align + sums + (compared + orders) * COMPARISON_WEIGHT + cells * per_cell
+    m, window = overlap
+    if plan.release == "exact" and window and m >= 2:
+        terms = 2 * m - 1
+        pairs = groups * len(plan.terms) * window  # at most one sketch per total
+        operations += 2 * terms * rows + pairs * (m**3 + 3 * ZERO_TEST_OPERATIONS)
     return Cost(groups, cells, operations)
 
 

@@ -514,16 +514,19 @@ class Party:
     async def _join_overlap_minimum(self, plan: JoinPlan) -> int:
         """Return m for overlap control of a join: the largest minimum group size of its
         datasets whose owners control overlap (exact mode), 0 if none does."""
-        if plan.release != ReleaseMode.EXACT.value:
+        return _overlap_minimum(plan, await self.catalog())
+
+    def overlap_minimum(self, plan: Plan) -> int:
+        """Return m for overlap control of a join from the catalog last seen (0 for no join;
+        the query's minimum group size if no catalog was seen yet: an upper bound)."""
+        if not isinstance(plan, JoinPlan):
             return 0
-        catalog = await self.catalog()
-        sizes = [
-            info.min_group_size
-            for scan in plan.scans
-            if (info := catalog.dataset(scan.party, scan.dataset)).overlap_control
-            and info.release is ReleaseMode.EXACT
-        ]
-        return max(sizes, default=0)
+        if self._catalog is None:
+            return plan.min_group_size if plan.release == ReleaseMode.EXACT.value else 0
+        try:
+            return _overlap_minimum(plan, self._catalog[1])
+        except CatalogMissError:
+            return plan.min_group_size
 
     def _with_identities(self, side: JoinInput) -> JoinInput:
         """Return the hub's side with each key's overlap identity (engine.mpc._join_overlap)."""
@@ -604,3 +607,17 @@ class Party:
         self.join_overlap.close()
         if self.ledger is not None:
             self.ledger.close()
+
+
+def _overlap_minimum(plan: JoinPlan, catalog: Catalog) -> int:
+    """Return m for overlap control of a join: the largest minimum group size of its
+    datasets whose owners control overlap (exact mode), 0 if none does."""
+    if plan.release != ReleaseMode.EXACT.value:
+        return 0
+    sizes = [
+        info.min_group_size
+        for scan in plan.scans
+        if (info := catalog.dataset(scan.party, scan.dataset)).overlap_control
+        and info.release is ReleaseMode.EXACT
+    ]
+    return max(sizes, default=0)

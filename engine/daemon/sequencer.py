@@ -513,7 +513,15 @@ class Sequencer:
 
     def _check_cost(self, pending: _Pending, groups: int) -> None:
         """Estimate the query's secure operations; raise CapacityError over a limit."""
-        estimate = costs.estimate(pending.plan, groups, pending.padded_length)
+        estimate = costs.estimate(
+            pending.plan,
+            groups,
+            pending.padded_length,
+            (
+                self._party.overlap_minimum(pending.plan),
+                self._config.federation.join_overlap_window,
+            ),
+        )
         analyst = pending.request.analyst
         others = sum(
             p.operations

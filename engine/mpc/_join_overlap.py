@@ -341,20 +341,26 @@ async def join_overlap(
     arithmetic = _Shares(mpc, field)
     began = time.perf_counter()
 
-    # 1. The hub inputs its count columns times the powers of the identities.
+    # 1. The hub deals its count columns times the powers of the identities (one set of
+    #    powers per count column), or, with several count columns (groups labelled by the
+    #    hub), the powers once and its count columns apart: (K + A)·N values, not K·A·N.
     lefts = sorted({s[0] for s in control.sketches})
-    shape = (len(lefts) * terms, length)
-    own = np.zeros(shape, dtype=object)
+    apart = len(lefts) > 1
+    count = terms + len(lefts) if apart else terms
+    own = np.zeros((count, length), dtype=object)
     if hub_rows is not None and side is not None:
         rows = np.asarray(hub_rows)
         real = rows >= 0
         x = np.zeros(length, dtype=object)
         x[real] = [side.identities[r] % (q - 1) + 1 for r in rows[real]]
         exponents = powers(x, terms, q)
+        columns = np.zeros((len(lefts), length), dtype=object)
         for i, a in enumerate(lefts):
-            column = np.zeros(length, dtype=object)
-            column[real] = [side.columns[a][r] % q for r in rows[real]]
-            own[i * terms : (i + 1) * terms] = (exponents * column) % q
+            columns[i, real] = [side.columns[a][r] % q for r in rows[real]]
+        if apart:
+            own[:terms], own[terms:] = exponents, columns
+        else:
+            own[:] = (exponents * columns[0]) % q
     public = f"jointstat join overlap v1|{job.job_id}|{q}|{terms}|{length}|{len(lefts)}"
     keys = await agree(mpc, hashlib.sha256(public.encode()).digest(), False, "join overlap")
     dealt_rows = await deal_vectors(
@@ -363,7 +369,7 @@ async def join_overlap(
         dealer=job.hub,
         partner=(job.hub + 1) % len(mpc.parties),
         vectors=list(own) if mpc.pid == job.hub else None,
-        count=shape[0],
+        count=count,
         length=length,
         modulus=q,
         purpose=Purpose.OVERLAP_INPUT,
@@ -376,15 +382,21 @@ async def join_overlap(
     rights = sorted({s[1:] for s in control.sketches})
     stacked = np.stack([factors[r] for r in rights])
     right = await convert_small(mpc, join_type, secint, stacked, max(control.bits), keys)
-    local = np.dot(left, right.T) % q  # (lefts · terms, rights), degree 2
-    picked = np.array(
-        [
-            local[lefts.index(s[0]) * terms + k, rights.index(s[1:])]
-            for s in control.sketches
-            for k in range(terms)
-        ],
-        dtype=object,
-    )
+    if apart:
+        # each sketch's weight a_i = hub count · spoke factor (one round), then its powers
+        pairs = [
+            (left[terms + lefts.index(s[0])], right[rights.index(s[1:])]) for s in control.sketches
+        ]
+        (weights,) = await arithmetic.products(
+            (np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs]))
+        )
+        picked = (np.dot(weights, left[:terms].T) % q).ravel()  # (sketches, terms)
+    else:
+        local = np.dot(left, right.T) % q  # (terms, rights), degree 2
+        picked = np.array(
+            [local[k, rights.index(s[1:])] for s in control.sketches for k in range(terms)],
+            dtype=object,
+        )
     sketch = (await arithmetic.reshare(picked)).reshape(len(control.sketches), terms)
     sketched = time.perf_counter()
 

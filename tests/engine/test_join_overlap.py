@@ -70,3 +70,44 @@ def test_a_join_pair_differing_by_the_minimum_is_released(federation: Federation
     _assert_equal(federation, base)
     _assert_equal(federation, fewer)
     _assert_equal(federation, fewer)  # asked twice: released both times
+
+
+def test_explain_states_what_is_kept_and_what_it_costs(federation: Federation) -> None:
+    with federation.client() as client:
+        text = client.query("EXPLAIN " + BASE.format(district="North-1"))
+    body = "\n".join(row[0] for row in text.rows)
+    assert "overlap control over the join" in body
+    assert "19 power sums per released join cell" in body
+    assert "the last 64 such cells (federation.join_overlap_window)" in body
+    assert "not compared with single-dataset releases" in body
+
+
+def test_only_the_group_that_lost_one_person_is_withheld(federation: Federation) -> None:
+    # Groups labelled by the hub (tax: sector) and by the spoke (registry: sex).
+    district = "South-1"
+    ((year, sex, sector),) = federation.oracle.execute(
+        "SELECT p.birth_year, p.sex, MIN(t.sector) FROM tax.income t JOIN registry.people p "
+        f"ON t.citizen_id = p.citizen_id WHERE p.district = '{district}' "
+        "GROUP BY p.birth_year, p.sex HAVING COUNT(*) = 1 ORDER BY p.birth_year LIMIT 1"
+    )
+    where = f"WHERE p.district = '{district}'"
+    less = f"{where} AND NOT (p.birth_year = {year} AND p.sex = '{sex}')"
+    for key in ("t.sector", "p.sex"):
+        base = (
+            f"SELECT {key}, COUNT(*), SUM(t.income) FROM tax.joined t JOIN registry.people p "
+            f"ON t.citizen_id = p.citizen_id {where} GROUP BY {key}"
+        )
+        truth = {
+            row[0]: row[1:]
+            for row in federation.oracle.execute(base.replace("tax.joined", "tax.income"))
+        }
+        with federation.client() as client:
+            first = {row[0]: row[1:] for row in client.query(base).rows}
+            second = {row[0]: row[1:] for row in client.query(base.replace(where, less)).rows}
+        lost = sector if key == "t.sector" else sex
+        for label, (count, total) in first.items():
+            if truth.get(label, (0,))[0] >= 10:
+                assert count == truth[label][0]
+                assert abs(float(total) - float(truth[label][1])) < 0.01  # type: ignore[arg-type]
+                want = (SUPPRESSED, SUPPRESSED) if label == lost else (count, total)
+                assert second[label] == want, (key, label)
