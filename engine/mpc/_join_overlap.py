@@ -24,11 +24,15 @@ m × m Hankel matrix H[i][j] = D_{i+j} is V^T·diag(w)·V (V the r × m Vandermo
 their identities): singular iff r < m when the identities are distinct, and for r ≥ m
 singular only with probability O(m²/q) over the keyed hash. r = 0 iff D = 0, tested as
 Σ ρ_k·D_k = 0 with public random ρ (error 1/q). So a cell is withheld iff for some kept
-sketch det(H) = 0 and D ≠ 0. det(H) is computed by Faddeev–LeVerrier (m − 1 rounds of
-secure m × m matrix products, divisions by the public 1 … m), the zero tests by the
-quadratic-residuosity test of Nishide and Ohta (2007) vectorized (one product round, one
-opening of uniformly random values, log2 κ rounds for the AND of κ = 40 bits): nothing
-opened depends on the data. The OR over the window is a product tree (log2 W rounds).
+sketch det(H) = 0 and D ≠ 0, i.e. iff the product over the kept sketches of
+F = det(H) + [D = 0] is 0 (identical sets have det 0 and [D = 0] = 1). det(H) comes from
+the power traces tr(H^k) and Newton's identities (:func:`determinants`: ⌈log2 ⌈m/2⌉⌉ + 1
+rounds of secure m × m matrix products, then m − 1 rounds of scalar products, divisions
+only by the public 1 … m); the zero tests are the quadratic-residuosity test of Nishide
+and Ohta (2007), vectorized (one product round, one opening of uniformly random values,
+log2 κ rounds for the AND of κ = 40 bits); the product over the window is a product tree
+(log2 W rounds). Products are reshared under fresh pair keys (AES streams,
+:class:`KeyedShares`). Nothing opened depends on the data.
 
 What is opened, and to whom: the masked conversions (c + r with r ≥ 2^40 times larger than
 c: statistically hidden), the zero tests' uniformly random residues, and the job ids kept
@@ -45,12 +49,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import gmpy2
 import numpy as np
 
 from engine.mpc._join_field import secure_array
 from engine.mpc._join_keys import agree
 from engine.mpc._join_prf import PairKey, Purpose
 from engine.mpc._join_stage import deal_vectors
+from engine.mpc._order_products import SecureProducts
 from engine.mpc._release import _Shares
 from engine.mpc.job import JoinInput, JoinJob, OverlapRecord, OverlapWindow
 
@@ -59,9 +65,33 @@ log = logging.getLogger(__name__)
 OVERLAP_BITS = 128  # the overlap field: MPyC's SecInt(128) prime, the same for every join
 MASK_BITS = 40  # statistical hiding of a masked conversion
 ZERO_TEST_ROUNDS = 40  # a nonzero value passes a zero test with probability 2^-40
-SINGULAR_TEST_ROUNDS = 20  # det ≠ 0 taken for 0 withholds a cell needlessly (2^-20 a pair)
 
 Vector = Any  # numpy object array of field elements
+
+
+class KeyedShares(_Shares):
+    """:class:`_Shares` whose resharing runs under a call's pair keys (AES streams and
+    half the traffic of MPyC's, :class:`engine.mpc._order_products.SecureProducts`)."""
+
+    def __init__(self, mpc: Any, secint: Any, keys: dict[int, PairKey]) -> None:
+        super().__init__(mpc, secint.field)
+        self._fast = SecureProducts(mpc, secint, keys)
+        self._dealt = 0
+
+    async def reshare(self, local: Vector) -> Vector:
+        (out,) = await self._fast.reduce_shares([np.asarray(local) % self.p])
+        return out
+
+    async def products(self, *pairs: tuple[Vector, Vector]) -> list[Vector]:
+        return await self._fast.multiply_shares(list(pairs))
+
+    async def randoms(self, secint: Any, count: int) -> Vector:
+        """Return shares of ``count`` uniform secret field elements: every party deals
+        its own draws (streams named apart from the conversions' masks)."""
+        self._dealt += 1
+        own = np.array([secrets.randbelow(self.p) for _ in range(count)], dtype=object)
+        offset = len(self._mpc.parties) * (1 + self._dealt)
+        return await _mask_shares(self._mpc, secint, own, self._fast.keys, offset)
 
 
 def identity(secret: str, key: bytes) -> int:
@@ -176,7 +206,11 @@ def non_square(q: int) -> int:
 
 
 async def zero_bits(
-    mpc: Any, secint: Any, values: Vector, rounds: Sequence[int] | None = None
+    mpc: Any,
+    secint: Any,
+    values: Vector,
+    rounds: Sequence[int] | None = None,
+    arithmetic: _Shares | None = None,
 ) -> Vector:
     """Return shares of [v == 0] for every share v of ``values`` (a vector), secret.
 
@@ -189,14 +223,17 @@ async def zero_bits(
     """
     field = secint.field
     q = field.order
-    arithmetic = _Shares(mpc, field)
+    arithmetic = arithmetic or _Shares(mpc, field)
     count = len(values)
     if count == 0:
         return np.zeros(0, dtype=object)
     per = list(rounds) if rounds is not None else [ZERO_TEST_ROUNDS] * count
     width = max(per, default=1)
     total = sum(per)
-    randoms = await shared_randoms(mpc, secint, 2 * total, q)
+    if isinstance(arithmetic, KeyedShares):
+        randoms = await arithmetic.randoms(secint, 2 * total)
+    else:
+        randoms = await shared_randoms(mpc, secint, 2 * total, q)
     s, r = randoms[:total], randoms[total:]
     z = (await mpc.gather(mpc.np_random_bits(secint, total))).value % q
     eta = non_square(q)
@@ -205,7 +242,7 @@ async def zero_bits(
     local = (v * s + (1 + z * (eta - 1)) * r2) % q  # degree 2t
     opened = await mpc.output(field.array(local, check=False), threshold=2 * mpc.threshold)
     c = [int(x) for x in opened.value]
-    residue = np.array([1 if x == 0 or pow(x, (q - 1) // 2, q) == 1 else 0 for x in c])
+    residue = np.array([1 if gmpy2.legendre(x, q) >= 0 else 0 for x in c])  # 0 counts
     # e = 1 − z where c is a residue (or 0), z where it is not
     flat = np.where(residue == 1, (1 - z) % q, z).astype(object)
     e = np.ones((count, width), dtype=object)  # rows padded with the public 1
@@ -223,35 +260,45 @@ async def product_tree(arithmetic: _Shares, factors: Vector) -> Vector:
 
 
 async def determinants(arithmetic: _Shares, matrices: Vector) -> Vector:
-    """Return shares of det of each m × m matrix of ``matrices`` (shape (P, m, m)).
+    """Return shares of det of each symmetric m × m matrix of ``matrices`` (shape (P, m, m)).
 
-    Faddeev–LeVerrier: M_1 = I, c_{m−k} = −tr(A·M_k)/k, M_{k+1} = A·M_k + c_{m−k}·I,
-    det A = (−1)^m c_0; m − 1 rounds of matrix products (the last only its trace). The
-    field's characteristic exceeds m, so the divisions are by public invertible 1 … m.
+    Power traces and Newton's identities (Le Verrier's method): the powers A^2 … A^h,
+    h = ⌈m/2⌉, by secure matrix products (⌈log2 h⌉ + 1 rounds; symmetric, so only upper
+    triangles are reshared), p_k = tr(A^k) for k ≤ m as tr(A^h · A^(k−h)) (one round), then
+    k·e_k = Σ_i (−1)^(i−1) e_(k−i) p_i (m − 1 rounds of scalar products) and det A = e_m.
+    The field's characteristic exceeds m, so the divisions are by public invertible 1 … m.
     """
     q = arithmetic.p
     count, m, _ = matrices.shape
-    eye = np.zeros((m, m), dtype=object)
-    np.fill_diagonal(eye, 1)
-    a = matrices % q
-    product = a  # A·M_1
-    moved = a
-    coefficient = np.zeros(count, dtype=object)
-    for k in range(1, m + 1):
-        if k == 1:
-            trace = np.trace(a, axis1=1, axis2=2) % q
-        elif k < m:
-            local = np.matmul(a, moved) % q
-            product = (await arithmetic.reshare(local.ravel())).reshape(count, m, m)
-            trace = np.trace(product, axis1=1, axis2=2) % q
-        else:  # only tr(A·M_m) = Σ_ij A_ij (M_m)_ji is needed: one resharing per matrix
-            trace = await arithmetic.reshare(
-                np.sum(a * np.transpose(moved, (0, 2, 1)), axis=(1, 2)) % q
-            )
-        coefficient = (-trace * pow(k, -1, q)) % q
-        if k < m:
-            moved = (product + coefficient[:, None, None] * eye[None, :, :]) % q  # M_{k+1}
-    return coefficient if m % 2 == 0 else (-coefficient) % q
+    upper = np.triu_indices(m)
+    half = (m + 1) // 2
+    power = {1: matrices % q}
+    while max(power) < half:
+        top = max(power)
+        wanted = list(range(top + 1, min(2 * top, half) + 1))
+        local = np.stack(
+            [(np.matmul(power[top], power[j - top]) % q)[:, upper[0], upper[1]] for j in wanted]
+        )
+        reduced = (await arithmetic.reshare(local.ravel())).reshape(len(wanted), count, -1)
+        for j, values in zip(wanted, reduced, strict=True):
+            full = np.zeros((count, m, m), dtype=object)
+            full[:, upper[0], upper[1]] = values
+            full[:, upper[1], upper[0]] = values
+            power[j] = full
+    traces = {k: np.trace(power[k], axis1=1, axis2=2) % q for k in range(1, min(half, m) + 1)}
+    beyond = list(range(half + 1, m + 1))
+    if beyond:
+        local = np.stack([np.sum(power[half] * power[k - half], axis=(1, 2)) for k in beyond])
+        reduced = (await arithmetic.reshare(local.ravel() % q)).reshape(len(beyond), count)
+        traces.update(zip(beyond, reduced, strict=True))
+    elementary = [np.ones(count, dtype=object), traces[1]]  # e_0, e_1
+    for k in range(2, m + 1):
+        products = await arithmetic.products(*((elementary[k - i], traces[i]) for i in range(1, k)))
+        total = traces[k] * (-1) ** (k - 1)
+        for i, term in zip(range(1, k), products, strict=True):
+            total = total + term * (-1) ** (i - 1)
+        elementary.append(total * pow(k, -1, q) % q)
+    return elementary[m] % q
 
 
 def hankel(differences: Vector, m: int) -> Vector:
@@ -260,7 +307,15 @@ def hankel(differences: Vector, m: int) -> Vector:
     return differences[:, index]
 
 
-async def close_pairs(mpc: Any, secint: Any, new: Vector, kept: Vector, m: int, tag: str) -> Vector:
+async def close_pairs(
+    mpc: Any,
+    secint: Any,
+    new: Vector,
+    kept: Vector,
+    m: int,
+    tag: str,
+    arithmetic: _Shares | None = None,
+) -> Vector:
     """Return shares, per row of ``new`` (C, ≥ 2m − 1), of [some row of ``kept`` (E, ≥
     2m − 1) differs from it by 1 … m − 1 keys] (all zero when ``kept`` is empty)."""
     q = secint.field.order
@@ -268,7 +323,7 @@ async def close_pairs(mpc: Any, secint: Any, new: Vector, kept: Vector, m: int, 
     if len(kept) == 0 or count == 0:
         return np.zeros(count, dtype=object)
     terms = 2 * m - 1
-    arithmetic = _Shares(mpc, secint.field)
+    arithmetic = arithmetic or _Shares(mpc, secint.field)
     d = (new[:, None, :terms] - kept[None, :, :terms]) % q  # (C, E, K)
     flat = d.reshape(-1, terms)
     rho = combination(tag, terms, q)
@@ -276,12 +331,12 @@ async def close_pairs(mpc: Any, secint: Any, new: Vector, kept: Vector, m: int, 
     if m == 1:
         return np.zeros(count, dtype=object)  # no difference is below 1
     det = await determinants(arithmetic, hankel(flat, m))
-    rounds = [SINGULAR_TEST_ROUNDS] * len(det) + [ZERO_TEST_ROUNDS] * len(z)
-    tests = await zero_bits(mpc, secint, np.concatenate([det, z]), rounds)
-    singular, same = tests[: len(det)], tests[len(det) :]
-    (close,) = await arithmetic.products((singular, (1 - same) % q))
-    apart = ((1 - close) % q).reshape(count, len(kept))
-    return (1 - await product_tree(arithmetic, apart)) % q
+    # F = det + [D = 0] is 0 exactly for a close pair (identical sets have det 0 and
+    # [D = 0] = 1); a cell is close to some kept set iff the product of its F is 0.
+    same = await zero_bits(mpc, secint, z, None, arithmetic)
+    far = ((det + same) % q).reshape(count, len(kept))
+    product = await product_tree(arithmetic, far)
+    return await zero_bits(mpc, secint, product, None, arithmetic)
 
 
 def plain_close(new: Sequence[int], kept: Sequence[int], m: int, q: int) -> bool:
@@ -338,7 +393,6 @@ async def join_overlap(
     q = field.order
     terms = control.terms
     length = job.padded_length
-    arithmetic = _Shares(mpc, field)
     began = time.perf_counter()
 
     # 1. The hub deals its count columns times the powers of the identities (one set of
@@ -363,6 +417,7 @@ async def join_overlap(
             own[:] = (exponents * columns[0]) % q
     public = f"jointstat join overlap v1|{job.job_id}|{q}|{terms}|{length}|{len(lefts)}"
     keys = await agree(mpc, hashlib.sha256(public.encode()).digest(), False, "join overlap")
+    keyed = KeyedShares(mpc, secint, keys)
     dealt_rows = await deal_vectors(
         mpc,
         keys,
@@ -387,7 +442,7 @@ async def join_overlap(
         pairs = [
             (left[terms + lefts.index(s[0])], right[rights.index(s[1:])]) for s in control.sketches
         ]
-        (weights,) = await arithmetic.products(
+        (weights,) = await keyed.products(
             (np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs]))
         )
         picked = (np.dot(weights, left[:terms].T) % q).ravel()  # (sketches, terms)
@@ -397,7 +452,7 @@ async def join_overlap(
             [local[k, rights.index(s[1:])] for s in control.sketches for k in range(terms)],
             dtype=object,
         )
-    sketch = (await arithmetic.reshare(picked)).reshape(len(control.sketches), terms)
+    sketch = (await keyed.reshare(picked)).reshape(len(control.sketches), terms)
     sketched = time.perf_counter()
 
     # 3. The kept row sets every party holds, and the decision against them.
@@ -414,8 +469,8 @@ async def join_overlap(
             by_size.setdefault(min(control.minimum, (len(row) + 1) // 2), []).append(row)
         for m, kept in sorted(by_size.items()):
             matrix = np.array([row[: 2 * m - 1] for row in kept], dtype=object)
-            close = await close_pairs(mpc, secint, sketch, matrix, m, job.job_id)
-            (both,) = await arithmetic.products(((1 - withhold) % q, (1 - close) % q))
+            close = await close_pairs(mpc, secint, sketch, matrix, m, job.job_id, keyed)
+            (both,) = await keyed.products(((1 - withhold) % q, (1 - close) % q))
             withhold = (1 - both) % q
     if not complete:
         withhold = np.ones(len(control.sketches), dtype=object)
@@ -426,8 +481,8 @@ async def join_overlap(
     sizes = np.array(control.sizes, dtype=object)
     below = mpc.np_sgn(secure_array(secint, (n - sizes) % q), LT=True)
     small = (await mpc.gather(below)).value % q
-    (released,) = await arithmetic.products(((1 - small) % q, (1 - withhold) % q))
-    (kept_rows,) = await arithmetic.products((sketch, np.repeat(released[:, None], terms, axis=1)))
+    (released,) = await keyed.products(((1 - small) % q, (1 - withhold) % q))
+    (kept_rows,) = await keyed.products((sketch, np.repeat(released[:, None], terms, axis=1)))
     log.info(
         "join overlap %s: %d sketch(es) of %d terms against %d kept row set(s): hub input "
         "%.2f s, sketches %.2f s, decision %.2f s, record %.2f s",

@@ -56,6 +56,10 @@ class SecureProducts:
         reduced = await self._reshared([np.multiply(a, b) for a, b in pairs])
         return reduced
 
+    async def reduce_shares(self, products: list[FieldVector]) -> list[FieldVector]:
+        """Return degree-1 shares of each degree-2 share array of ``products``, one round."""
+        return await self._reshared(products)
+
     async def _reduced(self, products: list[FieldVector]) -> list[SecureArray]:
         return [self.secure(v) for v in await self._reshared(products)]
 

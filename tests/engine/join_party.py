@@ -330,7 +330,14 @@ async def _run_overlap(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
     """Run the secure overlap decision on sketches input by party 0; open the bits."""
     import numpy as np
 
-    from engine.mpc._join_overlap import OVERLAP_BITS, close_pairs, convert_small, zero_bits
+    from engine.mpc._join_keys import agree
+    from engine.mpc._join_overlap import (
+        OVERLAP_BITS,
+        KeyedShares,
+        close_pairs,
+        convert_small,
+        zero_bits,
+    )
 
     secint = mpc.SecInt(OVERLAP_BITS)
     q = secint.field.order
@@ -349,7 +356,9 @@ async def _run_overlap(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
             mpc, secint, new_shares[i : i + 1], kept_shares[i : i + 1], scenario["m"], "t"
         )
         rows.append(bit)
-    every = await close_pairs(mpc, secint, new_shares, kept_shares, scenario["m"], "t")
+    keys = await agree(mpc, bytes(32), False, "overlap test")  # resharing under pair keys
+    keyed = KeyedShares(mpc, secint, keys)
+    every = await close_pairs(mpc, secint, new_shares, kept_shares, scenario["m"], "t", keyed)
     zeros = await zero_bits(mpc, secint, np.array([0, 1, q - 1, 12345], dtype=object))
     small = mpc.SecInt(32)
     values = mpc.input(small.array(np.array([0, 5, 1000], dtype=object)), senders=0)
