@@ -1,6 +1,7 @@
 """The secure overlap decision over joins (engine.mpc._join_overlap) in real MPyC processes,
 against a plaintext oracle: random key sets whose weights differ in 0, 1, m − 1, m or m + 3
-keys, the Hankel determinant by Faddeev–LeVerrier, the zero tests and the conversions."""
+keys, the Hankel determinant (power traces, Newton's identities), the zero tests and the
+conversions."""
 
 from __future__ import annotations
 
