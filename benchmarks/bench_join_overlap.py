@@ -60,7 +60,7 @@ def _job(job_id: str, rows: int, window: int, overlap: bool) -> JoinJob:
     return JoinJob(
         job_id=job_id,
         field_bits=200,
-        join_bits=96,
+        join_bits=128 if overlap else 96,  # as the engine: the overlap field when it fits
         hub=0,
         hub_width=2,
         spokes=((1, 2, 1),),

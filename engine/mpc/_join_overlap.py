@@ -436,7 +436,10 @@ async def join_overlap(
     # 2. The spokes' factors into the overlap field, and every sketch in one resharing.
     rights = sorted({s[1:] for s in control.sketches})
     stacked = np.stack([factors[r] for r in rights])
-    right = await convert_small(mpc, join_type, secint, stacked, max(control.bits), keys)
+    if join_type.field.order == q:  # the join ran in the overlap field
+        right = stacked % q
+    else:
+        right = await convert_small(mpc, join_type, secint, stacked, max(control.bits), keys)
     if apart:
         # each sketch's weight a_i = hub count · spoke factor (one round), then its powers
         pairs = [

@@ -18,7 +18,7 @@ from engine.cells import VALUE_BITS
 from engine.errors import CapacityError, PeerError
 from engine.labels import Label, label_sort_key
 from engine.local_scan import JoinTable
-from engine.mpc._join_overlap import MASK_BITS
+from engine.mpc._join_overlap import MASK_BITS, OVERLAP_BITS
 from engine.mpc.job import (
     COMPARE_BITS,
     CellProgram,
@@ -108,7 +108,9 @@ def join_job(
     control = None
     if overlap[0] >= 2 and plan.release == "exact":
         control = _overlap(plan, cells, tuple(terms), offsets, length, overlap)
-        bits = max(bits, max(control.bits, default=0) + MASK_BITS + 4)
+        # At least the overlap field's bits: a join field of exactly OVERLAP_BITS is the
+        # overlap field, so the spokes' factors need no conversion (the common case).
+        bits = max(bits, max(control.bits, default=0) + MASK_BITS + 4, OVERLAP_BITS)
     return JoinJob(
         job_id=job_id,
         field_bits=max(cells_field_bits(cells), bits),
