@@ -427,17 +427,25 @@ class Party:
         self, approved: _Approved, slot: QuerySlot, results: list[ScanResult]
     ) -> list[int]:
         """Return this owner's 0/1 per released cell: 0 where a part of the cell over one
-        of its datasets is too close to an earlier release (engine.overlap); recorded."""
+        of its datasets is too close to an earlier release (engine.overlap); recorded.
+
+        A cell's part is the rows its measure aggregates: the filter's rows, or where the
+        measure reads nullable columns, those of the rows where they are not NULL.
+        """
         plan = slot.plan
-        per_group = [1] * len(plan.groups)
+        outputs = plan.aggregate_outputs()
+        flags = [[1] * len(outputs) for _ in plan.groups]
         own = [scan for scan in plan.scans if scan.party == self.config.name]
         for scan, result in zip(own, results, strict=True):
             if not result.sketches:
-                continue  # the dataset's owner does not control overlap, or no row matched
+                continue  # the dataset's owner does not control overlap (or a dp release)
             config = next(d for d in self.config.datasets if d.name == scan.dataset)
             terms = len(next(iter(result.sketches.values())).sums)
             empty = Sketch(0, (0,) * terms)
-            parts = [result.sketches.get(g, empty) for g in plan.groups]
+            kinds = {(): result.sketches, **result.supports}
+            read = [() if o.measure is None else result.reads[o.measure] for o in outputs]
+            used = [k for k in kinds if k in read]  # only the parts some cell releases
+            parts = [kinds[k].get(g, empty) for k in used for g in plan.groups]
             ok = self.overlap.check_and_record(
                 scan.dataset, config.min_group_size, approved.query_id, parts
             )
@@ -450,9 +458,11 @@ class Party:
                     len(parts),
                     scan.dataset,
                 )
-            per_group = [a & int(b) for a, b in zip(per_group, ok, strict=True)]
-        cells_per_group = slot.cell_count // max(len(plan.groups), 1)
-        return [flag for flag in per_group for _ in range(cells_per_group)]
+            groups = len(plan.groups)
+            for g in range(groups):
+                for j, kind in enumerate(read):
+                    flags[g][j] &= int(ok[used.index(kind) * groups + g])
+        return [flag for per_group in flags for flag in per_group]
 
     async def _join(
         self,

@@ -194,6 +194,15 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     datasets["tax"] += guarded_datasets()
     datasets["tax"] += [
         DatasetSpec("edge", "data/edge.csv", EDGE_COLUMNS, min_group_size=5, options=NO_OVERLAP),
+        # Overlap control over a column with NULLs (test_disclosure: a SUM's rows, not the
+        # filter's, are what two releases must not differ in by few).
+        DatasetSpec(
+            "nulled",
+            "data/edge.csv",
+            EDGE_COLUMNS,
+            min_group_size=5,
+            options=(("dominance", False),),
+        ),
         DatasetSpec(
             "bad", "data/bad.csv", {"k": {"policy": "group_by", "domain": "data"}, "v": "aggregate"}
         ),
