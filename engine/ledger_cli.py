@@ -27,9 +27,10 @@ from engine.config import (
     load_identity,
     load_party,
 )
-from engine.daemon.peers import client_credentials
 from engine.errors import AuthError, ConfigError, EngineError
 from engine.pki import read_pem
+from engine.rpc.checkpoints import party_checkpoints
+from engine.rpc.peers import client_credentials
 from engine.wording import counted
 from ledger import LedgerError, LedgerStore, QuorumError, VerifyReport
 
@@ -214,7 +215,8 @@ def _freshness(
         )
     if credentials is not None:
         skip = [party.name] if party is not None else []  # its own files are read above
-        found, not_reached = freshness.ask_parties(federation, credentials, skip)
+        answers = party_checkpoints(federation, credentials, skip)
+        found, not_reached = freshness.verify_answers(federation, answers)
         witnessed += found
         missed += not_reached
     return freshness.compare(store, witnessed, missed)

@@ -40,8 +40,9 @@ from engine.nonces import NonceStore
 from engine.overlap import OverlapHistory, Sketch
 from engine.plan import JoinPlan, Plan, QueryPlan
 from engine.planner import plan_query
+from engine.protocol import Collected, Decision, Domain, Outcome
 from engine.request import QueryRequest, SignedRequest, verify
-from engine.sealing import SealedShares, Shares, seal
+from engine.sealing import Shares, seal
 from ledger import encode_entry
 
 log = logging.getLogger(__name__)
@@ -68,41 +69,6 @@ class _Approved:
 class _Batch:
     created: float
     queries: dict[str, _Approved] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Decision:
-    query_id: str
-    error: EngineError | None
-    entry: bytes = b""  # the signed QueryDecided ledger entry (empty without a ledger)
-    charges: tuple[bytes, ...] = ()  # dp: this owner's signed BudgetCharged entries
-
-
-@dataclass(frozen=True)
-class Collected:
-    """This party's answer to Collect for one query (no labels, no counts: groups come
-    from the plan)."""
-
-    error: EngineError | None
-    rows: int = 0  # for a join: this party's table size rounded up to a power of two
-
-
-@dataclass(frozen=True)
-class Domain:
-    """What the sequencer set for one query of an MPC job."""
-
-    query_id: str
-    request_index: int = -1
-    padded_length: int = 0
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """This party's part of one query's result: sealed shares and its ledger commitment."""
-
-    sealed: SealedShares
-    entry: bytes = b""  # signed ResultCommitted (empty without a ledger)
-    opening: bytes = b""
 
 
 CatalogFetcher = Callable[[str], Awaitable[tuple[DatasetInfo, ...]]]

@@ -33,11 +33,11 @@ from pathlib import Path
 import pytest
 
 from engine.client import Client
-from engine.daemon.grpc_options import KEEPALIVE_ENV
 from engine.demo.synthetic import PARTIES, REGIONS, SECTORS, generate
 from engine.federation_init import DatasetSpec, create_federation
 from engine.launch import LocalFederation, free_port_block
 from engine.oracle import PlaintextOracle
+from engine.rpc.options import KEEPALIVE_ENV
 
 WIDE_ROWS = 60_000
 NO_OVERLAP = (("overlap_control", False), ("dominance", False))
