@@ -19,6 +19,7 @@ from pathlib import Path
 
 from engine.anchor import freshness, history, keys
 from engine.anchor.bundle import verify_bundle
+from engine.anchor.errors import engine_error
 from engine.config import (
     Federation,
     PartyConfig,
@@ -110,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     """
     try:
         return _run(args)
-    except (LedgerError, sqlite3.Error) as exc:
+    except LedgerError as exc:
+        raise engine_error(exc, "ledger") from None
+    except sqlite3.Error as exc:
         raise EngineError(f"ledger: {exc}") from None
 
 

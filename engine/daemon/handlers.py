@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from engine.anchor.errors import engine_error
 from engine.anchor.party import CosignOutcome, PartyLedger
 from engine.daemon.party import Party
 from engine.daemon.pauses import pause_at
@@ -89,7 +90,8 @@ async def cosign(party: Party, call: CosignCall) -> CosignOutcome:
         )
     except LedgerError as exc:
         log.error("ledger: %s refused to cosign: %s", party.config.name, exc)
-        raise AuthError(f"ledger: {party.config.name} refused the checkpoint ({exc})") from None
+        what = f"ledger: {party.config.name} refused the checkpoint"
+        raise engine_error(exc, what, AuthError) from None
 
 
 async def checkpoints(party: Party) -> tuple[str, str]:
