@@ -15,8 +15,8 @@ run in two lanes (:mod:`engine.daemon.lanes`): small jobs in the long-lived sess
 the cost estimate (:mod:`engine.cost`) marks large in a second one, so that small queries
 are not stuck behind them; within a lane, jobs run strictly one after another in batch
 (ledger) order, and their result commitments are queued for the ledger in that order. The
-sequencer's own party is called directly (:mod:`engine.daemon.handlers`), the others over
-gRPC.
+sequencer calls each party through a :class:`~engine.daemon.links.PartyLink` on the
+dataclasses of :mod:`engine.protocol`: its own party in-process, the others over gRPC.
 
 Each query has a :class:`~engine.daemon.lifecycle.QueryLife`: it ends exactly once, in its
 result, a refusal, or an abort anchored on the ledger with the reason — also when the
@@ -33,18 +33,16 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from engine import cost as costs
 from engine.anchor.queries import QueryAnchor, QueryReceipts, RequestToAnchor
 from engine.config import PartyConfig
-from engine.daemon import handlers
 from engine.daemon.lanes import LANES, LARGE, SMALL, Lane
 from engine.daemon.lifecycle import Lives, QueryLife, Stage
+from engine.daemon.links import PartyLink
 from engine.daemon.party import Party
 from engine.daemon.pauses import pause_at
-from engine.daemon.peers import Peers
-from engine.daemon.status import error_of
 from engine.errors import (
     AuthError,
     CapacityError,
@@ -56,10 +54,8 @@ from engine.errors import (
 from engine.labels import Label
 from engine.mpc.join_layout import padded_length
 from engine.plan import JoinPlan, Plan
+from engine.protocol import Domain, ExecuteOrder, Outcome, QueryOutcome
 from engine.request import QueryRequest, SignedRequest, verify
-from engine.rpc import jointstat_pb2 as pb
-from engine.sealing import SealedShares
-from engine.wire import outcome_to_pb, sealed_from_pb, signed_to_pb
 
 log = logging.getLogger(__name__)
 
@@ -70,32 +66,6 @@ CONCURRENT_BATCHES = 4  # batches in Prepare/Collect at once
 ANSWER_MARGIN = 0.5  # seconds before an analyst's deadline by which the answer is sent
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class QueryOutcome:
-    """A finished query: its plan, agreed groups and every party's sealed shares."""
-
-    query_id: str
-    plan: Plan
-    groups: tuple[Label, ...]
-    shares: tuple[SealedShares, ...]
-    threshold: int
-    seconds: float
-    receipts: QueryReceipts | None = None
-
-    def to_pb(self) -> pb.QueryResult:
-        """Return the analyst-facing result message."""
-        return outcome_to_pb(
-            self.query_id,
-            self.plan,
-            self.groups,
-            self.shares,
-            self.threshold,
-            self.seconds,
-            self.receipts,
-            noise_parts=len(self.shares) / (len(self.shares) - self.threshold),
-        )
 
 
 @dataclass
@@ -132,11 +102,15 @@ class Sequencer:
     """Batches queries and runs them, in order, on every party."""
 
     def __init__(
-        self, config: PartyConfig, party: Party, peers: Peers, anchor: QueryAnchor | None = None
+        self,
+        config: PartyConfig,
+        party: Party,
+        links: dict[str, PartyLink],
+        anchor: QueryAnchor | None = None,
     ) -> None:
         self._config = config
         self._party = party
-        self._peers = peers
+        self._links = links
         self._anchor = anchor
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(MAX_QUEUE)
         self._lanes: dict[str, Lane[_Collected]] = {name: Lane(name) for name in LANES}
@@ -379,21 +353,18 @@ class Sequencer:
         epochs_seen = {n: lane.epoch if lane.session_ok else -1 for n, lane in self._lanes.items()}
 
         # 1. Prepare: every party checks every request itself.
-        prepare = pb.PrepareRequest(
-            batch_id=batch_id,
-            queries=[signed_to_pb(p.signed) for p in batch],
-            plan_digests=[p.plan.digest() for p in batch],
+        signed = [p.signed for p in batch]
+        digests = [p.plan.digest() for p in batch]
+        replies = await self._all(
+            lambda name: self._links[name].prepare(batch_id, signed, digests, timeout)
         )
-        replies = await self._all(lambda name: self._prepare(name, prepare, timeout))
         marks = [time.perf_counter()]
         refusals: dict[str, EngineError] = {}
         for index, pending in enumerate(batch):
             for reply in replies:
                 decision = reply.decisions[index]
-                if not decision.approved:
-                    refusals[pending.signed.query_id] = error_of(
-                        decision.refusal.code, decision.refusal.message
-                    )
+                if decision.error is not None:
+                    refusals[pending.signed.query_id] = decision.error
                     break
         if self._anchor is not None:
             # The requests and every decision go on the ledger before any data is touched.
@@ -445,12 +416,7 @@ class Sequencer:
             if not mine:
                 await lane.drop(ticket)
                 continue
-            sessions = {
-                (r.large_session_epoch, r.large_session_ready)
-                if name == LARGE
-                else (r.session_epoch, r.session_ready)
-                for r in replies
-            }
+            sessions = {(r.sessions[name].epoch, r.sessions[name].ready) for r in replies}
             part = _Collected(batch_id, ticket, mine, sessions, epochs_seen[name], began, marks)
             await lane.put(ticket, part)
 
@@ -474,26 +440,19 @@ class Sequencer:
     ) -> list[tuple[_Pending, list[Label]]]:
         """Owners scan in plaintext (off the serial MPC stage; the groups are the plan's);
         each query's cost is then estimated and checked against the federation's limits."""
-        collect = pb.CollectRequest(
-            batch_id=batch_id,
-            query_ids=[p.signed.query_id for p in live],
-            request_indices=[p.index for p in live],
-        )
+        ids = [p.signed.query_id for p in live]
+        indices = [p.index for p in live]
         collected = await self._all(
-            lambda name: self._call(
-                name,
-                lambda s: s.Collect(collect, timeout=timeout),
-                lambda: handlers.collect(self._party, collect),
-            )
+            lambda name: self._links[name].collect(batch_id, ids, indices, timeout)
         )
         ready: list[tuple[_Pending, list[Label]]] = []
         for index, pending in enumerate(live):
             failure = None
             rows = []
             for reply in collected:
-                entry = reply.queries[index]
-                if entry.HasField("failure"):
-                    failure = error_of(entry.failure.code, entry.failure.message)
+                entry = reply[index]
+                if entry.error is not None:
+                    failure = entry.error
                     break
                 rows.append(entry.rows)
             if failure is not None:
@@ -568,28 +527,15 @@ class Sequencer:
             pending.life.advance(Stage.RUNNING)
 
         # 4. Execute: one MPC job for the whole batch, in ledger order everywhere.
-        execute = pb.ExecuteRequest(
-            job_id=f"j{parts[0].batch_id}{'L' if lane.name == LARGE else ''}",
-            epoch=lane.epoch,
-            queries=[
-                pb.QueryDomain(
-                    query_id=p.signed.query_id,
-                    request_index=p.index,
-                    padded_length=p.padded_length,
-                )
-                for p, _ in ready
-            ],
-            batch_ids=[part.batch_id for part in parts],
-            lane=lane.name,
+        execute = ExecuteOrder(
+            f"j{parts[0].batch_id}{'L' if lane.name == LARGE else ''}",
+            lane.epoch,
+            tuple(Domain(p.signed.query_id, p.index, p.padded_length) for p, _ in ready),
+            tuple(part.batch_id for part in parts),
+            lane.name,
         )
         try:
-            executed = await self._all(
-                lambda name: self._call(
-                    name,
-                    lambda s: s.Execute(execute, timeout=timeout),
-                    lambda: handlers.execute(self._party, execute, timeout),
-                )
-            )
+            executed = await self._all(lambda name: self._links[name].execute(execute, timeout))
         except EngineError:
             lane.session_ok = False
             raise
@@ -610,7 +556,7 @@ class Sequencer:
                 [p.index for _, p, _ in done],
                 [
                     [
-                        (name, reply.result_entries[i], reply.openings[i])
+                        (name, reply[i].entry, reply[i].opening)
                         for name, reply in zip(names, executed, strict=True)
                     ]
                     for i, _, _ in done
@@ -628,7 +574,7 @@ class Sequencer:
         parts: list[_Collected],
         queries: int,
         done: list[tuple[int, _Pending, list[Label]]],
-        executed: list[pb.ExecuteReply],
+        executed: list[list[Outcome]],
         anchoring: Awaitable[list[QueryReceipts]] | None,
         marks: list[float],
     ) -> None:
@@ -650,7 +596,7 @@ class Sequencer:
         seconds = marks[-1] - first.began
         threshold = self._config.federation.threshold
         for (index, pending, groups), receipt in zip(done, receipts, strict=True):
-            shares = tuple(sealed_from_pb(reply.shares[index]) for reply in executed)
+            shares = tuple(reply[index].sealed for reply in executed)
             self._succeeded(
                 pending,
                 QueryOutcome(
@@ -690,36 +636,13 @@ class Sequencer:
                 raise PeerError(f"party {name}: {type(result).__name__}")
         return list(results)  # type: ignore[arg-type]
 
-    async def _call(
-        self,
-        name: str,
-        remote: Callable[[Any], Awaitable[T]],
-        local: Callable[[], Awaitable[T]],
-    ) -> T:
-        """Call the sequencer's own party directly, any other party through gRPC."""
-        if name == self._config.name:
-            return await local()
-        return await self._peers.call(name, remote)
-
-    async def _prepare(
-        self, name: str, request: pb.PrepareRequest, timeout: float
-    ) -> pb.PrepareReply:
-        if name == self._config.name:
-            return await handlers.prepare(self._party, request)
-        return await self._peers.call_reconnecting(
-            name, lambda s: s.Prepare(request, timeout=timeout)
-        )
-
     async def _start_session(self, lane: Lane[_Collected]) -> None:
         epoch = lane.next_epoch()
-        request = pb.StartSessionRequest(epoch=epoch, lane=lane.name)
         log.info("starting MPC session epoch %d (%s lane)", epoch, lane.name)
         try:
             await self._all(
-                lambda name: self._call(
-                    name,
-                    lambda s: s.StartSession(request, timeout=SESSION_START_TIMEOUT + 5),
-                    lambda: handlers.start_session(self._party, request),
+                lambda name: self._links[name].start_session(
+                    epoch, lane.name, SESSION_START_TIMEOUT + 5
                 )
             )
         except EngineError as exc:
