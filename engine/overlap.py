@@ -19,8 +19,7 @@ suppressed inside MPC (the owner inputs a 0 for it): nobody but the owner learns
 The fingerprint of a row set S is ``(n, P_1, …, P_K)`` with ``n = |S|`` and the power sums
 ``P_k = Σ_{x∈S} x^k mod p`` over p = 2^31 − 1, where x is the row's identity (:data:`ROW_ID`,
 fixed at load): for a dataset with a unique join key, a SHA-256 of the key under the
-federation's shared overlap key, so that a release over the dataset alone and one over a
-join are comparable (engine.mpc's join sketches use the same identity); otherwise a SHA-256
+federation's shared overlap key (the same for every owner of that key); otherwise a SHA-256
 of the row's values and its occurrence among identical rows under the owner's own salt.
 K = 2m − 1. For two sets the difference of their sums is the power-sum sequence of the
 symmetric difference (rows of S1 − S2 with weight +1, of S2 − S1 with −1), a linear
@@ -33,6 +32,9 @@ Stored, per released part: dataset, n, the K power sums (8 bytes each: 152 bytes
 the query id and the time, in ``state/overlap.sqlite``, kept for as long as the state
 directory (an owner may prune it; pruning lets old releases be differenced). Cost per part:
 K sums in the owner's scan, then O(K²) field operations per candidate.
+
+Releases over joins are checked inside MPC instead (engine.mpc._join_overlap: their own
+identities in a 160-bit field, compared with earlier join releases only, not with these).
 
 Residual risk, stated in README: pairwise overlap control does not stop *trackers* that
 combine three or more large queries (q(C) = q(C ∪ T) + q(C ∪ ¬T) − q(all)); a refusal also
