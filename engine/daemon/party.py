@@ -399,12 +399,14 @@ class Party:
         measure reads nullable columns, those of the rows where they are not NULL.
         """
         plan = slot.plan
+        if plan.release != ReleaseMode.EXACT.value:
+            return [1] * slot.cell_count  # dp: cells are noisy totals, never withheld
         outputs = plan.aggregate_outputs()
         flags = [[1] * len(outputs) for _ in plan.groups]
         own = [scan for scan in plan.scans if scan.party == self.config.name]
         for scan, result in zip(own, results, strict=True):
             if not result.sketches:
-                continue  # the dataset's owner does not control overlap (or a dp release)
+                continue  # the dataset's owner does not control overlap
             config = next(d for d in self.config.datasets if d.name == scan.dataset)
             terms = len(next(iter(result.sketches.values())).sums)
             empty = Sketch(0, (0,) * terms)
