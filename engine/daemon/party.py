@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
-from engine.anchor.party import PartyLedger
+from engine.anchor.party_ledger import PartyLedger
 from engine.catalog import Catalog, DatasetInfo
 from engine.config import PartyConfig, ReleaseMode
 from engine.errors import (
@@ -40,7 +40,7 @@ from engine.nonces import NonceStore
 from engine.overlap import OverlapHistory, Sketch
 from engine.plan import JoinPlan, Plan, QueryPlan
 from engine.planner import plan_query
-from engine.protocol import Collected, Decision, Domain, Outcome
+from engine.protocol import Collected, Domain, Outcome, PartyDecision
 from engine.request import QueryRequest, SignedRequest, verify
 from engine.sealing import Shares, seal
 from ledger import encode_entry
@@ -173,7 +173,7 @@ class Party:
 
     async def prepare(
         self, batch_id: str, requests: list[SignedRequest], digests: list[str]
-    ) -> list[Decision]:
+    ) -> list[PartyDecision]:
         """Check every request of a batch; remember the approved ones. Reads no data.
 
         With the ledger on, each decision comes with this party's signed entry for it.
@@ -227,7 +227,7 @@ class Party:
                         for c in approved.plan.charges
                         if c.owner == self.config.name
                     )
-            decisions.append(Decision(query_id, error, entry, charges))
+            decisions.append(PartyDecision(query_id, error, entry, charges))
         return decisions
 
     # ------------------------------------------------------------------ collect

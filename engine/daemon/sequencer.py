@@ -98,7 +98,7 @@ class _Collected:
     marks: list[float] = field(default_factory=list)
 
 
-class Sequencer:
+class QuerySequencer:
     """Batches queries and runs them, in order, on every party."""
 
     def __init__(
