@@ -35,7 +35,7 @@ from bench_engine import disable_ledger
 
 from engine.anchor import keys
 from engine.anchor.bundle import verify_bundle
-from engine.anchor.party import CosignOutcome, PartyLedger
+from engine.anchor.party_ledger import CosignOutcome, PartyLedger
 from engine.anchor.writer import CosignCall, LedgerWriter
 from engine.client import Client
 from engine.config import load_federation, load_party

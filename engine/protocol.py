@@ -3,7 +3,7 @@ what the party answers.
 
 The sequencer and the parties work on these; :mod:`engine.rpc.convert` turns them into
 protobuf messages and back at the gRPC edge, and nothing else does. A query's life:
-Prepare (a :class:`Decision` per request), Collect (a :class:`Collected` per query), Execute
+Prepare (a :class:`PartyDecision` per request), Collect (a :class:`Collected` per query), Execute
 (an :class:`ExecuteOrder` in, an :class:`Outcome` per query out), with Cosign rounds for the
 ledger in between.
 """
@@ -20,7 +20,7 @@ from engine.sealing import SealedShares
 
 
 @dataclass(frozen=True)
-class Decision:
+class PartyDecision:
     """A party's decision on one request at Prepare: approved (no error) or refused."""
 
     query_id: str
@@ -68,7 +68,7 @@ class LaneSession:
 class Prepared:
     """A party's answer to Prepare: a decision per request, and its sessions per lane."""
 
-    decisions: tuple[Decision, ...]
+    decisions: tuple[PartyDecision, ...]
     sessions: dict[str, LaneSession]
 
 

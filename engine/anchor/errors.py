@@ -46,4 +46,3 @@ def engine_error(exc: LedgerError, what: str, kind: type[EngineError] | None = N
     if kind is None:
         kind = next(ENGINE_ERROR_OF[c] for c in type(exc).__mro__ if c in ENGINE_ERROR_OF)
     return kind(f"{what}: {exc}")
-

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from engine.anchor.errors import engine_error
-from engine.anchor.party import PartyLedger
+from engine.anchor.party_ledger import PartyLedger
 from engine.anchor.writer import Anchored, LedgerWriter
 from engine.errors import AuthError, CapacityError, EngineError
 from ledger import (

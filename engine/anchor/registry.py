@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from engine.anchor.errors import engine_error
-from engine.anchor.party import PartyLedger
+from engine.anchor.party_ledger import PartyLedger
 from engine.anchor.writer import LedgerWriter
 from engine.catalog import DatasetInfo
 from engine.errors import AuthError, EngineError

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from engine.anchor.errors import engine_error
-from engine.anchor.party import CosignOutcome, PartyLedger
+from engine.anchor.party_ledger import CosignOutcome, PartyLedger
 from engine.config import Federation
 from engine.errors import EngineError, PeerError
 from ledger import Batch, Entry, LedgerError, NoteSigner, Receipt

@@ -21,7 +21,7 @@ import time
 from engine.config import PartyConfig
 from engine.daemon.attempts import RefusedAttempts
 from engine.daemon.party import Party
-from engine.daemon.sequencer import Sequencer
+from engine.daemon.sequencer import QuerySequencer
 from engine.errors import (
     AuthError,
     CapacityError,
@@ -52,7 +52,7 @@ class Coordinator:
     """Accepts analysts' queries at one party."""
 
     def __init__(
-        self, config: PartyConfig, party: Party, peers: Peers, sequencer: Sequencer | None
+        self, config: PartyConfig, party: Party, peers: Peers, sequencer: QuerySequencer | None
     ) -> None:
         self._config = config
         self._party = party

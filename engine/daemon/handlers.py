@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from engine.anchor.errors import engine_error
-from engine.anchor.party import CosignOutcome, PartyLedger
+from engine.anchor.party_ledger import CosignOutcome, PartyLedger
 from engine.daemon.party import Party
 from engine.daemon.pauses import pause_at
 from engine.errors import AuthError, PeerError, UnreachableError

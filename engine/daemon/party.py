@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
-from engine.anchor.party import PartyLedger
+from engine.anchor.party_ledger import PartyLedger
 from engine.catalog import Catalog, DatasetInfo
 from engine.config import PartyConfig, ReleaseMode
 from engine.daemon.lanes import LARGE
@@ -44,7 +44,7 @@ from engine.nonces import NonceStore
 from engine.overlap import OverlapHistory, Sketch
 from engine.plan import JoinPlan, Plan, QueryPlan
 from engine.planner import plan_query
-from engine.protocol import Collected, Decision, Domain, Outcome
+from engine.protocol import Collected, Domain, Outcome, PartyDecision
 from engine.request import QueryRequest, SignedRequest, verify
 from engine.sealing import Shares, seal
 from ledger import encode_entry
@@ -178,7 +178,7 @@ class Party:
 
     async def prepare(
         self, batch_id: str, requests: list[SignedRequest], digests: list[str]
-    ) -> list[Decision]:
+    ) -> list[PartyDecision]:
         """Check every request of a batch; remember the approved ones. Reads no data.
 
         With the ledger on, each decision comes with this party's signed entry for it.
@@ -232,7 +232,7 @@ class Party:
                         for c in approved.plan.charges
                         if c.owner == self.config.name
                     )
-            decisions.append(Decision(query_id, error, entry, charges))
+            decisions.append(PartyDecision(query_id, error, entry, charges))
         return decisions
 
     # ------------------------------------------------------------------ collect
@@ -404,12 +404,14 @@ class Party:
         measure reads nullable columns, those of the rows where they are not NULL.
         """
         plan = slot.plan
+        if plan.release != ReleaseMode.EXACT.value:
+            return [1] * slot.cell_count  # dp: cells are noisy totals, never withheld
         outputs = plan.aggregate_outputs()
         flags = [[1] * len(outputs) for _ in plan.groups]
         own = [scan for scan in plan.scans if scan.party == self.config.name]
         for scan, result in zip(own, results, strict=True):
             if not result.sketches:
-                continue  # the dataset's owner does not control overlap (or a dp release)
+                continue  # the dataset's owner does not control overlap
             config = next(d for d in self.config.datasets if d.name == scan.dataset)
             terms = len(next(iter(result.sketches.values())).sums)
             empty = Sketch(0, (0,) * terms)

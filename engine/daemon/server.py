@@ -36,7 +36,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from engine.anchor import registry
-from engine.anchor.party import CosignOutcome, PartyLedger
+from engine.anchor.party_ledger import CosignOutcome, PartyLedger
 from engine.anchor.queries import QueryAnchor
 from engine.anchor.writer import CosignCall, LedgerWriter
 from engine.catalog import DatasetInfo
@@ -45,7 +45,7 @@ from engine.daemon.coordinator import Coordinator
 from engine.daemon.intake import add_service
 from engine.daemon.links import LocalParty, PartyLink
 from engine.daemon.party import Party
-from engine.daemon.sequencer import Sequencer
+from engine.daemon.sequencer import QuerySequencer
 from engine.daemon.services import AnalystService, FederationService, Registrar
 from engine.errors import ConfigError, DataError
 from engine.local import LocalData
@@ -91,7 +91,7 @@ class Daemon:
         self.server: grpc.aio.Server | None = None  # the Analyst service
         self.federation_server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
-        self.sequencer: Sequencer | None = None
+        self.sequencer: QuerySequencer | None = None
         self.party: Party | None = None
         self.peers: Peers | None = None
         self.writer: LedgerWriter | None = None
@@ -188,7 +188,7 @@ class Daemon:
                 p.name: LocalParty(party) if p.name == config.name else RemoteParty(peers, p.name)
                 for p in config.federation.parties
             }
-            self.sequencer = Sequencer(config, party, links, anchor)
+            self.sequencer = QuerySequencer(config, party, links, anchor)
             self.sequencer.start()
         self.coordinator = coordinator = Coordinator(config, party, peers, self.sequencer)
 

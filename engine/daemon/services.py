@@ -21,7 +21,7 @@ from engine.config import PartyConfig
 from engine.daemon import handlers
 from engine.daemon.coordinator import Coordinator
 from engine.daemon.party import Party
-from engine.daemon.sequencer import Sequencer
+from engine.daemon.sequencer import QuerySequencer
 from engine.errors import AuthError, EngineError, PeerError
 from engine.pki import ANALYST_PREFIX, PARTY_PREFIX
 from engine.request import SignedRequest, parse
@@ -149,7 +149,7 @@ class FederationService(pb_grpc.FederationServicer):
         self,
         config: PartyConfig,
         party: Party,
-        sequencer: Sequencer | None,
+        sequencer: QuerySequencer | None,
         registrar: Registrar | None = None,
     ) -> None:
         self._config = config

@@ -1,4 +1,5 @@
-"""Query-set overlap control over joins, on secret shares (README, "What is protected").
+"""Query-set overlap control over joins, on secret shares (README, "What is protected";
+docs/join-protocol.md, "Overlap control over a join").
 
 A release over a join must not differ by 1..m − 1 joined keys from a join release kept in
 the window (the last W released row sets), or an analyst subtracts the two and reads those

@@ -17,11 +17,11 @@ from engine.plan import Plan
 from engine.protocol import (
     Collected,
     CosignCall,
-    Decision,
     Domain,
     ExecuteOrder,
     LaneSession,
     Outcome,
+    PartyDecision,
     Prepared,
     QueryOutcome,
 )
@@ -164,7 +164,7 @@ def prepared_to_pb(prepared: Prepared) -> pb.PrepareReply:
 
 def prepared_from_pb(message: pb.PrepareReply) -> Prepared:
     decisions = tuple(
-        Decision(
+        PartyDecision(
             d.query_id,
             None if d.approved else _failure_from_pb(d.refusal),
             bytes(d.entry),

@@ -11,11 +11,11 @@ from typing import Any
 from engine.errors import CapacityError, EngineError, PolicyError, UnreachableError
 from engine.protocol import (
     Collected,
-    Decision,
     Domain,
     ExecuteOrder,
     LaneSession,
     Outcome,
+    PartyDecision,
     Prepared,
 )
 from engine.request import SignedRequest
@@ -39,8 +39,8 @@ def test_a_prepare_reply_keeps_decisions_refusals_and_sessions() -> None:
     refusal = PolicyError("tax.income.citizen_id: got a join_key column in SELECT, want none")
     prepared = Prepared(
         (
-            Decision("q1", None, b"entry-1", (b"charge-a", b"charge-b")),
-            Decision("q2", refusal, b"entry-2"),
+            PartyDecision("q1", None, b"entry-1", (b"charge-a", b"charge-b")),
+            PartyDecision("q2", refusal, b"entry-2"),
         ),
         {"small": LaneSession(4, True), "large": LaneSession(-1, False)},
     )

@@ -24,7 +24,7 @@ import pytest
 from engine import pki
 from engine.anchor import keys
 from engine.anchor.bundle import verify_bundle
-from engine.anchor.party import CosignOutcome, PartyLedger
+from engine.anchor.party_ledger import CosignOutcome, PartyLedger
 from engine.anchor.queries import QueryAnchor, RequestToAnchor
 from engine.anchor.writer import Anchored, LedgerWriter
 from engine.config import PartyConfig, load_federation, load_party
