@@ -364,6 +364,14 @@ async def _run_overlap(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
     values = mpc.input(small.array(np.array([0, 5, 1000], dtype=object)), senders=0)
     converted = await convert_small(mpc, small, secint, (await mpc.gather(values)).value, bits=10)
 
+    # Windows: party 2 lacks the tag 7 that the others kept.
+    from engine.mpc._join_overlap import _agree
+    from engine.mpc.job import OverlapWindow
+
+    tags = (5, 7, 9) if mpc.pid != 2 else (5, 9)
+    held, complete = await _agree(mpc, secint, 4, OverlapWindow(q, tags, ((),) * len(tags)))
+    same, all_equal = await _agree(mpc, secint, 4, OverlapWindow(q, (5, 9), ((), ())))
+
     async def opened(vector: Any) -> list[int]:
         out = await mpc.output(secint.field.array(np.asarray(vector) % q, check=False))
         return [int(v) for v in out.value]
@@ -373,6 +381,7 @@ async def _run_overlap(mpc: Any, scenario: dict[str, Any]) -> dict[str, Any]:
         "any": await opened(every),
         "zeros": await opened(zeros),
         "converted": await opened(converted),
+        "windows": [sorted(held), complete, sorted(same), all_equal],
         "modulus": q,
     }
 

@@ -48,6 +48,13 @@ def test_zero_tests_and_conversions_are_exact(run: Run) -> None:
     assert result["converted"] == [0, 5, 1000]
 
 
+def test_the_parties_agree_on_the_kept_rows_they_all_hold(run: Run) -> None:
+    # Party 2 lacked a kept row: only the common ones are compared, and the job knows the
+    # windows differed (it then withholds every cell, and each party drops the others).
+    for result in run.results:
+        assert result["overlap"]["windows"] == [[5, 9], False, [5, 9], True]
+
+
 def test_the_plaintext_oracle_counts_differences() -> None:
     q = (1 << 61) - 1
     base = {x: 1 for x in range(100, 130)}
