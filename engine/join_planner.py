@@ -54,19 +54,27 @@ class _Side:
     """What one relation contributes: its value expressions and per-key columns."""
 
     relation: ResolvedRelation
-    values: dict[str, str] = field(default_factory=dict)  # relation column -> value alias
+    # (relation column, decimals) -> value alias; None decimals: the column unscaled
+    values: dict[tuple[str, int | None], str] = field(default_factory=dict)
     value_sql: list[tuple[str, str]] = field(default_factory=list)
     columns: list[str] = field(default_factory=lambda: ["COUNT(*)"])
     tops: list[tuple[int, str, int]] = field(default_factory=list)  # (measure, value, n)
 
-    def value(self, column: str, decimals: int) -> str:
-        """Return the alias of a scaled value column (adding it once)."""
-        if column not in self.values:
+    def value(self, column: str, decimals: int | None) -> str:
+        """Return the alias of ``column`` scaled by 10**decimals (adding it once per scale).
+
+        One column may be read at several scales in one query (its own decimals in a sum,
+        a comparison's common decimals in a cross-agency WHERE, unscaled when only counted):
+        each scale is a value of its own, never shared. ``None``: the column as it is.
+        """
+        key = (column, decimals)
+        if key not in self.values:
             alias = f"__v{len(self.values)}"
             source = self.relation.branches[0].names[column]
-            self.values[column] = alias
-            self.value_sql.append((alias, scaled(source, decimals)))
-        return self.values[column]
+            self.values[key] = alias
+            sql = f'"{source}"' if decimals is None else scaled(source, decimals)
+            self.value_sql.append((alias, sql))
+        return self.values[key]
 
     def column(self, sql: str) -> int:
         if sql not in self.columns:
@@ -332,7 +340,7 @@ def _terms(
             elif measure.second is None:
                 relation, column = split(measure.column)
                 side = sides[relation]
-                v = side.value(column, measure.decimals)
+                v = side.value(column, None if measure.counted_only else measure.decimals)
                 if component == "t":
                     # The top contributions come from the owner (JoinScan.tops), not a sum.
                     side.tops.append((index, v, (measure.dominance or (1, 0))[0]))

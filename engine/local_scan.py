@@ -172,7 +172,9 @@ def aggregate_scan(
     for i, (measure, (column, second)) in enumerate(
         zip(measures, scan.measure_columns, strict=True)
     ):
-        if column is not None:
+        if column is not None and measure.counted_only:
+            inner.append(f'"{column}" AS v{i}')
+        elif column is not None:
             inner.append(f"{scaled(column, measure.decimals)} AS v{i}")
         if second is not None:
             inner.append(f"{scaled(second, measure.second_decimals)} AS w{i}")

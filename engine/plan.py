@@ -55,6 +55,15 @@ class Measure:
     fraction: tuple[int, int] | None = None
     dominance: tuple[int, int] | None = None
 
+    @property
+    def counted_only(self) -> bool:
+        """Whether only the column's non-NULL rows are counted (COUNT(col) of any type).
+
+        Such a column is read as it is, never scaled: it may be text or boolean, and a
+        scale of its own would differ from the column's scale in other measures.
+        """
+        return self.column is not None and self.second is None and self.components == ("n",)
+
 
 @dataclass(frozen=True)
 class NoisyTotal:

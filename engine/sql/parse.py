@@ -230,6 +230,8 @@ def parse_query(sql: str) -> ParsedQuery:
     root = statements[0]
     assert root is not None
     _check_width_buckets(root)
+    names = [_display_name(e) for e in root.expressions] if isinstance(root, exp.Select) else []
+    fold_identifiers(root)
     if isinstance(root, exp.Union | exp.Intersect | exp.Except):
         raise UnsupportedError(
             "not supported yet: a set operation at the top level; put UNION ALL in FROM"
@@ -238,7 +240,8 @@ def parse_query(sql: str) -> ParsedQuery:
         raise _not_a_select(root, sql)
     _check_args(root, _SELECT_ARGS, "in the query")
     relations, joins = _sources(root)
-    select = tuple(_select_item(item) for item in root.expressions)
+    items = zip(root.expressions, names, strict=True)
+    select = tuple(_select_item(item, name) for item, name in items)
     if not select:
         raise QueryError("SELECT: got no output columns, want at least one")
     if len(select) > MAX_SELECT_ITEMS:
@@ -255,9 +258,7 @@ def parse_query(sql: str) -> ParsedQuery:
         _reject_nested(where, "WHERE")
     having_node = root.args.get("having")
     having = having_node.this if having_node is not None else None
-    if having is not None:
-        _check_having(having, select)
-    return ParsedQuery(
+    parsed = ParsedQuery(
         relations=relations,
         joins=joins,
         select=select,
@@ -267,6 +268,31 @@ def parse_query(sql: str) -> ParsedQuery:
         order_by=_order(root, select),
         limit=_limit(root),
     )
+    if having is not None:
+        from engine import having as having_rule  # one rule: what the plan carries
+
+        having_rule.encode(parsed)
+    return parsed
+
+
+def fold_identifiers(root: exp.Expr) -> None:
+    """Fold unquoted identifiers to lower case, as SQL does; quoted ones stay exact.
+
+    Every name in a federation is lower case (README "Configuration"), so
+    ``Housing.Households`` names housing.households and ``"Housing"`` names nothing.
+    """
+    for identifier in root.find_all(exp.Identifier):
+        if not identifier.quoted:
+            identifier.set("this", identifier.this.lower())
+
+
+def _display_name(item: exp.Expression) -> str:
+    """Return an output's column name as the analyst wrote it (DuckDB's naming)."""
+    if isinstance(item, exp.Alias):
+        return item.alias_or_name
+    if isinstance(item, exp.Column):
+        return item.name  # as DuckDB names it: the column, without its table
+    return _name(item)
 
 
 def _not_a_select(root: exp.Expr, sql: str) -> QueryError:
@@ -427,23 +453,18 @@ def _reject_nested(node: exp.Expression, where: str) -> None:
             raise QueryError(f"{where}: got aggregate {_name(sub)!r}, want a row predicate")
 
 
-def _select_item(item: exp.Expression) -> SelectItem:
-    if isinstance(item, exp.Alias):
-        name = item.alias_or_name
-    elif isinstance(item, exp.Column):
-        name = item.name  # as DuckDB names it: the column, without its table
-    else:
-        name = _name(item)
+def _select_item(item: exp.Expression, name: str) -> SelectItem:
+    key = _display_name(item)  # folded
     node = item.this if isinstance(item, exp.Alias) else item
     if isinstance(node, exp.Window) or node.find(exp.Window):
         raise UnsupportedError(f"not supported yet: window function {_name(node)!r}")
     if isinstance(node, exp.Star) or (isinstance(node, exp.Column) and node.is_star):
         raise UnsupportedError("not supported: SELECT *; jointstat releases aggregates only")
     if isinstance(node, exp.AggFunc | exp.WithinGroup) or node.find(exp.AggFunc):
-        return SelectItem(name, None, _aggregate(node))
+        return SelectItem(name, None, _aggregate(node), _name(node), key)
     if isinstance(node, exp.Subquery | exp.Select) or node.find(exp.Select):
         raise UnsupportedError("not supported yet: subquery in SELECT")
-    return SelectItem(name, node, None)
+    return SelectItem(name, node, None, _name(node), key)
 
 
 def _column_argument(node: exp.Expression | None, function: Aggregate, what: str) -> exp.Column:
@@ -523,7 +544,7 @@ def _group_key(node: exp.Expression, select: tuple[SelectItem, ...]) -> exp.Expr
         return group
     if isinstance(node, exp.Column) and not node.table:
         for item in select:
-            if item.name == node.name and item.group is not None:
+            if item.key == node.name and item.group is not None:
                 return item.group
     if node.find(exp.AggFunc):
         raise QueryError(f"GROUP BY: got aggregate {_name(node)!r}, want a row expression")
@@ -549,52 +570,6 @@ def _bind_groups(
     return select
 
 
-_HAVING_NODES = (
-    exp.And,
-    exp.Or,
-    exp.Not,
-    exp.Paren,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.Literal,
-    exp.Neg,
-    exp.Null,
-    exp.Boolean,
-)
-
-
-def _check_having(having: exp.Expression, select: tuple[SelectItem, ...]) -> None:
-    """HAVING may compare released outputs (aggregates or group keys) with constants."""
-    outputs = {_output_text(item) for item in select} | {item.name for item in select}
-
-    def check(node: exp.Expression) -> None:
-        text = _name(node)
-        if isinstance(node, exp.AggFunc | exp.Column | exp.WithinGroup):
-            if text in outputs or (isinstance(node, exp.Column) and node.name in outputs):
-                return
-            raise UnsupportedError(
-                f"not supported yet: HAVING on {text!r}, which is not in SELECT; want "
-                "conditions on released outputs"
-            )
-        if not isinstance(node, _HAVING_NODES):
-            raise UnsupportedError(f"not supported yet: {node.key.upper()} in HAVING")
-        for child in node.iter_expressions():
-            assert isinstance(child, exp.Expression)
-            check(child)
-
-    check(having)
-
-
-def _output_text(item: SelectItem) -> str:
-    if item.group is not None:
-        return _name(item.group)
-    return item.name
-
-
 def _order(select: exp.Select, items: tuple[SelectItem, ...]) -> tuple[OrderKey, ...]:
     order = select.args.get("order")
     if order is None:
@@ -609,25 +584,26 @@ def _order(select: exp.Select, items: tuple[SelectItem, ...]) -> tuple[OrderKey,
                 raise QueryError(f"ORDER BY: got position {position}, want 1..{len(items)}")
             index = position - 1
         else:
-            text = _name(node)
-            for i, item in enumerate(items):
-                group_text = _name(item.group) if item.group is not None else None
-                column_name = item.group.name if isinstance(item.group, exp.Column) else None
-                if text in (item.name, group_text, column_name) or (
-                    item.aggregate is not None and text == _aggregate_text(item)
-                ):
-                    index = i
-                    break
+            index = output_index(node, items)
         if index is None:
             raise QueryError(f"ORDER BY: got {_name(node)!r}, want an output column")
         keys.append(OrderKey(index, bool(ordered.args.get("desc"))))
     return tuple(keys)
 
 
-def _aggregate_text(item: SelectItem) -> str:
-    assert item.aggregate is not None
-    arg = "*" if item.aggregate.argument is None else _name(item.aggregate.argument)
-    return f"{item.aggregate.function.value.upper()}({arg})"
+def output_index(node: exp.Expression, items: tuple[SelectItem, ...]) -> int | None:
+    """Return the output that ``node`` names in HAVING or ORDER BY (None if none): by alias
+    or column name, or as the same expression (an aggregate, a group key)."""
+    text = _name(node)
+    for i, item in enumerate(items):
+        column_name = item.group.name if isinstance(item.group, exp.Column) else None
+        if text in (item.key, item.text, column_name):
+            return i
+    if isinstance(node, exp.Column) and not node.table:
+        for i, item in enumerate(items):
+            if node.name == item.key:
+                return i
+    return None
 
 
 def _limit(select: exp.Select) -> int | None:

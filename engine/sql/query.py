@@ -108,9 +108,11 @@ class AggregateCall:
 class SelectItem:
     """One output column: a group key (a column or bucket expression) or an aggregate."""
 
-    name: str
+    name: str  # as the analyst wrote it (the result's column name)
     group: exp.Expression | None
     aggregate: AggregateCall | None
+    text: str = ""  # the output's expression as SQL, identifiers folded (HAVING, ORDER BY)
+    key: str = ""  # its alias or column name, folded (how GROUP BY, HAVING, ORDER BY name it)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ from engine.federation_init import DatasetSpec, create_federation
 from engine.launch import LocalFederation, free_port_block
 from engine.oracle import PlaintextOracle
 
+from .agencies import Agencies
+from .agencies import start as start_agencies
+
 WIDE_ROWS = 60_000
 NO_OVERLAP = (("overlap_control", False), ("dominance", False))
 # Limits the tests reach: grouping registry.wide by slot with three aggregates exceeds the
@@ -234,3 +237,13 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         yield Federation(root, launcher, PlaintextOracle(files), root / "analysts" / "alice")
     finally:
         launcher.stop()
+
+
+@pytest.fixture(scope="session")
+def agencies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agencies]:
+    """The small federation of tests/engine/agencies.py (answer tests, differential)."""
+    running = start_agencies(tmp_path_factory.mktemp("agencies"))
+    try:
+        yield running
+    finally:
+        running.launcher.stop()
