@@ -172,7 +172,14 @@ def aggregate_scan(
     for i, (measure, (column, second)) in enumerate(
         zip(measures, scan.measure_columns, strict=True)
     ):
-        if column is not None and measure.counted_only:
+        expression = scan.measure_sql[i] if scan.measure_sql else None
+        if expression is not None:  # a row expression: unscaled if only counted
+            value = f"({expression})"
+            if not measure.counted_only:
+                value = f"CAST(ROUND({value} * {10**measure.decimals}) AS BIGINT)"
+            inner.append(f"{value} AS v{i}")
+            column = ""  # its magnitude is unknown: products are summed wide
+        elif column is not None and measure.counted_only:
             inner.append(f'"{column}" AS v{i}')
         elif column is not None:
             inner.append(f"{scaled(column, measure.decimals)} AS v{i}")

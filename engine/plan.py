@@ -96,7 +96,8 @@ class Scan:
 
     ``group_sql`` are DuckDB expressions over the dataset's own columns (a UNION ALL
     branch may rename them), ``measure_columns`` the dataset columns (column, second) of
-    each measure, ``filter_sql`` a DuckDB predicate.
+    each measure (None for one over an expression: ``measure_sql``), ``filter_sql`` a
+    DuckDB predicate.
     """
 
     party: str
@@ -104,6 +105,8 @@ class Scan:
     filter_sql: str | None
     group_sql: tuple[str, ...]
     measure_columns: tuple[tuple[str | None, str | None], ...]
+    # per measure: the DuckDB row expression it aggregates (AVG(wage * 12)), or None
+    measure_sql: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,7 @@ def parse_query(sql: str) -> ParsedQuery:
         )
     if not isinstance(root, exp.Select):
         raise _not_a_select(root, sql)
+    _inline_with(root)
     _check_args(root, _SELECT_ARGS, "in the query")
     relations, joins = _sources(root)
     items = zip(root.expressions, names, strict=True)
@@ -401,6 +402,8 @@ def _relation(source: exp.Expression) -> Relation:
     if isinstance(source, exp.Subquery):
         inner = source.this
         alias = source.alias or "subquery"
+        if isinstance(inner, exp.Select):
+            _check_derived(inner)
         branches = _union_branches(inner)
         if len(branches) > MAX_UNION_BRANCHES:
             raise QueryError(
@@ -408,6 +411,70 @@ def _relation(source: exp.Expression) -> Relation:
             )
         return Relation(alias, tuple(branches))
     raise UnsupportedError(f"not supported yet: {source.key.upper()} in FROM")
+
+
+def _check_derived(select: exp.Select) -> None:
+    """Refuse a derived table (a subquery in FROM, or WITH) that does more than select,
+    rename and filter the columns of one dataset, with a message saying so."""
+    doing = [
+        words
+        for key, words in (
+            ("group", "GROUP BY"),
+            ("having", "HAVING"),
+            ("order", "ORDER BY"),
+            ("limit", "LIMIT"),
+            ("distinct", "DISTINCT"),
+            ("joins", "JOIN"),
+        )
+        if select.args.get(key)
+    ]
+    if any(e.find(exp.AggFunc) for e in select.expressions):
+        doing.insert(0, "aggregates")
+    if doing:
+        raise UnsupportedError(
+            f"not supported yet: a subquery in FROM with {', '.join(doing)}; want one that "
+            "only selects, renames and filters columns of one dataset (SELECT col [AS name], "
+            "... FROM party.dataset [WHERE ...]), with the aggregates in the outer query"
+        )
+
+
+def _inline_with(root: exp.Expression) -> None:
+    """Replace each reference to a WITH table by its query (a derived table); drop WITH.
+
+    Later WITH tables may use earlier ones. What a derived table may do is checked where
+    it is used (:func:`_check_derived`).
+    """
+    with_node = root.args.get("with_") or root.args.get("with")
+    if with_node is None:
+        return
+    if with_node.args.get("recursive"):
+        raise UnsupportedError("not supported: WITH RECURSIVE")
+    tables: dict[str, exp.Expression] = {}
+
+    def inline(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and not node.args.get("db") and node.name in tables:
+            alias = node.alias or node.name
+            return exp.Subquery(
+                this=tables[node.name].copy(), alias=exp.TableAlias(this=exp.to_identifier(alias))
+            )
+        return node
+
+    for cte in with_node.expressions:
+        name = cte.alias_or_name
+        if name in tables:
+            raise QueryError(f"WITH: got the name {name!r} twice, want distinct names")
+        body = cte.this
+        tables[name] = body.transform(inline) if tables else body
+    root.set("with_", None)
+    root.set("with", None)
+    for key in ("from_", "from", "joins"):
+        value = root.args.get(key)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            root.set(key, [v.transform(inline) for v in value])
+        else:
+            root.set(key, value.transform(inline))
 
 
 def _union_branches(node: exp.Expression) -> list[Branch]:
@@ -420,7 +487,50 @@ def _union_branches(node: exp.Expression) -> list[Branch]:
     if not isinstance(node, exp.Select):
         raise UnsupportedError(f"not supported yet: {node.key.upper()} as a subquery")
     _check_args(node, _BRANCH_ARGS, "in a UNION ALL branch")
-    table = _table(_from(node), "in a UNION ALL branch")
+    source = _from(node)
+    if isinstance(source, exp.Subquery):  # a derived table inside: compose with it
+        if isinstance(source.this, exp.Select):
+            _check_derived(source.this)
+        outer = _branch_of(node, TableRef("", ""))
+        return [_compose(outer, inner) for inner in _union_branches(source.this)]
+    return [_branch_of(node, _table(source, "in a UNION ALL branch"))]
+
+
+def _compose(outer: Branch, inner: Branch) -> Branch:
+    """Return the branch selecting ``outer``'s columns and rows from ``inner``'s."""
+    names = dict(inner.columns) if inner.columns is not None else None
+
+    def source(name: str) -> str:
+        if names is None:
+            return name
+        if name not in names:
+            raise QueryError(
+                f"column: got {name!r}, want a column of the subquery ({', '.join(names)})"
+            )
+        return names[name]
+
+    columns = (
+        inner.columns
+        if outer.columns is None
+        else tuple((out, source(name)) for out, name in outer.columns)
+    )
+    where = inner.where
+    if outer.where is not None:
+
+        def rename(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
+                return exp.column(source(node.name))
+            return node
+
+        renamed = outer.where.copy().transform(rename)
+        if where is not None:
+            renamed = exp.And(this=exp.paren(where), expression=exp.paren(renamed))
+        where = renamed
+    return Branch(inner.table, columns, where)
+
+
+def _branch_of(node: exp.Select, table: TableRef) -> Branch:
+    """Return the branch of one SELECT over ``table``: its columns and its filter."""
     columns: list[tuple[str, str]] | None = []
     for item in node.expressions:
         if isinstance(item, exp.Star):
@@ -440,7 +550,7 @@ def _union_branches(node: exp.Expression) -> list[Branch]:
     where = where_node.this if where_node is not None else None
     if where is not None:
         _reject_nested(where, "WHERE of a UNION ALL branch")
-    return [Branch(table, tuple(columns) if columns is not None else None, where)]
+    return Branch(table, tuple(columns) if columns is not None else None, where)
 
 
 def _reject_nested(node: exp.Expression, where: str) -> None:
@@ -485,7 +595,46 @@ def _fraction(node: exp.Expression | None, function: Aggregate) -> Fraction:
     return value
 
 
+_ROW_EXPRESSION_AGGREGATES = frozenset(
+    {
+        Aggregate.COUNT,
+        Aggregate.SUM,
+        Aggregate.AVG,
+        Aggregate.VAR_SAMP,
+        Aggregate.VAR_POP,
+        Aggregate.STDDEV_SAMP,
+        Aggregate.STDDEV_POP,
+    }
+)
+
+
+def _filtered(node: exp.Filter) -> exp.Expression:
+    """Return ``AGG(x) FILTER (WHERE c)`` as ``AGG(CASE WHEN c THEN x END)`` (the same
+    rows: the aggregates here skip NULLs), ``COUNT(*)`` as ``COUNT(CASE WHEN c THEN 1 END)``."""
+    inner: exp.Expression = node.this
+    where = node.expression
+    function = _AGGREGATES.get(type(inner))
+    if function not in _ROW_EXPRESSION_AGGREGATES or isinstance(inner.this, exp.Distinct):
+        raise UnsupportedError(
+            f"not supported yet: FILTER on {_name(inner)!r}; want it on COUNT, SUM, AVG, "
+            "VAR_* or STDDEV_*"
+        )
+    condition = where.this if isinstance(where, exp.Where) else where
+    _reject_nested(condition, "FILTER")
+    argument = inner.this
+    if function is Aggregate.COUNT and (
+        isinstance(argument, exp.Star) or (isinstance(argument, exp.Column) and argument.is_star)
+    ):
+        argument = exp.Literal.number(1)
+    case = exp.Case(ifs=[exp.If(this=condition.copy(), true=argument.copy())])
+    rewritten = inner.copy()
+    rewritten.set("this", case)
+    return rewritten
+
+
 def _aggregate(node: exp.Expression) -> AggregateCall:
+    if isinstance(node, exp.Filter):
+        node = _filtered(node)
     if isinstance(node, exp.WithinGroup):
         inner, order = node.this, node.expression
         if not isinstance(inner, exp.PercentileCont) or not isinstance(order, exp.Order):
@@ -530,6 +679,11 @@ def _aggregate(node: exp.Expression) -> AggregateCall:
     extra = [k for k, v in node.args.items() if k not in ("this", "big_int") and v]
     if extra:
         raise UnsupportedError(f"not supported yet: {_name(node)!r} with extra arguments")
+    if not isinstance(argument, exp.Column) and function in _ROW_EXPRESSION_AGGREGATES:
+        if argument is None:
+            raise QueryError(f"{function.value.upper()}: got no argument, want a column")
+        _reject_nested(argument, f"{function.value.upper()}")
+        return AggregateCall(function, None, expression=argument)
     return AggregateCall(function, _column_argument(argument, function, "argument"))
 
 

@@ -96,12 +96,15 @@ class JoinCondition:
 @dataclass(frozen=True)
 class AggregateCall:
     """An aggregate: ``argument`` is None for COUNT(*); ``second`` is the x of a bivariate
-    aggregate such as CORR(y, x); ``fraction`` the q of a quantile."""
+    aggregate such as CORR(y, x); ``fraction`` the q of a quantile; ``expression`` the
+    argument of a univariate aggregate over a row expression (``AVG(wage * 12)``, or a
+    FILTER rewritten as CASE), ``argument`` then None."""
 
     function: Aggregate
     argument: exp.Column | None
     second: exp.Column | None = None
     fraction: Fraction | None = None
+    expression: exp.Expression | None = None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.catalog import Catalog, ColumnInfo, ColumnType, DatasetInfo
 from engine.client import Client
+from engine.config import ColumnPolicy
 from engine.daemon.grpc_options import KEEPALIVE_ENV
 from engine.federation_init import DatasetSpec, create_federation
 from engine.launch import LocalFederation, free_port_block
@@ -210,3 +212,27 @@ def start(root: Path, seed: int = 5) -> Agencies:
     launcher = LocalFederation(root, env={**os.environ, KEEPALIVE_ENV: "1"})
     launcher.start()
     return Agencies(root, launcher, PlaintextOracle(files), root / "analysts" / "alice")
+
+
+def catalog() -> Catalog:
+    """Return the federation's catalogue as its owners publish it (for plan-only tests)."""
+    datasets = []
+    for table in ALL_TABLES:
+        columns = []
+        for c in table.columns:
+            boolean = isinstance(c.policy, dict) and c.policy.get("domain") == [False, True]
+            kind = (
+                ColumnType.BOOLEAN
+                if boolean
+                else ColumnType.TEXT
+                if c.text
+                else ColumnType.FLOAT
+                if c.decimals
+                else ColumnType.INTEGER
+            )
+            policy = ColumnPolicy(c.policy if isinstance(c.policy, str) else c.policy["policy"])
+            columns.append(ColumnInfo(c.name, kind, policy, c.decimals, nullable=True))
+        datasets.append(
+            DatasetInfo(table.party, table.name, tuple(columns), MIN_GROUP_SIZE, ("*",))
+        )
+    return Catalog(tuple(datasets))

@@ -12,10 +12,11 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import CatalogMissError, QueryError, UnsupportedError
+from engine.planner import plan_query
 from engine.sql.parse import parse_query
 
 from . import differential
-from .agencies import Agencies
+from .agencies import Agencies, catalog
 
 
 def _check(agencies: Agencies, sql: str) -> None:
@@ -130,3 +131,97 @@ def test_not_over_conditions_of_two_agencies_keeps_sql_logic(agencies: Agencies,
 def test_unknown_is_refused_before_reading(agencies: Agencies) -> None:
     with agencies.client() as client, pytest.raises(QueryError):
         client.query("SELECT COUNT(*) FROM tax.jobs WHERE wage >")
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (
+            "SELECT COUNT(*) FROM registry.people WHERE district > 5",
+            r"WHERE: 'district > 5' compares district \(text\) with 5 \(a number\)",
+        ),
+        (  # DuckDB itself would cast the text to a number row by row and fail on the rows
+            f"SELECT COUNT(*) {JOIN} WHERE NOT (v.kind = 3)",
+            r"'v.kind = 3' compares v.kind \(text\) with 3 \(a number\)",
+        ),
+        (
+            "SELECT COUNT(*) FROM registry.people WHERE band IN ('a', 2)",
+            r"compares band \(integer\) with 'a' \(a text constant\) and 2 \(a number\)",
+        ),
+        (
+            "SELECT COUNT(*) FROM tax.jobs WHERE sector * 2 > 1",
+            r"'sector \* 2' combines sector \(text\) with 2 \(a number\)",
+        ),
+        (
+            "SELECT COUNT(*) FROM (SELECT * FROM tax.survey WHERE region > 1 UNION ALL "
+            "SELECT * FROM social.survey) s",
+            r"WHERE of tax.survey: 'region > 1' compares region \(text\)",
+        ),
+    ],
+)
+def test_type_mismatch_in_where_is_refused_at_plan_time(
+    agencies: Agencies, sql: str, message: str
+) -> None:
+    with pytest.raises(QueryError, match=message):
+        plan_query(sql, catalog(), "alice")  # from the catalogue alone: no row is read
+    with agencies.client() as client, pytest.raises(QueryError, match=message):
+        client.query(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH j AS (SELECT wage AS w, sector FROM tax.jobs WHERE hours > 3) "
+        "SELECT sector, AVG(w), COUNT(*) FROM j GROUP BY sector",
+        "SELECT s, SUM(c) FROM (SELECT kind AS s, cost AS c FROM social.visits "
+        "WHERE urgent) v GROUP BY s",
+        "SELECT COUNT(*), AVG(j.w) FROM (SELECT id, wage AS w FROM tax.jobs WHERE hours > 30) "
+        "j JOIN social.visits v ON j.id = v.id",
+        "WITH a AS (SELECT * FROM tax.survey), b AS (SELECT * FROM social.survey WHERE size > 2) "
+        "SELECT region, COUNT(*), AVG(spend) FROM (SELECT * FROM a UNION ALL SELECT * FROM b) u "
+        "GROUP BY region",
+    ],
+)
+def test_derived_tables_and_with_that_rename_and_filter(agencies: Agencies, sql: str) -> None:
+    _check(agencies, sql)
+
+
+def test_a_subquery_in_from_that_aggregates_gets_a_precise_refusal() -> None:
+    with pytest.raises(UnsupportedError, match="a subquery in FROM with aggregates, GROUP BY"):
+        parse_query(
+            "SELECT sector, COUNT(*) FROM (SELECT sector, COUNT(*) FROM tax.jobs "
+            "GROUP BY sector) t GROUP BY sector"
+        )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT sector, AVG(wage * 12), SUM(wage * hours), "
+        "SUM(CASE WHEN hours > 30 THEN 1 ELSE 0 END) FROM tax.jobs GROUP BY sector",
+        "SELECT COUNT(*) FILTER (WHERE hours > 30), SUM(wage) FILTER (WHERE part_time), "
+        "AVG(rate - 0.25), VAR_SAMP(ROUND(wage, 1)) FROM tax.jobs",
+        f"SELECT v.kind, AVG(j.wage * 2 + j.hours), COUNT(CASE WHEN v.urgent THEN 1 END), "
+        f"SUM(v.cost) FILTER (WHERE v.visits > 3) {JOIN} GROUP BY v.kind",
+        "SELECT region, VAR_SAMP(spend * size), STDDEV_POP(share + 1), SUM(size * 2) "
+        "FROM (SELECT * FROM tax.survey UNION ALL SELECT * FROM social.survey) s "
+        "GROUP BY region HAVING SUM(size * 2) > 10",
+    ],
+)
+def test_expressions_inside_aggregates_and_filter(agencies: Agencies, sql: str) -> None:
+    _check(agencies, sql)
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (f"SELECT AVG(j.wage - v.cost) {JOIN}", "on columns of several agencies"),
+        ("SELECT AVG(wage / 2) FROM tax.jobs", "division in AVG"),
+        ("SELECT COUNT(DISTINCT sector) FROM tax.jobs", "DISTINCT inside COUNT"),
+        ("SELECT CORR(wage, hours) FILTER (WHERE hours > 1) FROM tax.jobs", "FILTER on"),
+        ("SELECT MEDIAN(wage * 2) FROM tax.jobs", "want a plain column"),
+    ],
+)
+def test_what_remains_refused_is_refused_clearly(sql: str, message: str) -> None:
+    with pytest.raises(UnsupportedError, match=message):
+        plan_query(sql, catalog(), "alice")

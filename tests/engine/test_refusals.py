@@ -86,7 +86,17 @@ REFUSALS = [
         UnsupportedError,
         "DISTINCT",
     ),
-    ("WITH t AS (SELECT * FROM tax.income) SELECT COUNT(*) FROM t", UnsupportedError, "WITH"),
+    (
+        "WITH t AS (SELECT sector, COUNT(*) AS n FROM tax.income GROUP BY sector) "
+        "SELECT SUM(n) FROM t",
+        UnsupportedError,
+        "a subquery in FROM with aggregates, GROUP BY",
+    ),
+    (
+        "WITH RECURSIVE t AS (SELECT * FROM tax.income) SELECT COUNT(*) FROM t",
+        UnsupportedError,
+        "WITH RECURSIVE",
+    ),
     ("SELECT COUNT(*) FROM tax.income WHERE income > (SELECT 1)", UnsupportedError, "subquery"),
     ("SELECT SUM(income) OVER () FROM tax.income", UnsupportedError, "window"),
     (
