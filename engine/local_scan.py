@@ -268,6 +268,8 @@ def _components(
         return [[("COUNT(*)", 0)]]
     if measure.order is not None:
         return [[(f"COUNT({v})", 0)], [("0", 0)], [("0", 0)]]  # see order_statistics()
+    if measure.distinct:
+        return [[(f"COUNT(DISTINCT {v})", 0)]]
     w = f"w{index}" if measure.second is not None else None
     out = []
     for component in measure.components:

@@ -43,7 +43,9 @@ class Measure:
     - an order statistic (``order`` is "min", "max" or "quantile" with ``fraction``
       (a, b) = q): "n", and its exact value as "s" / "q";
     - ``dominance`` (n, k) on a SUM or AVG's column adds "a" (Σ|v|) and "t" (the sum of
-      the n largest |v|, an upper bound over several owners: the sum of their own tops).
+      the n largest |v|, an upper bound over several owners: the sum of their own tops);
+    - ``distinct``: COUNT(DISTINCT column) over one dataset, "n" the owner's count of the
+      column's distinct non-NULL values (also what the minimum group size applies to).
     """
 
     column: str | None
@@ -54,6 +56,7 @@ class Measure:
     order: str | None = None
     fraction: tuple[int, int] | None = None
     dominance: tuple[int, int] | None = None
+    distinct: bool = False  # "n" counts the column's distinct values (one owner's rows)
 
     @property
     def counted_only(self) -> bool:

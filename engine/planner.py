@@ -140,6 +140,13 @@ class MeasureBuilder:
                 self.resolver.numeric(second, what),
             )
             return self._merge(measure, sources + self._sources(second))
+        if function is Aggregate.COUNT and call.distinct:
+            if len(sources) > 1 or self.qualify:
+                raise UnsupportedError(
+                    f"not supported yet: COUNT(DISTINCT {call.argument.sql()}) over a UNION ALL "
+                    "or a join; want it over one dataset (its owner counts the values)"
+                )
+            return self._add(Measure(column, ("n",), 0, distinct=True), sources)
         if function is Aggregate.COUNT:
             return self._merge(Measure(column, ("n",), 0), sources)
         decimals = self.resolver.numeric(bound, what)
@@ -226,7 +233,12 @@ class MeasureBuilder:
 
     def _merge(self, measure: Measure, sources: list[tuple[DatasetInfo, ColumnInfo]]) -> int:
         for index, old in enumerate(self.measures):
-            same = (old.column, old.second, old.order) == (measure.column, measure.second, None)
+            same = (old.column, old.second, old.order, old.distinct) == (
+                measure.column,
+                measure.second,
+                None,
+                False,
+            )
             if same and measure.order is None:
                 components = tuple(
                     c for c in COMPONENT_ORDER if c in old.components or c in measure.components

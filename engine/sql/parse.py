@@ -662,7 +662,14 @@ def _aggregate(node: exp.Expression) -> AggregateCall:
         )
     argument = node.this
     if isinstance(argument, exp.Distinct):
-        raise UnsupportedError(f"not supported yet: DISTINCT inside {function.value.upper()}")
+        values = argument.expressions
+        if function is not Aggregate.COUNT or len(values) != 1:
+            raise UnsupportedError(
+                f"not supported yet: DISTINCT inside {function.value.upper()}; want "
+                "COUNT(DISTINCT column)"
+            )
+        column = _column_argument(values[0], function, "argument")
+        return AggregateCall(function, column, distinct=True)
     if function is Aggregate.COUNT and (
         isinstance(argument, exp.Star) or (isinstance(argument, exp.Column) and argument.is_star)
     ):

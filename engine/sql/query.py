@@ -105,6 +105,7 @@ class AggregateCall:
     second: exp.Column | None = None
     fraction: Fraction | None = None
     expression: exp.Expression | None = None
+    distinct: bool = False  # COUNT(DISTINCT argument)
 
 
 @dataclass(frozen=True)

@@ -315,6 +315,8 @@ class Generator:
         if kind < 0.15:
             return self.expression_aggregate(source, numeric)
         kind = rng.random()
+        if kind < 0.08 and source.one_dataset:
+            return f"COUNT(DISTINCT {rng.choice(source.columns)[0]})"
         if kind < 0.12:
             return "COUNT(*)"
         if kind < 0.3:

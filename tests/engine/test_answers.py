@@ -203,12 +203,14 @@ def test_a_subquery_in_from_that_aggregates_gets_a_precise_refusal() -> None:
         "AVG(rate - 0.25), VAR_SAMP(ROUND(wage, 1)) FROM tax.jobs",
         f"SELECT v.kind, AVG(j.wage * 2 + j.hours), COUNT(CASE WHEN v.urgent THEN 1 END), "
         f"SUM(v.cost) FILTER (WHERE v.visits > 3) {JOIN} GROUP BY v.kind",
+        "SELECT sector, COUNT(DISTINCT hours), COUNT(hours), COUNT(DISTINCT part_time), "
+        "COUNT(DISTINCT wage) FROM tax.jobs WHERE hours > 20 GROUP BY sector",
         "SELECT region, VAR_SAMP(spend * size), STDDEV_POP(share + 1), SUM(size * 2) "
         "FROM (SELECT * FROM tax.survey UNION ALL SELECT * FROM social.survey) s "
         "GROUP BY region HAVING SUM(size * 2) > 10",
     ],
 )
-def test_expressions_inside_aggregates_and_filter(agencies: Agencies, sql: str) -> None:
+def test_expressions_in_aggregates_filter_and_count_distinct(agencies: Agencies, sql: str) -> None:
     _check(agencies, sql)
 
 
@@ -217,7 +219,13 @@ def test_expressions_inside_aggregates_and_filter(agencies: Agencies, sql: str) 
     [
         (f"SELECT AVG(j.wage - v.cost) {JOIN}", "on columns of several agencies"),
         ("SELECT AVG(wage / 2) FROM tax.jobs", "division in AVG"),
-        ("SELECT COUNT(DISTINCT sector) FROM tax.jobs", "DISTINCT inside COUNT"),
+        (
+            "SELECT COUNT(DISTINCT region) FROM (SELECT * FROM tax.survey UNION ALL "
+            "SELECT * FROM social.survey) s",
+            r"COUNT\(DISTINCT region\) over a UNION ALL or a join",
+        ),
+        (f"SELECT COUNT(DISTINCT j.sector) {JOIN}", "over a UNION ALL or a join"),
+        ("SELECT SUM(DISTINCT hours) FROM tax.jobs", "DISTINCT inside SUM"),
         ("SELECT CORR(wage, hours) FILTER (WHERE hours > 1) FROM tax.jobs", "FILTER on"),
         ("SELECT MEDIAN(wage * 2) FROM tax.jobs", "want a plain column"),
     ],
