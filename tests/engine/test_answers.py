@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.client import SUPPRESSED
 from engine.errors import CatalogMissError, QueryError, UnsupportedError
 from engine.planner import plan_query
 from engine.sql.parse import parse_query
@@ -233,3 +234,19 @@ def test_expressions_in_aggregates_filter_and_count_distinct(agencies: Agencies,
 def test_what_remains_refused_is_refused_clearly(sql: str, message: str) -> None:
     with pytest.raises(UnsupportedError, match=message):
         plan_query(sql, catalog(), "alice")
+
+
+def test_a_label_with_no_joined_rows_is_an_all_suppressed_row(agencies: Agencies) -> None:
+    # Grouped by the hub's and a spoke's columns: every label pair of the public domains is
+    # a row; DuckDB has none for v.kind = 'lab' (filtered out), jointstat an empty one.
+    sql = (
+        f"SELECT j.sector, v.kind, COUNT(*), AVG(v.cost) {JOIN} WHERE v.kind <> 'lab' "
+        "GROUP BY j.sector, v.kind"
+    )
+    with agencies.client() as client:
+        result = client.query(sql)
+        assert differential.check(client, agencies.oracle, sql) == []
+    empty = [row for row in result.rows if row[1] == "lab"]
+    assert len(empty) == 4  # three sectors and NULL
+    assert all(cell is SUPPRESSED for row in empty for cell in row[2:])
+    assert not any(row[1] == "lab" for row in agencies.oracle.run(sql).rows)
