@@ -52,8 +52,15 @@ REFUSALS = [
         UnsupportedError,
         "UNION ALL",
     ),
-    ("SELECT COUNT(DISTINCT sector) FROM tax.income", UnsupportedError, "DISTINCT"),
-    ("SELECT SUM(income * 2) FROM tax.income", UnsupportedError, "plain column"),
+    ("SELECT SUM(DISTINCT income) FROM tax.income", UnsupportedError, "DISTINCT inside SUM"),
+    (
+        "SELECT COUNT(DISTINCT t.sector) FROM tax.income t JOIN registry.people p "
+        "ON t.citizen_id = p.citizen_id",
+        UnsupportedError,
+        "over a UNION ALL or a join",
+    ),
+    ("SELECT SUM(income / 2) FROM tax.income", UnsupportedError, "division in SUM"),
+    ("SELECT MEDIAN(income * 2) FROM tax.income", UnsupportedError, "plain column"),
     (
         "SELECT COUNT(*) FROM tax.income t LEFT JOIN registry.people p "
         "ON t.citizen_id = p.citizen_id",
