@@ -2,8 +2,8 @@
 
 A HAVING condition may only compare released outputs (aggregates or group keys named in
 SELECT) with constants (comparisons, IS [NOT] NULL, BETWEEN, IN), combined with
-AND/OR/NOT. It is applied to the released cells by
-the client, after recombination: it releases no more than the same query without HAVING,
+AND/OR/NOT: the rule is :func:`engine.sql.having.encode`. It is applied to the released
+cells by the client, after recombination: it releases no more than the same query without HAVING,
 which the analyst could run anyway. Suppressed or NULL cells make a comparison unknown, and
 an unknown condition drops the row, as in SQL.
 
@@ -19,19 +19,11 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlglot import exp
+from engine.errors import QueryError
+from engine.sql.having import encode
 
-from engine.errors import QueryError, UnsupportedError
-from engine.sql.query import ParsedQuery
+__all__ = ["encode", "keep"]
 
-_OPS: dict[type[exp.Expression], str] = {
-    exp.EQ: "=",
-    exp.NEQ: "<>",
-    exp.LT: "<",
-    exp.LTE: "<=",
-    exp.GT: ">",
-    exp.GTE: ">=",
-}
 _APPLY: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
     "<>": operator.ne,
@@ -40,72 +32,6 @@ _APPLY: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-
-
-def encode(query: ParsedQuery) -> str:
-    """Return the JSON of the query's HAVING condition ("" when there is none).
-
-    The one HAVING rule (the parser calls this too, to refuse early): operands are released
-    outputs — named by alias or column name, or written as the same expression (an
-    aggregate SELECT carries under an alias is still that aggregate) — and constants;
-    conditions are comparisons, IS [NOT] NULL, BETWEEN and IN lists of them, combined with
-    AND, OR and NOT. Raises UnsupportedError naming anything else.
-    """
-    if query.having is None:
-        return ""
-    from engine.sql.parse import output_index
-
-    def operand(node: exp.Expression) -> list[Any]:
-        if isinstance(node, exp.Paren):
-            return operand(node.this)
-        if isinstance(node, exp.Literal):
-            return ["lit", node.this if node.is_string else float(node.this)]
-        if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
-            return ["lit", -float(node.this.this)]
-        if isinstance(node, exp.Null):
-            return ["lit", None]
-        if isinstance(node, exp.Boolean):
-            return ["lit", bool(node.this)]
-        index = output_index(node, query.select)
-        if index is not None:
-            return ["out", index]
-        text = node.sql(dialect="duckdb")
-        if isinstance(node, exp.AggFunc | exp.Column | exp.WithinGroup):
-            raise UnsupportedError(
-                f"not supported yet: HAVING on {text!r}, which is not in SELECT; want "
-                "conditions on released outputs"
-            )
-        raise UnsupportedError(
-            f"not supported yet: {text!r} in HAVING; want released outputs and constants"
-        )
-
-    def condition(node: exp.Expression) -> list[Any]:
-        if isinstance(node, exp.Paren):
-            return condition(node.this)
-        if isinstance(node, exp.And):
-            return ["and", condition(node.this), condition(node.expression)]
-        if isinstance(node, exp.Or):
-            return ["or", condition(node.this), condition(node.expression)]
-        if isinstance(node, exp.Not):
-            return ["not", condition(node.this)]
-        if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
-            return ["null", operand(node.this)]
-        if isinstance(node, exp.Between):
-            value = operand(node.this)
-            low, high = operand(node.args["low"]), operand(node.args["high"])
-            return ["and", [">=", value, low], ["<=", value, high]]
-        if isinstance(node, exp.In) and node.expressions and not node.args.get("query"):
-            value = operand(node.this)
-            tree = ["=", value, operand(node.expressions[0])]
-            for item in node.expressions[1:]:
-                tree = ["or", tree, ["=", value, operand(item)]]
-            return tree
-        op = _OPS.get(type(node))
-        if op is None:
-            raise UnsupportedError(f"not supported yet: {node.key.upper()} in HAVING")
-        return [op, operand(node.this), operand(node.expression)]
-
-    return json.dumps(condition(query.having))
 
 
 def keep(condition: str, row: Sequence[object], missing: Callable[[object], bool]) -> bool:

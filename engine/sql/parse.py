@@ -39,6 +39,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import TokenType
 
 from engine.errors import CapacityError, QueryError, UnsupportedError
+from engine.sql.having import encode as encode_having
 from engine.sql.query import (
     Aggregate,
     AggregateCall,
@@ -49,6 +50,7 @@ from engine.sql.query import (
     Relation,
     SelectItem,
     TableRef,
+    output_index,
 )
 
 __all__ = [
@@ -270,9 +272,7 @@ def parse_query(sql: str) -> ParsedQuery:
         limit=_limit(root),
     )
     if having is not None:
-        from engine import having as having_rule  # one rule: what the plan carries
-
-        having_rule.encode(parsed)
+        encode_having(parsed)  # one rule: what the plan carries
     return parsed
 
 
@@ -750,21 +750,6 @@ def _order(select: exp.Select, items: tuple[SelectItem, ...]) -> tuple[OrderKey,
             raise QueryError(f"ORDER BY: got {_name(node)!r}, want an output column")
         keys.append(OrderKey(index, bool(ordered.args.get("desc"))))
     return tuple(keys)
-
-
-def output_index(node: exp.Expression, items: tuple[SelectItem, ...]) -> int | None:
-    """Return the output that ``node`` names in HAVING or ORDER BY (None if none): by alias
-    or column name, or as the same expression (an aggregate, a group key)."""
-    text = _name(node)
-    for i, item in enumerate(items):
-        column_name = item.group.name if isinstance(item.group, exp.Column) else None
-        if text in (item.key, item.text, column_name):
-            return i
-    if isinstance(node, exp.Column) and not node.table:
-        for i, item in enumerate(items):
-            if node.name == item.key:
-                return i
-    return None
 
 
 def _limit(select: exp.Select) -> int | None:

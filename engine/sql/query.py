@@ -144,3 +144,18 @@ class ParsedQuery:
     def relation(self) -> Relation:
         """Return the single relation of a query without joins."""
         return self.relations[0]
+
+
+def output_index(node: exp.Expression, items: tuple[SelectItem, ...]) -> int | None:
+    """Return the output that ``node`` names in HAVING or ORDER BY (None if none): by alias
+    or column name, or as the same expression (an aggregate, a group key)."""
+    text = node.sql(dialect="duckdb")
+    for i, item in enumerate(items):
+        column_name = item.group.name if isinstance(item.group, exp.Column) else None
+        if text in (item.key, item.text, column_name):
+            return i
+    if isinstance(node, exp.Column) and not node.table:
+        for i, item in enumerate(items):
+            if node.name == item.key:
+                return i
+    return None
