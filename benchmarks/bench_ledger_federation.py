@@ -35,16 +35,16 @@ from bench_engine import disable_ledger
 
 from engine.anchor import keys
 from engine.anchor.bundle import verify_bundle
-from engine.anchor.party import CosignOutcome, PartyLedger
+from engine.anchor.party_ledger import CosignOutcome, PartyLedger
 from engine.anchor.writer import CosignCall, LedgerWriter
 from engine.client import Client
 from engine.config import load_federation, load_party
-from engine.daemon.peers import Peers
 from engine.demo.synthetic import PARTIES, generate
 from engine.federation_init import create_federation
 from engine.launch import LocalFederation, free_port_block
 from engine.pki import load_signing_key
 from engine.rpc import jointstat_pb2 as pb
+from engine.rpc.peers import Peers
 
 QUERY = (
     "SELECT sector, COUNT(*), AVG(income) FROM tax.income WHERE region = 'North' GROUP BY sector"

@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from engine.anchor.errors import engine_error
 from engine.errors import ConfigError, EngineError
 from engine.wording import counted
 from ledger import LedgerError
@@ -294,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except (EngineError, LedgerError) as exc:
-        print(f"jointstat: {exc}", file=sys.stderr)
+        error = engine_error(exc, "ledger") if isinstance(exc, LedgerError) else exc
+        print(f"jointstat: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -19,7 +19,7 @@ import dataclasses
 import io
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from engine.anchor.bundle import BundleReport, make_bundle, verify_bundle
 from engine.cells import KIND_OF, bounds, decode, reconstruct_fraction
-from engine.config import AnalystIdentity, Federation, load_identity
-from engine.daemon.grpc_options import channel_options
-from engine.daemon.status import error_from_rpc
+from engine.config import AnalystIdentity, load_identity
 from engine.errors import AuthError, EngineError, GaveUpError
 from engine.having import keep
 from engine.noisy_release import Noise, NoisySpec, OutputSpec, noisy_cells
@@ -39,10 +37,7 @@ from engine.pki import load_signing_key, read_pem
 from engine.request import SignedRequest, new_request, parse, sign
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
-from engine.sealing import new_result_key, open_sealed
-from engine.shamir import recombine
-from engine.sql.query import Aggregate
-from engine.wire import (
+from engine.rpc.convert import (
     budgets_from_pb,
     catalog_from_pb,
     label_from_pb,
@@ -50,6 +45,11 @@ from engine.wire import (
     sealed_from_pb,
     signed_to_pb,
 )
+from engine.rpc.options import channel_options
+from engine.rpc.status import error_from_rpc
+from engine.sealing import new_result_key, open_sealed
+from engine.shamir import recombine
+from engine.sql.query import Aggregate
 from engine.wording import counted
 
 
@@ -507,30 +507,3 @@ def _order_rows(
 def signed_sql(signed: SignedRequest) -> str:
     """Return the SQL text of a signed request."""
     return parse(signed.body).sql
-
-
-CHECKPOINT_TIMEOUT = 5.0  # seconds per party
-
-
-def party_checkpoints(
-    federation: Federation, credentials: grpc.ChannelCredentials, skip: Iterable[str] = ()
-) -> dict[str, tuple[str, str] | EngineError]:
-    """Ask every party but ``skip`` for its latest cosigned checkpoint and its witness's
-    (the Analyst service's GetCheckpoint, callable with an analyst's or a party's
-    certificate); return per party the two notes, or the EngineError of the failed call.
-    The notes are not verified here (see engine.anchor.freshness)."""
-    out: dict[str, tuple[str, str] | EngineError] = {}
-    for party in federation.parties:
-        if party.name in skip:
-            continue
-        options = [*channel_options(), ("grpc.ssl_target_name_override", party.name)]
-        with grpc.secure_channel(party.address, credentials, options=options) as channel:
-            try:
-                reply = pb_grpc.AnalystStub(channel).GetCheckpoint(
-                    pb.GetCheckpointRequest(), timeout=CHECKPOINT_TIMEOUT
-                )
-            except grpc.RpcError as exc:
-                out[party.name] = error_from_rpc(exc, party.name)
-                continue
-        out[party.name] = (reply.note, reply.witness_note)
-    return out

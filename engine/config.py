@@ -34,7 +34,7 @@ MAX_DECIMALS = 9
 MAX_DOMAIN_LABELS = 100_000  # labels of one group_by column
 # Without a federation_address, a party serves the Federation service (party to party) on
 # its gRPC address's port + 200: the Analyst service and the Federation service listen on
-# two ports so that each has its own message size limit (engine.daemon.grpc_options).
+# two ports so that each has its own message size limit (engine.rpc.options).
 FEDERATION_PORT_OFFSET = 200
 
 

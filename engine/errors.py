@@ -3,7 +3,7 @@
 Every error the engine raises derives from :class:`EngineError`; its message names what
 was wrong and what was expected ("what: got X, want Y") and never contains data values,
 shares or keys. The gRPC status code of each class is chosen in one place,
-:mod:`engine.daemon.status`, and the CLI maps them to exit codes in :mod:`engine.cli`.
+:mod:`engine.rpc.status`, and the CLI maps them to exit codes in :mod:`engine.cli`.
 
     EngineError
     ├── ConfigError          a federation/party/identity file or key is missing or invalid

@@ -142,26 +142,9 @@ def create_federation(
     fewer than 3 parties, a request for no member or with a wrong log key, or a directory
     that already holds a federation (or is a file).
     """
-    for what, names in (("party", parties), ("analyst", analysts), ("federation", [name])):
-        for item in names:
-            if not NAME_PATTERN.fullmatch(item):
-                raise ConfigError(f"{what} name: got {item!r}, want {NAME_PATTERN.pattern}")
-        if len(set(names)) != len(names):
-            raise ConfigError(f"{what} names: got duplicates, want unique names")
-    if len(parties) < 3:
-        raise ConfigError(
-            f"parties: got {len(parties)}, want at least 3 (add a compute-only party)"
-        )
-    top = 65535 - MPC_PORT_OFFSET - LARGE_LANE_PORT_OFFSET - len(parties)
-    if not 1024 <= base_port <= top:
-        raise ConfigError(f"base port: got {base_port}, want 1024..{top}")
     hosts = dict(hosts or {})
-    _check_hosts(hosts, parties)
+    _check_layout(directory, parties, analysts, name, base_port, hosts)
     by_member = _index_requests(requests, parties, analysts)
-    if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"{directory}: got a file, want a new directory")
-    if (directory / "federation.toml").exists():
-        raise ConfigError(f"{directory}: got an existing federation.toml, want a new directory")
     directory.mkdir(parents=True, exist_ok=True)
     datasets = datasets or {}
 
@@ -170,13 +153,7 @@ def create_federation(
     (directory / "ca" / "ca.crt").write_bytes(ca.certificate_pem)
     (directory / "ca.crt").write_bytes(ca.certificate_pem)
 
-    sequencer_request = by_member.get(("party", parties[0]))
-    if sequencer_request is not None and sequencer_request.log_public_key is not None:
-        log_public = sequencer_request.log_public_key
-    else:
-        log_key = pki.new_signing_key()
-        pki.write_private(directory / parties[0] / "log.key", pki.signing_key_pem(log_key))
-        log_public = pki.public_key_bytes(log_key)
+    log_public = _log_public_key(directory / parties[0], by_member.get(("party", parties[0])))
     # One secret shared by every party: row identities that overlap control compares
     # across releases (engine.overlap). Never given to analysts.
     overlap_secret = (secrets.token_hex(32) + "\n").encode()
@@ -194,20 +171,14 @@ def create_federation(
     ]
     for index, party in enumerate(parties):
         pdir = directory / party
-        pdir.mkdir(parents=True, exist_ok=True)
-        request = by_member.get(("party", party))
-        if request is not None:
-            (pdir / "tls.crt").write_bytes(sign_request(request, ca, index))
-            signing_public = request.signing_public_key
-        else:
-            tls = pki.issue(
-                ca, f"{pki.PARTY_PREFIX}{party}", pki.party_names(party, index), server=True
-            )
-            pki.write_private(pdir / "tls.key", tls.key_pem)
-            (pdir / "tls.crt").write_bytes(tls.certificate_pem)
-            signing = pki.new_signing_key()
-            pki.write_private(pdir / "signing.key", pki.signing_key_pem(signing))
-            signing_public = pki.public_key_bytes(signing)
+        signing_public = _member_keys(
+            pdir,
+            by_member.get(("party", party)),
+            ca,
+            index,
+            f"{pki.PARTY_PREFIX}{party}",
+            pki.party_names(party, index),
+        )
         party_host = hosts.get(party, host)
         pki.write_private(pdir / "overlap.key", overlap_secret)
         fed_lines += [
@@ -218,76 +189,133 @@ def create_federation(
             f"signing_public_key = {_toml_value(_b64(signing_public))}",
             "",
         ]
-        party_lines = [
-            f"# jointstat party {party}: private to this agency (see README, Configuration)",
-            "[party]",
-            f"name = {_toml_value(party)}",
-            'federation = "../federation.toml"',
-            'tls_certificate = "tls.crt"',
-            'tls_key = "tls.key"',
-            'signing_key = "signing.key"',
-            'overlap_key = "overlap.key"  # shared by every party (overlap control)',
-            'state_dir = "state"',
-            *(
-                ['log_key = "log.key"  # the sequencer signs ledger checkpoints']
-                if index == 0
-                else []
-            ),
-            "",
-        ]
-        blocks = [dataset_toml(d) for d in datasets.get(party, [])]
-        if not blocks:
-            party_lines.append("# No datasets: a compute-only party. Declare datasets as:")
-            party_lines += [
-                "# [[dataset]]",
-                '# name = "people"',
-                '# file = "data/people.csv"',
-                "# min_group_size = 10",
-                "# [dataset.columns]",
-                '# citizen_id = "join_key"',
-                '# district = { policy = "group_by", domain = ["North", "South"] }',
-                '# income = { policy = "aggregate", decimals = 2 }',
-            ]
-        (pdir / "party.toml").write_text("\n".join(party_lines) + "\n" + "\n".join(blocks))
-
+        (pdir / "party.toml").write_text(
+            _party_toml(party, sequencer=index == 0, datasets=datasets.get(party, []))
+        )
     for analyst in analysts:
         adir = directory / "analysts" / analyst
-        adir.mkdir(parents=True, exist_ok=True)
-        request = by_member.get(("analyst", analyst))
-        if request is not None:
-            (adir / "tls.crt").write_bytes(sign_request(request, ca, None))
-            signing_public = request.signing_public_key
-        else:
-            tls = pki.issue(ca, f"{pki.ANALYST_PREFIX}{analyst}", [], server=False)
-            pki.write_private(adir / "tls.key", tls.key_pem)
-            (adir / "tls.crt").write_bytes(tls.certificate_pem)
-            signing = pki.new_signing_key()
-            pki.write_private(adir / "signing.key", pki.signing_key_pem(signing))
-            signing_public = pki.public_key_bytes(signing)
+        signing_public = _member_keys(
+            adir, by_member.get(("analyst", analyst)), ca, None, f"{pki.ANALYST_PREFIX}{analyst}"
+        )
         fed_lines += [
             "[[analyst]]",
             f"name = {_toml_value(analyst)}",
             f"signing_public_key = {_toml_value(_b64(signing_public))}",
             "",
         ]
-        (adir / "identity.toml").write_text(
-            "\n".join(
-                [
-                    f"# jointstat analyst {analyst}",
-                    "[analyst]",
-                    f"name = {_toml_value(analyst)}",
-                    'federation = "../../federation.toml"',
-                    'tls_certificate = "tls.crt"',
-                    'tls_key = "tls.key"',
-                    'signing_key = "signing.key"',
-                    f"default_party = {_toml_value(parties[0])}",
-                ]
-            )
-            + "\n"
-        )
+        (adir / "identity.toml").write_text(_identity_toml(analyst, parties[0]))
     path = directory / "federation.toml"
     path.write_text("\n".join(fed_lines))
     return path
+
+
+def _check_layout(
+    directory: Path,
+    parties: list[str],
+    analysts: list[str],
+    name: str,
+    base_port: int,
+    hosts: Mapping[str, str],
+) -> None:
+    """Raise ConfigError for bad or duplicate names, too few parties, a base port that
+    leaves no room, bad hosts, or a directory that is a file or holds a federation."""
+    for what, names in (("party", parties), ("analyst", analysts), ("federation", [name])):
+        for item in names:
+            if not NAME_PATTERN.fullmatch(item):
+                raise ConfigError(f"{what} name: got {item!r}, want {NAME_PATTERN.pattern}")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{what} names: got duplicates, want unique names")
+    if len(parties) < 3:
+        raise ConfigError(
+            f"parties: got {len(parties)}, want at least 3 (add a compute-only party)"
+        )
+    top = 65535 - MPC_PORT_OFFSET - LARGE_LANE_PORT_OFFSET - len(parties)
+    if not 1024 <= base_port <= top:
+        raise ConfigError(f"base port: got {base_port}, want 1024..{top}")
+    _check_hosts(hosts, parties)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: got a file, want a new directory")
+    if (directory / "federation.toml").exists():
+        raise ConfigError(f"{directory}: got an existing federation.toml, want a new directory")
+
+
+def _log_public_key(sequencer_dir: Path, request: KeyRequest | None) -> bytes:
+    """Return the log's public key: the sequencer's own (from its key request), or a new
+    key pair whose private half is written to the sequencer's directory."""
+    if request is not None and request.log_public_key is not None:
+        return request.log_public_key
+    log_key = pki.new_signing_key()
+    pki.write_private(sequencer_dir / "log.key", pki.signing_key_pem(log_key))
+    return pki.public_key_bytes(log_key)
+
+
+def _member_keys(
+    member_dir: Path,
+    request: KeyRequest | None,
+    ca: pki.IssuedCertificate,
+    index: int | None,
+    subject: str,
+    names: list[str] | None = None,
+) -> bytes:
+    """Write a member's TLS certificate (for its own key, when it sent a request; else for
+    a new key written beside it, with a new signing key); return its signing public key.
+    ``index`` is a party's position (None: an analyst, a client certificate)."""
+    member_dir.mkdir(parents=True, exist_ok=True)
+    if request is not None:
+        (member_dir / "tls.crt").write_bytes(sign_request(request, ca, index))
+        return request.signing_public_key
+    tls = pki.issue(ca, subject, names or [], server=index is not None)
+    pki.write_private(member_dir / "tls.key", tls.key_pem)
+    (member_dir / "tls.crt").write_bytes(tls.certificate_pem)
+    signing = pki.new_signing_key()
+    pki.write_private(member_dir / "signing.key", pki.signing_key_pem(signing))
+    return pki.public_key_bytes(signing)
+
+
+def _party_toml(party: str, *, sequencer: bool, datasets: Sequence[DatasetSpec]) -> str:
+    """Return a party's party.toml: its files, and its datasets (or how to declare one)."""
+    lines = [
+        f"# jointstat party {party}: private to this agency (see README, Configuration)",
+        "[party]",
+        f"name = {_toml_value(party)}",
+        'federation = "../federation.toml"',
+        'tls_certificate = "tls.crt"',
+        'tls_key = "tls.key"',
+        'signing_key = "signing.key"',
+        'overlap_key = "overlap.key"  # shared by every party (overlap control)',
+        'state_dir = "state"',
+        *(['log_key = "log.key"  # the sequencer signs ledger checkpoints'] if sequencer else []),
+        "",
+    ]
+    blocks = [dataset_toml(d) for d in datasets]
+    if not blocks:
+        lines.append("# No datasets: a compute-only party. Declare datasets as:")
+        lines += [
+            "# [[dataset]]",
+            '# name = "people"',
+            '# file = "data/people.csv"',
+            "# min_group_size = 10",
+            "# [dataset.columns]",
+            '# citizen_id = "join_key"',
+            '# district = { policy = "group_by", domain = ["North", "South"] }',
+            '# income = { policy = "aggregate", decimals = 2 }',
+        ]
+    return "\n".join(lines) + "\n" + "\n".join(blocks)
+
+
+def _identity_toml(analyst: str, default_party: str) -> str:
+    """Return an analyst's identity.toml."""
+    lines = [
+        f"# jointstat analyst {analyst}",
+        "[analyst]",
+        f"name = {_toml_value(analyst)}",
+        'federation = "../../federation.toml"',
+        'tls_certificate = "tls.crt"',
+        'tls_key = "tls.key"',
+        'signing_key = "signing.key"',
+        f"default_party = {_toml_value(default_party)}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def handout(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from engine.anchor import freshness, history, keys
 from engine.anchor.bundle import verify_bundle
+from engine.anchor.errors import engine_error
 from engine.config import (
     Federation,
     PartyConfig,
@@ -27,9 +28,10 @@ from engine.config import (
     load_identity,
     load_party,
 )
-from engine.daemon.peers import client_credentials
 from engine.errors import AuthError, ConfigError, EngineError
 from engine.pki import read_pem
+from engine.rpc.checkpoints import party_checkpoints
+from engine.rpc.peers import client_credentials
 from engine.wording import counted
 from ledger import LedgerError, LedgerStore, QuorumError, VerifyReport
 
@@ -109,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     """
     try:
         return _run(args)
-    except (LedgerError, sqlite3.Error) as exc:
+    except LedgerError as exc:
+        raise engine_error(exc, "ledger") from None
+    except sqlite3.Error as exc:
         raise EngineError(f"ledger: {exc}") from None
 
 
@@ -214,7 +218,8 @@ def _freshness(
         )
     if credentials is not None:
         skip = [party.name] if party is not None else []  # its own files are read above
-        found, not_reached = freshness.ask_parties(federation, credentials, skip)
+        answers = party_checkpoints(federation, credentials, skip)
+        found, not_reached = freshness.verify_answers(federation, answers)
         witnessed += found
         missed += not_reached
     return freshness.compare(store, witnessed, missed)

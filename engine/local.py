@@ -71,6 +71,10 @@ class _Loaded:
     bits: dict[str, int]  # private: bit length of each numeric column's largest |scaled|
     sketch: int  # power sums per part for overlap control (0: the owner does not control)
 
+    def nullable(self) -> frozenset[str]:
+        """Return the columns that hold a NULL (a fact the owner publishes at load)."""
+        return frozenset(c.name for c in self.info.columns if c.nullable)
+
     def wide(self, a: str, b: str) -> bool:
         """Return whether Σ a·b over this dataset could leave a HUGEINT (private fact)."""
         need = self.bits.get(a, 63) + self.bits.get(b, 63) + self.rows.bit_length()
@@ -320,6 +324,7 @@ class LocalData:
                 measures,
                 wide=loaded.wide,
                 sketch=loaded.sketch if overlap else 0,
+                nullable=loaded.nullable(),
             )
         finally:
             cursor.close()

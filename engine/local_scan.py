@@ -142,10 +142,18 @@ def component_sql(component: str, y: str, x: str | None = None) -> str:
 @dataclass(frozen=True)
 class ScanResult:
     """One scan's output at its owner: per group label, the measures' integer components,
-    and, when the owner controls query-set overlap, each part's row-set sketch."""
+    and, when the owner controls query-set overlap, each part's row-set sketch.
+
+    ``sketches`` are of the rows the filter selects (what COUNT(*) counts); ``supports``
+    those of the rows a measure over nullable columns aggregates (its columns not NULL),
+    keyed by those columns: a SUM over a nullable column reads fewer rows than the filter
+    selects, and two queries could otherwise differ in those rows only.
+    """
 
     partials: dict[Label, list[int]]
     sketches: dict[Label, Sketch]
+    supports: dict[tuple[str, ...], dict[Label, Sketch]] = field(default_factory=dict)
+    reads: tuple[tuple[str, ...], ...] = ()  # per measure: its key in supports, or ()
 
 
 def aggregate_scan(
@@ -157,12 +165,14 @@ def aggregate_scan(
     *,
     wide: Callable[[str, str], bool] = lambda a, b: False,
     sketch: int = 0,
+    nullable: frozenset[str] = frozenset(),
 ) -> ScanResult:
     """Return, per group label, the integer components of every measure (plan order).
 
     ``wide(a, b)`` says whether Σ a·b over the owner's columns a, b could leave a HUGEINT
     (the owner knows its magnitudes privately); ``sketch`` is the number of power sums of
-    each part's row set to compute (0: none; :mod:`engine.overlap`).
+    each part's row set to compute (0: none; :mod:`engine.overlap`), for the filter's rows
+    and for each measure's rows where it reads a ``nullable`` column.
     """
     groups = [f"{guarded(sql)} AS g{i}" for i, sql in enumerate(scan.group_sql)]
     keys = [f"g{i}" for i in range(len(scan.group_sql))]
@@ -213,6 +223,7 @@ def aggregate_scan(
                     partials[label][offset + 1] = num
                     partials[label][offset + 2] = den
         offset += len(measure.components)
+    supports: dict[tuple[str, ...], dict[Label, Sketch]] = {}
     if sketch:
         sketches = part_sketches(cursor, source, keys, sketch, qualified)
         if set(sketches) != set(partials):  # the two paths must label rows alike
@@ -220,16 +231,47 @@ def aggregate_scan(
                 f"scan of {qualified}: the overlap sketches' groups differ from the "
                 "aggregates' (an internal error); want the same labels"
             )
+        for support, present in measure_supports(scan, nullable).items():
+            supports[support] = part_sketches(cursor, source, keys, sketch, qualified, present)
+        reads = tuple(measure_support(scan, i, nullable) for i in range(len(measures)))
+        return ScanResult(partials, sketches, supports, reads)
     return ScanResult(partials, sketches)
 
 
+def measure_supports(scan: Scan, nullable: frozenset[str]) -> dict[tuple[str, ...], str]:
+    """Return, per distinct set of nullable columns that some measure reads, the SQL over
+    the scan's inner aliases that selects the rows the measure aggregates."""
+    out: dict[tuple[str, ...], str] = {}
+    for i, (column, second) in enumerate(scan.measure_columns):
+        aliases = {column: f"v{i}", second: f"w{i}"}
+        support = tuple(sorted(c for c in (column, second) if c is not None and c in nullable))
+        if support and support not in out:
+            out[support] = " AND ".join(
+                f"{aliases[c]} IS NOT NULL" for c in (column, second) if c in support
+            )
+    return out
+
+
+def measure_support(scan: Scan, measure: int, nullable: frozenset[str]) -> tuple[str, ...]:
+    """Return the nullable columns that measure ``measure`` of ``scan`` reads (sorted)."""
+    column, second = scan.measure_columns[measure]
+    return tuple(sorted(c for c in (column, second) if c is not None and c in nullable))
+
+
 def part_sketches(
-    cursor: Any, source: str, keys: list[str], terms: int, qualified: str
+    cursor: Any,
+    source: str,
+    keys: list[str],
+    terms: int,
+    qualified: str,
+    present: str = "",
 ) -> dict[Label, Sketch]:
-    """Return each group's row-set sketch (engine.overlap) from the row identities."""
+    """Return each group's row-set sketch (engine.overlap) from the row identities, of the
+    rows where ``present`` holds (all rows when empty)."""
     select_keys = "".join(f"{k}, " for k in keys)
+    where = f" WHERE {present}" if present else ""
     group = f" GROUP BY {', '.join(keys)}" if keys else ""
-    sql = f"SELECT {select_keys}list({ROW_ID}) FROM {source}{group}"
+    sql = f"SELECT {select_keys}list({ROW_ID}) FROM {source}{where}{group}"
     try:
         columns = cursor.execute(sql).fetchnumpy()
     except duckdb.Error:

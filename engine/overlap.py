@@ -9,7 +9,11 @@ fingerprint of the part's row set, and withholds a new part when
 - it has between 1 and m − 1 rows (it differs from the empty set by fewer than m), or
 - some earlier released part differs from it by between 1 and m − 1 rows.
 
-Identical row sets are allowed (the same rows released again). The withheld cell is
+A cell's part is the set of rows its aggregate reads: the filter's rows for COUNT(*), the
+rows where its columns are not NULL for an aggregate over nullable columns (SUM(v) reads
+fewer rows than the filter selects where v has NULLs; two queries whose filters differ by
+many rows could otherwise differ in one SUM's rows by one). Identical row sets are allowed
+(the same rows released again). The withheld cell is
 suppressed inside MPC (the owner inputs a 0 for it): nobody but the owner learns why.
 
 The fingerprint of a row set S is ``(n, P_1, …, P_K)`` with ``n = |S|`` and the power sums

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.anchor import keys
+from engine.anchor.errors import engine_error
 from engine.anchor.queries import QueryReceipts
 from engine.config import Federation
 from engine.errors import AuthError
@@ -151,7 +152,7 @@ def verify_bundle(bundle: dict[str, Any], federation: Federation) -> BundleRepor
     except (KeyError, TypeError) as exc:
         raise AuthError(f"receipt bundle: got a missing or malformed field ({exc})") from None
     except LedgerError as exc:
-        raise AuthError(f"receipt bundle: {exc}") from None
+        raise engine_error(exc, "receipt bundle: does not verify", AuthError) from None
     missing = {p.name for p in federation.parties} - set(committed)
     if missing:
         raise AuthError(f"receipt bundle: no result commitment by {', '.join(sorted(missing))}")

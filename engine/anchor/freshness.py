@@ -16,14 +16,11 @@ certificate); the answers hold sizes and roots only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
-
 from engine.anchor import keys
-from engine.client import party_checkpoints
 from engine.config import Federation
 from engine.errors import EngineError
 from ledger import Checkpoint, LedgerError, LedgerStore, open_checkpoint, witnessed_checkpoint
@@ -65,10 +62,11 @@ def local_witness(path: Path, federation: Federation, source: str) -> Witnessed 
     return Witnessed(source, checkpoint, own=True)
 
 
-def ask_parties(
-    federation: Federation, credentials: grpc.ChannelCredentials, skip: Iterable[str] = ()
+def verify_answers(
+    federation: Federation, answers: Mapping[str, tuple[str, str] | EngineError]
 ) -> tuple[list[Witnessed], list[str]]:
-    """Ask every party (but ``skip``) for its latest cosigned checkpoint and its witness's.
+    """Verify what the parties answered when asked for their latest cosigned checkpoint
+    and their witness's (engine.rpc.checkpoints.party_checkpoints).
 
     Returns the checkpoints that verify, and the parties not reached or answering with a
     note that does not verify (each with the reason).
@@ -77,7 +75,7 @@ def ask_parties(
     log = keys.log_verifier(federation)
     found: list[Witnessed] = []
     missed: list[str] = []
-    for name, answer in party_checkpoints(federation, credentials, skip).items():
+    for name, answer in answers.items():
         if isinstance(answer, EngineError):
             missed.append(f"party {name} ({answer})")
             continue

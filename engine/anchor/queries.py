@@ -16,7 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from engine.anchor.party import PartyLedger
+from engine.anchor.errors import engine_error
+from engine.anchor.party_ledger import PartyLedger
 from engine.anchor.writer import Anchored, LedgerWriter
 from engine.errors import AuthError, CapacityError, EngineError
 from ledger import (
@@ -79,7 +80,7 @@ def _decode(data: bytes, kind: type[Entry], what: str, ring: KeyRing | None) -> 
         if ring is not None:
             verify_entry(entry, ring)
     except LedgerError as exc:
-        raise AuthError(f"ledger: {what} is not a valid signed entry ({exc})") from None
+        raise engine_error(exc, f"ledger: {what} is not a valid signed entry", AuthError) from None
     if not isinstance(entry, kind):
         raise AuthError(f"ledger: {what} is a {type(entry).__name__}, want {kind.__name__}")
     return entry

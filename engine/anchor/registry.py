@@ -12,7 +12,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from engine.anchor.party import PartyLedger
+from engine.anchor.errors import engine_error
+from engine.anchor.party_ledger import PartyLedger
 from engine.anchor.writer import LedgerWriter
 from engine.catalog import DatasetInfo
 from engine.errors import AuthError, EngineError
@@ -36,7 +37,7 @@ async def accept(
             entry = decode_entry(data)
             verify_entry(entry, ledger.keyring)
         except LedgerError as exc:
-            raise AuthError(f"register: got an invalid entry ({exc})") from None
+            raise engine_error(exc, "register: got an invalid entry", AuthError) from None
         if not isinstance(entry, DatasetRegistered) or entry.owner != caller:
             raise AuthError(f"register: got an entry that is not {caller}'s own registration")
         known = ledger.registered(entry.owner, entry.dataset)

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.anchor.party import CosignOutcome, PartyLedger
+from engine.anchor.errors import engine_error
+from engine.anchor.party_ledger import CosignOutcome, PartyLedger
 from engine.config import Federation
 from engine.errors import EngineError, PeerError
 from ledger import Batch, Entry, LedgerError, NoteSigner, Receipt
@@ -205,7 +206,7 @@ class LedgerWriter:
             batch, encoded, proofs = await asyncio.to_thread(self._append, entries, cosigned)
         except LedgerError as exc:
             if not cosigned:
-                raise PeerError(f"ledger: append refused by the log ({exc})") from None
+                raise engine_error(exc, "ledger: append refused by the log", PeerError) from None
             # Never let a cosigned note that cannot be stored block the log: drop it.
             log.warning("ledger: cosigned checkpoint not stored (%s); appending without it", exc)
             try:
@@ -287,7 +288,8 @@ class LedgerWriter:
         try:
             return self._log.verified_cosignatures(parse_note(batch.note), lines)
         except LedgerError as exc:
-            raise PeerError(f"ledger: {name}'s cosignature does not verify ({exc})") from None
+            what = f"ledger: {name}'s cosignature does not verify"
+            raise engine_error(exc, what, PeerError) from None
 
     async def _proof(self, old: int, size: int, proofs: dict[int, list[bytes]]) -> list[bytes]:
         """Return the consistency proof from ``old`` to ``size`` (precomputed if known)."""

@@ -21,8 +21,7 @@ import time
 from engine.config import PartyConfig
 from engine.daemon.attempts import RefusedAttempts
 from engine.daemon.party import Party
-from engine.daemon.peers import RECONNECT_WAIT, Peers
-from engine.daemon.sequencer import Sequencer
+from engine.daemon.sequencer import QuerySequencer
 from engine.errors import (
     AuthError,
     CapacityError,
@@ -35,9 +34,11 @@ from engine.errors import (
 )
 from engine.explain import explain
 from engine.request import QueryRequest, SignedRequest, verify
+from engine.rpc import convert
 from engine.rpc import jointstat_pb2 as pb
+from engine.rpc.convert import signed_to_pb
+from engine.rpc.peers import RECONNECT_WAIT, Peers
 from engine.sql.parse import is_explain
-from engine.wire import signed_to_pb
 from ledger import encode_entry
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class Coordinator:
     """Accepts analysts' queries at one party."""
 
     def __init__(
-        self, config: PartyConfig, party: Party, peers: Peers, sequencer: Sequencer | None
+        self, config: PartyConfig, party: Party, peers: Peers, sequencer: QuerySequencer | None
     ) -> None:
         self._config = config
         self._party = party
@@ -93,7 +94,7 @@ class Coordinator:
             return pb.QueryResult(query_id=signed.query_id, explanation=text, limit=-1)
         if self._sequencer is not None:
             outcome = await self._sequencer.submit(signed, (request, plan), patience=patience)
-            return outcome.to_pb()
+            return convert.query_result_to_pb(outcome)
         timeout = federation.query_timeout_seconds + 5
         if patience is not None:
             timeout = min(timeout, max(patience, 0.01))

@@ -23,9 +23,9 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from engine.daemon.status import abort_with
 from engine.errors import RequestError
 from engine.rpc import jointstat_pb2 as pb
+from engine.rpc.status import abort_with
 
 PACKAGE = "jointstat.v1"
 

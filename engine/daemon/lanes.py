@@ -5,7 +5,7 @@ own MPC session, in a second worker process at every party, linked on each party
 MPC port (``mpc_large_address``, by default the MPC port + 1000). Small queries keep
 moving in the *small* lane while a large job runs. Within each lane MPC jobs run strictly
 one after another in the order of their requests on the ledger, and each party checks that
-order per lane (:meth:`engine.anchor.party.PartyLedger.check_order`).
+order per lane (:meth:`engine.anchor.party_ledger.PartyLedger.check_order`).
 
 Every batch takes a *ticket* (the ledger index of its first request) in both lanes before
 its owners scan; once scanned, each lane gets the batch's queries that belong to it (or

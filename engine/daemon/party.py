@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
-from engine.anchor.party import PartyLedger
+from engine.anchor.party_ledger import PartyLedger
 from engine.catalog import Catalog, DatasetInfo
 from engine.config import PartyConfig, ReleaseMode
 from engine.errors import (
@@ -40,8 +40,9 @@ from engine.nonces import NonceStore
 from engine.overlap import OverlapHistory, Sketch
 from engine.plan import JoinPlan, Plan, QueryPlan
 from engine.planner import plan_query
+from engine.protocol import Collected, Domain, Outcome, PartyDecision
 from engine.request import QueryRequest, SignedRequest, verify
-from engine.sealing import SealedShares, Shares, seal
+from engine.sealing import Shares, seal
 from ledger import encode_entry
 
 log = logging.getLogger(__name__)
@@ -68,41 +69,6 @@ class _Approved:
 class _Batch:
     created: float
     queries: dict[str, _Approved] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Decision:
-    query_id: str
-    error: EngineError | None
-    entry: bytes = b""  # the signed QueryDecided ledger entry (empty without a ledger)
-    charges: tuple[bytes, ...] = ()  # dp: this owner's signed BudgetCharged entries
-
-
-@dataclass(frozen=True)
-class Collected:
-    """This party's answer to Collect for one query (no labels, no counts: groups come
-    from the plan)."""
-
-    error: EngineError | None
-    rows: int = 0  # for a join: this party's table size rounded up to a power of two
-
-
-@dataclass(frozen=True)
-class Domain:
-    """What the sequencer set for one query of an MPC job."""
-
-    query_id: str
-    request_index: int = -1
-    padded_length: int = 0
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """This party's part of one query's result: sealed shares and its ledger commitment."""
-
-    sealed: SealedShares
-    entry: bytes = b""  # signed ResultCommitted (empty without a ledger)
-    opening: bytes = b""
 
 
 CatalogFetcher = Callable[[str], Awaitable[tuple[DatasetInfo, ...]]]
@@ -207,7 +173,7 @@ class Party:
 
     async def prepare(
         self, batch_id: str, requests: list[SignedRequest], digests: list[str]
-    ) -> list[Decision]:
+    ) -> list[PartyDecision]:
         """Check every request of a batch; remember the approved ones. Reads no data.
 
         With the ledger on, each decision comes with this party's signed entry for it.
@@ -261,7 +227,7 @@ class Party:
                         for c in approved.plan.charges
                         if c.owner == self.config.name
                     )
-            decisions.append(Decision(query_id, error, entry, charges))
+            decisions.append(PartyDecision(query_id, error, entry, charges))
         return decisions
 
     # ------------------------------------------------------------------ collect
@@ -427,17 +393,27 @@ class Party:
         self, approved: _Approved, slot: QuerySlot, results: list[ScanResult]
     ) -> list[int]:
         """Return this owner's 0/1 per released cell: 0 where a part of the cell over one
-        of its datasets is too close to an earlier release (engine.overlap); recorded."""
+        of its datasets is too close to an earlier release (engine.overlap); recorded.
+
+        A cell's part is the rows its measure aggregates: the filter's rows, or where the
+        measure reads nullable columns, those of the rows where they are not NULL.
+        """
         plan = slot.plan
-        per_group = [1] * len(plan.groups)
+        if plan.release != ReleaseMode.EXACT.value:
+            return [1] * slot.cell_count  # dp: cells are noisy totals, never withheld
+        outputs = plan.aggregate_outputs()
+        flags = [[1] * len(outputs) for _ in plan.groups]
         own = [scan for scan in plan.scans if scan.party == self.config.name]
         for scan, result in zip(own, results, strict=True):
             if not result.sketches:
-                continue  # the dataset's owner does not control overlap, or no row matched
+                continue  # the dataset's owner does not control overlap
             config = next(d for d in self.config.datasets if d.name == scan.dataset)
             terms = len(next(iter(result.sketches.values())).sums)
             empty = Sketch(0, (0,) * terms)
-            parts = [result.sketches.get(g, empty) for g in plan.groups]
+            kinds = {(): result.sketches, **result.supports}
+            read = [() if o.measure is None else result.reads[o.measure] for o in outputs]
+            used = [k for k in kinds if k in read]  # only the parts some cell releases
+            parts = [kinds[k].get(g, empty) for k in used for g in plan.groups]
             ok = self.overlap.check_and_record(
                 scan.dataset, config.min_group_size, approved.query_id, parts
             )
@@ -450,9 +426,11 @@ class Party:
                     len(parts),
                     scan.dataset,
                 )
-            per_group = [a & int(b) for a, b in zip(per_group, ok, strict=True)]
-        cells_per_group = slot.cell_count // max(len(plan.groups), 1)
-        return [flag for flag in per_group for _ in range(cells_per_group)]
+            groups = len(plan.groups)
+            for g in range(groups):
+                for j, kind in enumerate(read):
+                    flags[g][j] &= int(ok[used.index(kind) * groups + g])
+        return [flag for per_group in flags for flag in per_group]
 
     async def _join(
         self,

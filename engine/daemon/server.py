@@ -36,25 +36,27 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from engine.anchor import registry
-from engine.anchor.party import CosignOutcome, PartyLedger
+from engine.anchor.party_ledger import CosignOutcome, PartyLedger
 from engine.anchor.queries import QueryAnchor
 from engine.anchor.writer import CosignCall, LedgerWriter
 from engine.catalog import DatasetInfo
 from engine.config import PartyConfig, load_party
 from engine.daemon.coordinator import Coordinator
-from engine.daemon.grpc_options import ANALYST_MAX_REQUEST_BYTES, MAX_MESSAGE_BYTES, server_options
 from engine.daemon.intake import add_service
+from engine.daemon.links import LocalParty, PartyLink
 from engine.daemon.party import Party
-from engine.daemon.peers import Peers
-from engine.daemon.sequencer import Sequencer
+from engine.daemon.sequencer import QuerySequencer
 from engine.daemon.services import AnalystService, FederationService, Registrar
 from engine.errors import ConfigError, DataError
 from engine.local import LocalData
 from engine.mpc.session import MpcSession
 from engine.pki import load_signing_key, read_pem
 from engine.rpc import jointstat_pb2 as pb
+from engine.rpc.convert import catalog_from_pb
+from engine.rpc.options import ANALYST_MAX_REQUEST_BYTES, MAX_MESSAGE_BYTES, server_options
+from engine.rpc.peers import Peers
+from engine.rpc.remote import RemoteParty
 from engine.state_dir import make_private
-from engine.wire import catalog_from_pb
 from engine.wording import counted
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,7 @@ class Daemon:
         self.server: grpc.aio.Server | None = None  # the Analyst service
         self.federation_server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
-        self.sequencer: Sequencer | None = None
+        self.sequencer: QuerySequencer | None = None
         self.party: Party | None = None
         self.peers: Peers | None = None
         self.writer: LedgerWriter | None = None
@@ -182,7 +184,11 @@ class Daemon:
                     return await registry.accept(ledger, writer, caller, entries)
 
                 registrar = registrar_fn
-            self.sequencer = Sequencer(config, party, peers, anchor)
+            links: dict[str, PartyLink] = {
+                p.name: LocalParty(party) if p.name == config.name else RemoteParty(peers, p.name)
+                for p in config.federation.parties
+            }
+            self.sequencer = QuerySequencer(config, party, links, anchor)
             self.sequencer.start()
         self.coordinator = coordinator = Coordinator(config, party, peers, self.sequencer)
 

@@ -2,7 +2,7 @@
 
 Each method checks the caller's role from its TLS client certificate (common name
 ``analyst:<name>`` or ``party:<name>``), converts messages at the edge, and reports an
-EngineError through :func:`engine.daemon.status.abort_with`.
+EngineError through :func:`engine.rpc.status.abort_with`.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from engine.config import PartyConfig
 from engine.daemon import handlers
 from engine.daemon.coordinator import Coordinator
 from engine.daemon.party import Party
-from engine.daemon.sequencer import Sequencer
-from engine.daemon.status import abort_with
+from engine.daemon.sequencer import QuerySequencer
 from engine.errors import AuthError, EngineError, PeerError
 from engine.pki import ANALYST_PREFIX, PARTY_PREFIX
 from engine.request import SignedRequest, parse
+from engine.rpc import convert
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
-from engine.wire import catalog_to_pb, signed_from_pb
+from engine.rpc.convert import catalog_to_pb, signed_from_pb
+from engine.rpc.status import abort_with
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ class AnalystService(pb_grpc.AnalystServicer):
     ) -> pb.CheckpointReply:
         async def body() -> pb.CheckpointReply:
             self._auditor(context)
-            return await handlers.get_checkpoint(self._party)
+            note, witness_note = await handlers.checkpoints(self._party)
+            return pb.CheckpointReply(note=note, witness_note=witness_note)
 
         return await _guard(context, body)
 
@@ -147,7 +149,7 @@ class FederationService(pb_grpc.FederationServicer):
         self,
         config: PartyConfig,
         party: Party,
-        sequencer: Sequencer | None,
+        sequencer: QuerySequencer | None,
         registrar: Registrar | None = None,
     ) -> None:
         self._config = config
@@ -187,21 +189,26 @@ class FederationService(pb_grpc.FederationServicer):
             outcome = await self._sequencer.submit(
                 signed_from_pb(request), patience=patience(context)
             )
-            return outcome.to_pb()
+            return convert.query_result_to_pb(outcome)
 
         return await _guard(context, body)
 
     async def Prepare(self, request: pb.PrepareRequest, context: Any) -> pb.PrepareReply:
         async def body() -> pb.PrepareReply:
             self._from_sequencer(context)
-            return await handlers.prepare(self._party, request)
+            queries = [signed_from_pb(q) for q in request.queries]
+            digests = list(request.plan_digests)
+            prepared = await handlers.prepare(self._party, request.batch_id, queries, digests)
+            return convert.prepared_to_pb(prepared)
 
         return await _guard(context, body)
 
     async def Collect(self, request: pb.CollectRequest, context: Any) -> pb.CollectReply:
         async def body() -> pb.CollectReply:
             self._from_sequencer(context)
-            return await handlers.collect(self._party, request)
+            ids, indices = list(request.query_ids), list(request.request_indices)
+            results = await handlers.collect(self._party, request.batch_id, ids, indices)
+            return convert.collected_to_pb(ids, results)
 
         return await _guard(context, body)
 
@@ -209,7 +216,8 @@ class FederationService(pb_grpc.FederationServicer):
         async def body() -> pb.ExecuteReply:
             self._from_sequencer(context)
             timeout = max(context.time_remaining() or 60.0, 1.0) - 0.5
-            return await handlers.execute(self._party, request, timeout)
+            order = convert.order_from_pb(request)
+            return convert.outcomes_to_pb(await handlers.execute(self._party, order, timeout))
 
         return await _guard(context, body)
 
@@ -218,14 +226,21 @@ class FederationService(pb_grpc.FederationServicer):
     ) -> pb.StartSessionReply:
         async def body() -> pb.StartSessionReply:
             self._from_sequencer(context)
-            return await handlers.start_session(self._party, request)
+            lane = request.lane or "small"
+            seconds = await handlers.start_session(self._party, request.epoch, lane)
+            return pb.StartSessionReply(seconds=seconds)
 
         return await _guard(context, body)
 
     async def Cosign(self, request: pb.CosignRequest, context: Any) -> pb.CosignReply:
         async def body() -> pb.CosignReply:
             self._from_sequencer(context)
-            return await handlers.cosign(self._party, request)
+            outcome = await handlers.cosign(self._party, convert.cosign_from_pb(request))
+            return pb.CosignReply(
+                cosignature=outcome.cosignature,
+                mirror_size=outcome.mirror_size,
+                witness_size=outcome.witness_size,
+            )
 
         return await _guard(context, body)
 

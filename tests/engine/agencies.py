@@ -32,10 +32,10 @@ from pathlib import Path
 from engine.catalog import Catalog, ColumnInfo, ColumnType, DatasetInfo
 from engine.client import Client
 from engine.config import ColumnPolicy
-from engine.daemon.grpc_options import KEEPALIVE_ENV
 from engine.federation_init import DatasetSpec, create_federation
 from engine.launch import LocalFederation, free_port_block
 from engine.oracle import PlaintextOracle
+from engine.rpc.options import KEEPALIVE_ENV
 
 PARTIES = ("registry", "tax", "social")
 MIN_GROUP_SIZE = 5

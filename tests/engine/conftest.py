@@ -33,11 +33,11 @@ from pathlib import Path
 import pytest
 
 from engine.client import Client
-from engine.daemon.grpc_options import KEEPALIVE_ENV
 from engine.demo.synthetic import PARTIES, REGIONS, SECTORS, generate
 from engine.federation_init import DatasetSpec, create_federation
 from engine.launch import LocalFederation, free_port_block
 from engine.oracle import PlaintextOracle
+from engine.rpc.options import KEEPALIVE_ENV
 
 from .agencies import Agencies
 from .agencies import start as start_agencies
@@ -197,6 +197,15 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     datasets["tax"] += guarded_datasets()
     datasets["tax"] += [
         DatasetSpec("edge", "data/edge.csv", EDGE_COLUMNS, min_group_size=5, options=NO_OVERLAP),
+        # Overlap control over a column with NULLs (test_disclosure: a SUM's rows, not the
+        # filter's, are what two releases must not differ in by few).
+        DatasetSpec(
+            "nulled",
+            "data/edge.csv",
+            EDGE_COLUMNS,
+            min_group_size=5,
+            options=(("dominance", False),),
+        ),
         DatasetSpec(
             "bad", "data/bad.csv", {"k": {"policy": "group_by", "domain": "data"}, "v": "aggregate"}
         ),

@@ -24,13 +24,13 @@ from pathlib import Path
 import grpc
 
 from engine.client import Client
-from engine.daemon.grpc_options import channel_options
-from engine.daemon.status import status_of
 from engine.errors import EngineError
 from engine.launch import LocalFederation
 from engine.pki import read_pem
 from engine.rpc import jointstat_pb2 as pb
-from engine.wire import signed_to_pb
+from engine.rpc.convert import signed_to_pb
+from engine.rpc.options import channel_options
+from engine.rpc.status import status_of
 
 SEED_SQL = (
     "SELECT sector, COUNT(*), AVG(income) FROM tax.income GROUP BY sector",

@@ -118,6 +118,35 @@ def test_differencing_two_queries_on_one_dataset_is_refused(federation: Federati
     assert released.rows[0][0] == truth[0][0]
 
 
+def test_differencing_through_a_column_s_nulls_is_refused(federation: Federation) -> None:
+    """The filter's rows differ by many (the NULLs of v dropped, and one more row), the SUM's
+    rows by one: each cell's own rows are compared, so the SUM is withheld."""
+    rows = federation.oracle.execute(
+        "SELECT v FROM tax.edge WHERE k = 'a' AND v IS NOT NULL "
+        "QUALIFY COUNT(*) OVER (PARTITION BY v) = 1 ORDER BY v LIMIT 1 OFFSET 20"
+    )
+    (alone,) = rows[0]
+    nulls = federation.oracle.execute("SELECT COUNT(*) FROM tax.edge WHERE k = 'a' AND v IS NULL")[
+        0
+    ][0]
+    assert nulls >= 5  # the filters' rows differ by at least the minimum group size
+    base = "SELECT COUNT(*), SUM(v) FROM tax.nulled WHERE k = 'a'"
+    attack = f"{base} AND v IS NOT NULL AND NOT (v BETWEEN {alone} AND {alone})"
+    with federation.client() as alice:
+        first = alice.query(base)
+        second = alice.query(attack)
+    assert SUPPRESSED not in first.rows[0]
+    # Each of the second query's cells reads the first SUM's rows but one: both withheld
+    # (comparing only the filters' rows, which differ by nulls + 1, released both).
+    assert second.rows[0] == (SUPPRESSED, SUPPRESSED)
+    # Rows of the sum that differ by the minimum or more are released, exactly.
+    wide = f"{base} AND v IS NOT NULL AND NOT (v BETWEEN {alone} AND {alone + 20000})"
+    truth = federation.oracle.execute(wide.replace("tax.nulled", "tax.edge"))
+    with federation.client() as alice:
+        released = alice.query(wide)
+    assert released.rows[0] == tuple(truth[0])
+
+
 def test_min_walk_is_stopped(federation: Federation) -> None:
     with federation.client() as client:
         # Order statistics need the owner's leave: guarded's income does not give it.

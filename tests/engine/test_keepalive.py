@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from engine.client import Result
-from engine.daemon.grpc_options import KEEPALIVE_ENV, KEEPALIVE_TIMEOUT_MS
 from engine.oracle import compare
+from engine.rpc.options import KEEPALIVE_ENV, KEEPALIVE_TIMEOUT_MS
 
 from .conftest import KEEPALIVE_SECONDS, Federation
 

@@ -24,16 +24,16 @@ import pytest
 from engine import pki
 from engine.anchor import keys
 from engine.anchor.bundle import verify_bundle
-from engine.anchor.party import CosignOutcome, PartyLedger
+from engine.anchor.party_ledger import CosignOutcome, PartyLedger
 from engine.anchor.queries import QueryAnchor, RequestToAnchor
 from engine.anchor.writer import Anchored, LedgerWriter
 from engine.config import PartyConfig, load_federation, load_party
-from engine.daemon.peers import client_credentials
 from engine.errors import AuthError, EngineError
 from engine.federation_init import create_federation
 from engine.launch import free_port_block
 from engine.rpc import jointstat_pb2 as pb
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
+from engine.rpc.peers import client_credentials
 from ledger import (
     Decision,
     Entry,

@@ -48,14 +48,6 @@ def test_self_generated_ed25519_cosignature(vectors: dict[str, Any]) -> None:
     assert verifier.verify(v["checkpoint_text"].encode(), sig.signature)
 
 
-@pytest.mark.skip(
-    reason="out of scope: ML-DSA-44 subtree/v1 cosignatures (mldsa44_subtree_message_"
-    "selfgenerated); the federation uses Ed25519 cosignature/v1"
-)
-def test_mldsa44_subtree_message() -> None:
-    raise AssertionError("not implemented")
-
-
 def _cosigned_note(checkpoint: Checkpoint) -> str:
     note = sign_checkpoint(checkpoint, LOG)
     return parse_note(note).with_signatures(WITNESS.cosign(checkpoint.text())).format()

@@ -131,14 +131,6 @@ def test_tessera_roots_and_level0_tile(vectors: dict[str, Any]) -> None:
     assert decoded == entries
 
 
-@pytest.mark.skip(
-    reason="out of scope: C2SP tlog-tiles paths and partial-tile widths (tlog_tiles_paths); "
-    "the ledger serves proofs from SQLite, not from static tiles"
-)
-def test_tlog_tiles_paths() -> None:
-    raise AssertionError("not implemented")
-
-
 class _OffsetSource:
     """Exposes the subtree [start, end) of a tree as a tree of its own (start aligned)."""
 

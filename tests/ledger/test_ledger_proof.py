@@ -87,15 +87,6 @@ def test_transparency_dev_probes(vectors: dict[str, Any], kind: str) -> None:
             check(v)
 
 
-@pytest.mark.skip(
-    reason="out of scope: subtree inclusion/consistency probe files (MTC subtrees) are listed "
-    "under also_available_not_inlined and not copied; the inlined MTC digests are checked "
-    "in test_ledger_merkle"
-)
-def test_transparency_dev_subtree_probes() -> None:
-    raise AssertionError("not available")
-
-
 # --- Generation matches the RFC oracle --------------------------------------------------
 
 

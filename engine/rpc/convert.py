@@ -14,8 +14,20 @@ from engine.catalog import DatasetInfo
 from engine.errors import EngineError, QueryError
 from engine.labels import Label
 from engine.plan import Plan
+from engine.protocol import (
+    Collected,
+    CosignCall,
+    Domain,
+    ExecuteOrder,
+    LaneSession,
+    Outcome,
+    PartyDecision,
+    Prepared,
+    QueryOutcome,
+)
 from engine.request import SignedRequest
 from engine.rpc import jointstat_pb2 as pb
+from engine.rpc.status import error_of
 from engine.sealing import SealedShares
 
 
@@ -115,6 +127,138 @@ def failure_to_pb(error: EngineError) -> pb.Failure:
     return pb.Failure(code=type(error).__name__, message=str(error))
 
 
+def _failure_from_pb(message: pb.Failure) -> EngineError:
+    return error_of(message.code, message.message)
+
+
+def prepare_to_pb(
+    batch_id: str, queries: Sequence[SignedRequest], digests: Sequence[str]
+) -> pb.PrepareRequest:
+    return pb.PrepareRequest(
+        batch_id=batch_id,
+        queries=[signed_to_pb(q) for q in queries],
+        plan_digests=list(digests),
+    )
+
+
+def prepared_to_pb(prepared: Prepared) -> pb.PrepareReply:
+    small = prepared.sessions.get("small", LaneSession(-1, False))
+    large = prepared.sessions.get("large", LaneSession(-1, False))
+    return pb.PrepareReply(
+        decisions=[
+            pb.Decision(
+                query_id=d.query_id,
+                approved=d.error is None,
+                refusal=failure_to_pb(d.error) if d.error is not None else None,
+                entry=d.entry,
+                charges=list(d.charges),
+            )
+            for d in prepared.decisions
+        ],
+        session_epoch=small.epoch,
+        session_ready=small.ready,
+        large_session_epoch=large.epoch,
+        large_session_ready=large.ready,
+    )
+
+
+def prepared_from_pb(message: pb.PrepareReply) -> Prepared:
+    decisions = tuple(
+        PartyDecision(
+            d.query_id,
+            None if d.approved else _failure_from_pb(d.refusal),
+            bytes(d.entry),
+            tuple(bytes(c) for c in d.charges),
+        )
+        for d in message.decisions
+    )
+    sessions = {
+        "small": LaneSession(message.session_epoch, message.session_ready),
+        "large": LaneSession(message.large_session_epoch, message.large_session_ready),
+    }
+    return Prepared(decisions, sessions)
+
+
+def collect_to_pb(
+    batch_id: str, query_ids: Sequence[str], request_indices: Sequence[int]
+) -> pb.CollectRequest:
+    return pb.CollectRequest(
+        batch_id=batch_id, query_ids=list(query_ids), request_indices=list(request_indices)
+    )
+
+
+def collected_to_pb(query_ids: Sequence[str], results: Sequence[Collected]) -> pb.CollectReply:
+    return pb.CollectReply(
+        queries=[
+            pb.QueryLabels(
+                query_id=query_id,
+                failure=failure_to_pb(r.error) if r.error is not None else None,
+                rows=r.rows,
+            )
+            for query_id, r in zip(query_ids, results, strict=True)
+        ]
+    )
+
+
+def collected_from_pb(message: pb.CollectReply) -> list[Collected]:
+    return [
+        Collected(_failure_from_pb(q.failure) if q.HasField("failure") else None, q.rows)
+        for q in message.queries
+    ]
+
+
+def order_to_pb(order: ExecuteOrder) -> pb.ExecuteRequest:
+    return pb.ExecuteRequest(
+        job_id=order.job_id,
+        epoch=order.epoch,
+        queries=[
+            pb.QueryDomain(
+                query_id=d.query_id, request_index=d.request_index, padded_length=d.padded_length
+            )
+            for d in order.domains
+        ],
+        batch_ids=list(order.batch_ids),
+        lane=order.lane,
+    )
+
+
+def order_from_pb(message: pb.ExecuteRequest) -> ExecuteOrder:
+    return ExecuteOrder(
+        message.job_id,
+        message.epoch,
+        tuple(Domain(q.query_id, q.request_index, q.padded_length) for q in message.queries),
+        tuple(message.batch_ids),
+        message.lane or "small",
+    )
+
+
+def outcomes_to_pb(outcomes: Sequence[Outcome]) -> pb.ExecuteReply:
+    return pb.ExecuteReply(
+        shares=[sealed_to_pb(o.sealed) for o in outcomes],
+        result_entries=[o.entry for o in outcomes],
+        openings=[o.opening for o in outcomes],
+    )
+
+
+def outcomes_from_pb(message: pb.ExecuteReply) -> list[Outcome]:
+    return [
+        Outcome(sealed_from_pb(s), bytes(e), bytes(o))
+        for s, e, o in zip(message.shares, message.result_entries, message.openings, strict=True)
+    ]
+
+
+def cosign_from_pb(message: pb.CosignRequest) -> CosignCall:
+    return CosignCall(
+        tuple(bytes(e) for e in message.entries),
+        message.from_size,
+        message.note,
+        message.old_size,
+        tuple(bytes(p) for p in message.proof),
+        message.apply_only,
+        message.cosigned_note,
+    )
+
+
 def labels_to_pb(labels: Sequence[Label]) -> list[pb.LabelRow]:
     return [label_to_pb(label) for label in labels]
 
@@ -191,4 +335,18 @@ def outcome_to_pb(
             )
             for t in plan.noisy
         ],
+    )
+
+
+def query_result_to_pb(outcome: QueryOutcome) -> pb.QueryResult:
+    """Return the analyst-facing result message of a finished query."""
+    return outcome_to_pb(
+        outcome.query_id,
+        outcome.plan,
+        outcome.groups,
+        outcome.shares,
+        outcome.threshold,
+        outcome.seconds,
+        outcome.receipts,
+        noise_parts=len(outcome.shares) / (len(outcome.shares) - outcome.threshold),
     )

@@ -11,11 +11,11 @@ from typing import Any, TypeVar
 import grpc
 
 from engine.config import PartyConfig
-from engine.daemon.grpc_options import channel_options
-from engine.daemon.status import error_from_rpc
 from engine.errors import EngineError, PeerError, UnreachableError
 from engine.pki import read_pem
 from engine.rpc import jointstat_pb2_grpc as pb_grpc
+from engine.rpc.options import channel_options
+from engine.rpc.status import error_from_rpc
 
 log = logging.getLogger(__name__)
 
