@@ -8,7 +8,8 @@ aligned row of the join:
 - an *atom* on one agency's columns is a 0/1 column its owner computes per key;
 - a comparison of numeric columns of two agencies is a secure comparison per row (the
   expensive part: about half a millisecond per joined row);
-- AND, OR and NOT cost one multiplication per row (a·b, a + b − a·b, 1 − a).
+- AND and OR cost one multiplication per row (a·b, a + b − a·b); NOT is pushed down to the
+  atoms (a NULL operand makes an atom and its negation both not TRUE, as in SQL).
 
 The formula travels as JSON: ``["and", a, b]``, ``["or", a, b]``, ``["not", a]``,
 ``["bit", scan, column]``, ``["cmp", op, [scan, value, present], [scan, value, present]]``
@@ -38,6 +39,8 @@ _COMPARISONS: dict[type[exp.Expression], str] = {
     exp.GTE: ">=",
 }
 
+_NEGATED = {"=": "<>", "<>": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+
 # (relation, SQL of a per-key aggregate) -> column index in that relation's scan
 AddColumn = Callable[[int, str], int]
 # (relation, column, decimals) -> alias of the scaled value at that relation
@@ -59,22 +62,30 @@ def formula(
     """
     used: set[int] = set()
 
-    def build(node: exp.Expression) -> list[Any]:
+    def build(node: exp.Expression, negated: bool = False) -> list[Any]:
+        # NOT is pushed down to the atoms (De Morgan), where the owner evaluates it in SQL
+        # and a comparison flips: each atom is then 1 exactly when it is TRUE, so a NULL
+        # stays not-TRUE under NOT, as in SQL's three-valued logic (NOT (x < y) with x NULL
+        # keeps no row; 1 − [x < y] would keep it).
         if isinstance(node, exp.Paren):
-            return build(node.this)
+            return build(node.this, negated)
         owner = resolver.relation_of(node, "condition") if _single(node, resolver) else None
         if owner is not None:
             used.add(owner)
-            sql = f"MAX(CASE WHEN {guarded(render(owner, node))} THEN 1 ELSE 0 END)"
+            text = render(owner, node)
+            if negated:
+                text = f"NOT ({text})"
+            sql = f"MAX(CASE WHEN {guarded(text)} THEN 1 ELSE 0 END)"
             return ["bit", owner, add_column(owner, sql)]
-        if isinstance(node, exp.And):
-            return ["and", build(node.this), build(node.expression)]
-        if isinstance(node, exp.Or):
-            return ["or", build(node.this), build(node.expression)]
+        if isinstance(node, exp.And | exp.Or):
+            kind = "and" if isinstance(node, exp.And) != negated else "or"
+            return [kind, build(node.this, negated), build(node.expression, negated)]
         if isinstance(node, exp.Not):
-            return ["not", build(node.this)]
+            return build(node.this, not negated)
         op = _COMPARISONS.get(type(node))
         if op is not None:
+            if negated:
+                op = _NEGATED[op]
             return ["cmp", op, side(node.this, node), side(node.expression, node)]
         raise UnsupportedError(
             f"not supported yet: {node.key.upper()} on columns of several agencies in WHERE "

@@ -35,6 +35,8 @@ def _measure_words(measure: Measure) -> str:
         a, b = measure.fraction or (0, 1)
         what = {"min": "MIN", "max": "MAX"}.get(measure.order, f"QUANTILE_CONT({a}/{b})")
         return f"{what} of {measure.column} (exact, as a fraction)"
+    if measure.distinct:
+        return f"{measure.column}: count of distinct values (at its owner)"
     scale = f" ×10^{measure.decimals}" if measure.decimals else ""
     if measure.second is not None:
         return f"pair ({measure.column}, {measure.second}): count and sums of products{scale}"

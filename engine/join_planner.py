@@ -54,19 +54,39 @@ class _Side:
     """What one relation contributes: its value expressions and per-key columns."""
 
     relation: ResolvedRelation
-    values: dict[str, str] = field(default_factory=dict)  # relation column -> value alias
+    # (relation column, decimals) -> value alias; None decimals: the column unscaled
+    values: dict[tuple[str, int | None], str] = field(default_factory=dict)
     value_sql: list[tuple[str, str]] = field(default_factory=list)
     columns: list[str] = field(default_factory=lambda: ["COUNT(*)"])
     tops: list[tuple[int, str, int]] = field(default_factory=list)  # (measure, value, n)
 
-    def value(self, column: str, decimals: int) -> str:
-        """Return the alias of a scaled value column (adding it once)."""
-        if column not in self.values:
+    def value(self, column: str, decimals: int | None) -> str:
+        """Return the alias of ``column`` scaled by 10**decimals (adding it once per scale).
+
+        One column may be read at several scales in one query (its own decimals in a sum,
+        a comparison's common decimals in a cross-agency WHERE, unscaled when only counted):
+        each scale is a value of its own, never shared. ``None``: the column as it is.
+        """
+        key = (column, decimals)
+        if key not in self.values:
             alias = f"__v{len(self.values)}"
             source = self.relation.branches[0].names[column]
-            self.values[column] = alias
-            self.value_sql.append((alias, scaled(source, decimals)))
-        return self.values[column]
+            self.values[key] = alias
+            sql = f'"{source}"' if decimals is None else scaled(source, decimals)
+            self.value_sql.append((alias, sql))
+        return self.values[key]
+
+    def expression(self, key: str, node: exp.Expression, decimals: int | None) -> str:
+        """Return the alias of a row expression's value (AVG(j.wage * 12)), scaled like
+        :meth:`value` (None: unscaled, when only counted)."""
+        if (key, decimals) not in self.values:
+            alias = f"__v{len(self.values)}"
+            sql = f"({predicate.render(node, _renamer(self.relation.branches[0].names))})"
+            if decimals is not None:
+                sql = f"CAST(ROUND({sql} * {10**decimals}) AS BIGINT)"
+            self.values[(key, decimals)] = alias
+            self.value_sql.append((alias, sql))
+        return self.values[(key, decimals)]
 
     def column(self, sql: str) -> int:
         if sql not in self.columns:
@@ -106,12 +126,16 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
     hub = valued if valued is not None else group_relation[0] if group_relation else 0
     order = [hub] + [i for i in range(len(relations)) if i != hub]
     sides = [_Side(relations[i]) for i in range(len(relations))]
-    terms = _terms(builder.measures, sides, relations, order)
+    terms = _terms(builder.measures, sides, relations, order, builder.expressions)
     orders, order_sql = _orders(builder.measures, sides[hub])
 
     # WHERE: conditions on one relation's columns run at its owner, in plaintext; the
     # others become a formula evaluated per joined row inside MPC (engine.cross_filter).
     filters: dict[int, list[str]] = {i: [] for i in range(len(relations))}
+    for i, relation in enumerate(relations):
+        own = relation.branches[0].branch.where  # a derived table's filter (its columns)
+        if own is not None:
+            filters[i].append(predicate.render(own, lambda c: c.name))
     formulas = []
     strict: set[int] = set()
     per_key: dict[int, set[int]] = {i: set() for i in range(len(relations))}
@@ -131,6 +155,7 @@ def build_join_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> JoinP
         predicate.check_safe(condition, "WHERE")
         for column in predicate.columns_of(condition):
             resolver.require(resolver.column(column), FILTERABLE, "in WHERE")
+        resolver.check_row_expression(condition, "WHERE")
         touching = {resolver.column(c).relation for c in predicate.columns_of(condition)}
         if len(touching) > 1:
             tree, used = cross_filter.formula(condition, resolver, render, add_column, add_value)
@@ -315,6 +340,7 @@ def _terms(
     sides: list[_Side],
     relations: list[ResolvedRelation],
     order: list[int],
+    expressions: dict[str, tuple[int, exp.Expression]],
 ) -> tuple[tuple[int, ...], ...]:
     """Return, per component of every measure, the column of each scan (hub first)."""
     alias_of = {r.alias: i for i, r in enumerate(relations)}
@@ -330,9 +356,15 @@ def _terms(
             if measure.column is None:
                 pass
             elif measure.second is None:
-                relation, column = split(measure.column)
-                side = sides[relation]
-                v = side.value(column, measure.decimals)
+                scale = None if measure.counted_only else measure.decimals
+                if measure.column in expressions:
+                    relation, node = expressions[measure.column]
+                    side = sides[relation]
+                    v = side.expression(measure.column, node, scale)
+                else:
+                    relation, column = split(measure.column)
+                    side = sides[relation]
+                    v = side.value(column, scale)
                 if component == "t":
                     # The top contributions come from the owner (JoinScan.tops), not a sum.
                     side.tops.append((index, v, (measure.dominance or (1, 0))[0]))

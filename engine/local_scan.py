@@ -182,7 +182,16 @@ def aggregate_scan(
     for i, (measure, (column, second)) in enumerate(
         zip(measures, scan.measure_columns, strict=True)
     ):
-        if column is not None:
+        expression = scan.measure_sql[i] if scan.measure_sql else None
+        if expression is not None:  # a row expression: unscaled if only counted
+            value = f"({expression})"
+            if not measure.counted_only:
+                value = f"CAST(ROUND({value} * {10**measure.decimals}) AS BIGINT)"
+            inner.append(f"{value} AS v{i}")
+            column = ""  # its magnitude is unknown: products are summed wide
+        elif column is not None and measure.counted_only:
+            inner.append(f'"{column}" AS v{i}')
+        elif column is not None:
             inner.append(f"{scaled(column, measure.decimals)} AS v{i}")
         if second is not None:
             inner.append(f"{scaled(second, measure.second_decimals)} AS w{i}")
@@ -230,23 +239,38 @@ def aggregate_scan(
 
 
 def measure_supports(scan: Scan, nullable: frozenset[str]) -> dict[tuple[str, ...], str]:
-    """Return, per distinct set of nullable columns that some measure reads, the SQL over
-    the scan's inner aliases that selects the rows the measure aggregates."""
+    """Return, per distinct row set that some measure reads and that can be smaller than
+    the filter's (it reads a nullable column, or an expression: NULL where the analyst's
+    CASE or FILTER says), the SQL over the scan's inner aliases that selects those rows."""
     out: dict[tuple[str, ...], str] = {}
-    for i, (column, second) in enumerate(scan.measure_columns):
-        aliases = {column: f"v{i}", second: f"w{i}"}
-        support = tuple(sorted(c for c in (column, second) if c is not None and c in nullable))
-        if support and support not in out:
-            out[support] = " AND ".join(
-                f"{aliases[c]} IS NOT NULL" for c in (column, second) if c in support
-            )
+    for i in range(len(scan.measure_columns)):
+        key, present = _support(scan, i, nullable)
+        if key and key not in out:
+            out[key] = present
     return out
 
 
 def measure_support(scan: Scan, measure: int, nullable: frozenset[str]) -> tuple[str, ...]:
-    """Return the nullable columns that measure ``measure`` of ``scan`` reads (sorted)."""
-    column, second = scan.measure_columns[measure]
-    return tuple(sorted(c for c in (column, second) if c is not None and c in nullable))
+    """Return the key of the row set measure ``measure`` of ``scan`` reads (() for the
+    filter's rows): its nullable columns, sorted, or its expression's text."""
+    return _support(scan, measure, nullable)[0]
+
+
+def _support(scan: Scan, i: int, nullable: frozenset[str]) -> tuple[tuple[str, ...], str]:
+    column, second = scan.measure_columns[i]
+    expression = scan.measure_sql[i] if scan.measure_sql else None
+    key: list[str] = []
+    present: list[str] = []
+    if expression is not None:
+        key.append(f"({expression})")
+        present.append(f"v{i} IS NOT NULL")
+    elif column is not None and column in nullable:
+        key.append(column)
+        present.append(f"v{i} IS NOT NULL")
+    if second is not None and second in nullable:
+        key.append(second)
+        present.append(f"w{i} IS NOT NULL")
+    return tuple(key), " AND ".join(present)
 
 
 def part_sketches(
@@ -301,6 +325,8 @@ def _components(
         return [[("COUNT(*)", 0)]]
     if measure.order is not None:
         return [[(f"COUNT({v})", 0)], [("0", 0)], [("0", 0)]]  # see order_statistics()
+    if measure.distinct:
+        return [[(f"COUNT(DISTINCT {v})", 0)]]
     w = f"w{index}" if measure.second is not None else None
     out = []
     for component in measure.components:

@@ -98,12 +98,31 @@ def translate(sql: str) -> str:
     return predicate.standard(tree).sql(dialect="duckdb")
 
 
+_PAIRS = (
+    exp.CovarPop,
+    exp.CovarSamp,
+    exp.Corr,
+    exp.RegrSlope,
+    exp.RegrIntercept,
+    exp.RegrR2,
+    exp.RegrCount,
+)
+
+
 def _count_sql(sql: str) -> str:
     """Return ``sql`` with, after its outputs, each output rewritten into the count of rows
     it aggregates (a group key stays itself)."""
     tree = sqlglot.parse_one(sql, dialect="duckdb")
 
     def to_count(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.WithinGroup):  # PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)
+            return exp.Count(this=node.expression.expressions[0].this.copy())
+        if isinstance(node, _PAIRS):  # the rows where both y and x are present
+            both = exp.and_(
+                exp.Not(this=exp.Is(this=node.this.copy(), expression=exp.Null())),
+                exp.Not(this=exp.Is(this=node.expression.copy(), expression=exp.Null())),
+            )
+            return exp.Count(this=exp.If(this=both, true=exp.Literal.number(1)))
         if isinstance(node, exp.AggFunc) and not isinstance(node, exp.Count):
             argument = node.this
             return exp.Count(this=argument.copy() if argument is not None else exp.Star())

@@ -43,7 +43,9 @@ class Measure:
     - an order statistic (``order`` is "min", "max" or "quantile" with ``fraction``
       (a, b) = q): "n", and its exact value as "s" / "q";
     - ``dominance`` (n, k) on a SUM or AVG's column adds "a" (Σ|v|) and "t" (the sum of
-      the n largest |v|, an upper bound over several owners: the sum of their own tops).
+      the n largest |v|, an upper bound over several owners: the sum of their own tops);
+    - ``distinct``: COUNT(DISTINCT column) over one dataset, "n" the owner's count of the
+      column's distinct non-NULL values (also what the minimum group size applies to).
     """
 
     column: str | None
@@ -54,6 +56,16 @@ class Measure:
     order: str | None = None
     fraction: tuple[int, int] | None = None
     dominance: tuple[int, int] | None = None
+    distinct: bool = False  # "n" counts the column's distinct values (one owner's rows)
+
+    @property
+    def counted_only(self) -> bool:
+        """Whether only the column's non-NULL rows are counted (COUNT(col) of any type).
+
+        Such a column is read as it is, never scaled: it may be text or boolean, and a
+        scale of its own would differ from the column's scale in other measures.
+        """
+        return self.column is not None and self.second is None and self.components == ("n",)
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,8 @@ class Scan:
 
     ``group_sql`` are DuckDB expressions over the dataset's own columns (a UNION ALL
     branch may rename them), ``measure_columns`` the dataset columns (column, second) of
-    each measure, ``filter_sql`` a DuckDB predicate.
+    each measure (None for one over an expression: ``measure_sql``), ``filter_sql`` a
+    DuckDB predicate.
     """
 
     party: str
@@ -95,6 +108,8 @@ class Scan:
     filter_sql: str | None
     group_sql: tuple[str, ...]
     measure_columns: tuple[tuple[str | None, str | None], ...]
+    # per measure: the DuckDB row expression it aggregates (AVG(wage * 12)), or None
+    measure_sql: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)

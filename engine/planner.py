@@ -49,7 +49,7 @@ from engine.release_plan import (
     release_mode,
     scaled_bound,
 )
-from engine.sql import predicate
+from engine.sql import arithmetic, predicate
 from engine.sql.domains import KeyDomain, groups_of, key_domain
 from engine.sql.parse import parse_query
 from engine.sql.query import Aggregate, AggregateCall, ParsedQuery
@@ -100,6 +100,8 @@ class MeasureBuilder:
         self.resolver = resolver
         self.qualify = qualify  # name columns "alias.column" (joins) or just "column"
         self.measures: list[Measure] = []
+        # measure column -> (relation, row expression) of aggregates over expressions
+        self.expressions: dict[str, tuple[int, exp.Expression]] = {}
         # per measure: each dataset its column lives in, with the column there
         self.sources: list[list[tuple[DatasetInfo, ColumnInfo]]] = []
 
@@ -118,6 +120,8 @@ class MeasureBuilder:
         """Return the index of the measure serving ``call``, adding or widening one."""
         function = call.function
         what = function.value.upper()
+        if call.expression is not None:
+            return self._add_expression(call)
         if call.argument is None:
             return self._merge(Measure(None, ("n",), 0), [])
         bound = self.resolver.column(call.argument)
@@ -136,6 +140,13 @@ class MeasureBuilder:
                 self.resolver.numeric(second, what),
             )
             return self._merge(measure, sources + self._sources(second))
+        if function is Aggregate.COUNT and call.distinct:
+            if len(sources) > 1 or self.qualify:
+                raise UnsupportedError(
+                    f"not supported yet: COUNT(DISTINCT {call.argument.sql()}) over a UNION ALL "
+                    "or a join; want it over one dataset (its owner counts the values)"
+                )
+            return self._add(Measure(column, ("n",), 0, distinct=True), sources)
         if function is Aggregate.COUNT:
             return self._merge(Measure(column, ("n",), 0), sources)
         decimals = self.resolver.numeric(bound, what)
@@ -163,6 +174,56 @@ class MeasureBuilder:
                 components = (*components, "a", "t")
         return self._merge(Measure(column, components, decimals, dominance=dominance), sources)
 
+    def _add_expression(self, call: AggregateCall) -> int:
+        """Return the measure of an aggregate over a row expression of one relation.
+
+        The owner evaluates the expression on each of its rows in plaintext, scaled to an
+        integer by the decimals it needs exactly (see :func:`engine.sql.arithmetic.decimals`);
+        from there on it is a column like any other.
+        """
+        function, expression = call.function, call.expression
+        assert expression is not None
+        what = function.value.upper()
+        text = expression.sql(dialect="duckdb")
+        where = f"{what}({text})"
+        predicate.check_safe(expression, where, (exp.Case, exp.If))
+        columns = list(expression.find_all(exp.Column))
+        if not columns:
+            raise QueryError(f"{where}: got a constant, want an expression of columns")
+        for column in columns:
+            self.resolver.require(self.resolver.column(column), AGGREGATABLE, f"in {what}")
+        relations = {self.resolver.column(c).relation for c in columns}
+        if len(relations) > 1:
+            raise UnsupportedError(
+                f"not supported yet: {where} on columns of several agencies; want each "
+                "aggregate's expression on one agency's columns"
+            )
+        relation = relations.pop()
+        self.resolver.check_row_expression(expression, where)
+        datasets = [rb.dataset for rb in self.resolver.relations[relation].branches]
+        if any(d.release is ReleaseMode.DP for d in datasets):
+            raise UnsupportedError(
+                f"not supported yet: {where} over a dp dataset (an expression has no declared "
+                "bounds to set the noise); want an aggregate of a column"
+            )
+        decimals = 0
+        if function is not Aggregate.COUNT:
+            decimals = arithmetic.decimals(expression, self._column_decimals, where)
+        sources = [(d, d.columns[0]) for d in datasets]
+        alias = self.resolver.relations[relation].alias
+        key = f"{alias}.{text}" if self.qualify else text
+        self.expressions[key] = (relation, expression)
+        components = ("n",) if function is Aggregate.COUNT else NEEDS[function]
+        dominance = None
+        if function in (Aggregate.SUM, Aggregate.AVG):
+            dominance = dominance_of(datasets)
+            if dominance is not None:
+                components = (*components, "a", "t")
+        return self._merge(Measure(key, components, decimals, dominance=dominance), sources)
+
+    def _column_decimals(self, column: exp.Column, where: str) -> int:
+        return self.resolver.numeric(self.resolver.column(column), where)
+
     def _add(self, measure: Measure, sources: list[tuple[DatasetInfo, ColumnInfo]]) -> int:
         if measure in self.measures:
             return self.measures.index(measure)
@@ -172,7 +233,12 @@ class MeasureBuilder:
 
     def _merge(self, measure: Measure, sources: list[tuple[DatasetInfo, ColumnInfo]]) -> int:
         for index, old in enumerate(self.measures):
-            same = (old.column, old.second, old.order) == (measure.column, measure.second, None)
+            same = (old.column, old.second, old.order, old.distinct) == (
+                measure.column,
+                measure.second,
+                None,
+                False,
+            )
             if same and measure.order is None:
                 components = tuple(
                     c for c in COMPONENT_ORDER if c in old.components or c in measure.components
@@ -280,6 +346,7 @@ def build_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> QueryPlan:
         predicate.check_safe(where, "WHERE")
         for column in predicate.columns_of(where):
             resolver.require(resolver.column(column), FILTERABLE, "in WHERE")
+        resolver.check_row_expression(where, "WHERE")
     builder = MeasureBuilder(resolver, qualify=False)
     outputs = outputs_of(query, builder, group_texts)
     if len(relation.branches) > 1 and any(m.order for m in builder.measures):
@@ -288,7 +355,9 @@ def build_plan(query: ParsedQuery, catalog: Catalog, analyst: str) -> QueryPlan:
             "datasets"
         )
     released = disclosure(builder, outputs, domains, [rb.dataset for rb in relation.branches])
-    scans = tuple(_scan(rb, where, groups, builder.measures) for rb in relation.branches)
+    scans = tuple(
+        _scan(rb, where, groups, builder.measures, builder.expressions) for rb in relation.branches
+    )
     return QueryPlan(
         group_names=tuple(group_texts),
         measures=tuple(builder.measures),
@@ -310,9 +379,15 @@ def _scan(
     where: exp.Expression | None,
     groups: list[exp.Expression],
     measures: list[Measure],
+    expressions: dict[str, tuple[int, exp.Expression]],
 ) -> Scan:
     def rename(column: exp.Column) -> str:
         return rb.names[column.name]
+
+    def column_of(name: str | None) -> str | None:
+        if name is None or name in expressions:
+            return None
+        return rb.names[name]
 
     parts = []
     if rb.branch.where is not None:
@@ -325,11 +400,9 @@ def _scan(
         dataset=rb.dataset.name,
         filter_sql=filter_sql,
         group_sql=tuple(predicate.render(g, rename) for g in groups),
-        measure_columns=tuple(
-            (
-                None if m.column is None else rb.names[m.column],
-                None if m.second is None else rb.names[m.second],
-            )
+        measure_columns=tuple((column_of(m.column), column_of(m.second)) for m in measures),
+        measure_sql=tuple(
+            predicate.render(expressions[m.column][1], rename) if m.column in expressions else None
             for m in measures
         ),
     )

@@ -39,6 +39,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import TokenType
 
 from engine.errors import CapacityError, QueryError, UnsupportedError
+from engine.sql.having import encode as encode_having
 from engine.sql.query import (
     Aggregate,
     AggregateCall,
@@ -49,6 +50,7 @@ from engine.sql.query import (
     Relation,
     SelectItem,
     TableRef,
+    output_index,
 )
 
 __all__ = [
@@ -230,15 +232,19 @@ def parse_query(sql: str) -> ParsedQuery:
     root = statements[0]
     assert root is not None
     _check_width_buckets(root)
+    names = [_display_name(e) for e in root.expressions] if isinstance(root, exp.Select) else []
+    fold_identifiers(root)
     if isinstance(root, exp.Union | exp.Intersect | exp.Except):
         raise UnsupportedError(
             "not supported yet: a set operation at the top level; put UNION ALL in FROM"
         )
     if not isinstance(root, exp.Select):
         raise _not_a_select(root, sql)
+    _inline_with(root)
     _check_args(root, _SELECT_ARGS, "in the query")
     relations, joins = _sources(root)
-    select = tuple(_select_item(item) for item in root.expressions)
+    items = zip(root.expressions, names, strict=True)
+    select = tuple(_select_item(item, name) for item, name in items)
     if not select:
         raise QueryError("SELECT: got no output columns, want at least one")
     if len(select) > MAX_SELECT_ITEMS:
@@ -255,9 +261,7 @@ def parse_query(sql: str) -> ParsedQuery:
         _reject_nested(where, "WHERE")
     having_node = root.args.get("having")
     having = having_node.this if having_node is not None else None
-    if having is not None:
-        _check_having(having, select)
-    return ParsedQuery(
+    parsed = ParsedQuery(
         relations=relations,
         joins=joins,
         select=select,
@@ -267,6 +271,29 @@ def parse_query(sql: str) -> ParsedQuery:
         order_by=_order(root, select),
         limit=_limit(root),
     )
+    if having is not None:
+        encode_having(parsed)  # one rule: what the plan carries
+    return parsed
+
+
+def fold_identifiers(root: exp.Expr) -> None:
+    """Fold unquoted identifiers to lower case, as SQL does; quoted ones stay exact.
+
+    Every name in a federation is lower case (README "Configuration"), so
+    ``Housing.Households`` names housing.households and ``"Housing"`` names nothing.
+    """
+    for identifier in root.find_all(exp.Identifier):
+        if not identifier.quoted:
+            identifier.set("this", identifier.this.lower())
+
+
+def _display_name(item: exp.Expression) -> str:
+    """Return an output's column name as the analyst wrote it (DuckDB's naming)."""
+    if isinstance(item, exp.Alias):
+        return item.alias_or_name
+    if isinstance(item, exp.Column):
+        return item.name  # as DuckDB names it: the column, without its table
+    return _name(item)
 
 
 def _not_a_select(root: exp.Expr, sql: str) -> QueryError:
@@ -375,6 +402,8 @@ def _relation(source: exp.Expression) -> Relation:
     if isinstance(source, exp.Subquery):
         inner = source.this
         alias = source.alias or "subquery"
+        if isinstance(inner, exp.Select):
+            _check_derived(inner)
         branches = _union_branches(inner)
         if len(branches) > MAX_UNION_BRANCHES:
             raise QueryError(
@@ -382,6 +411,70 @@ def _relation(source: exp.Expression) -> Relation:
             )
         return Relation(alias, tuple(branches))
     raise UnsupportedError(f"not supported yet: {source.key.upper()} in FROM")
+
+
+def _check_derived(select: exp.Select) -> None:
+    """Refuse a derived table (a subquery in FROM, or WITH) that does more than select,
+    rename and filter the columns of one dataset, with a message saying so."""
+    doing = [
+        words
+        for key, words in (
+            ("group", "GROUP BY"),
+            ("having", "HAVING"),
+            ("order", "ORDER BY"),
+            ("limit", "LIMIT"),
+            ("distinct", "DISTINCT"),
+            ("joins", "JOIN"),
+        )
+        if select.args.get(key)
+    ]
+    if any(e.find(exp.AggFunc) for e in select.expressions):
+        doing.insert(0, "aggregates")
+    if doing:
+        raise UnsupportedError(
+            f"not supported yet: a subquery in FROM with {', '.join(doing)}; want one that "
+            "only selects, renames and filters columns of one dataset (SELECT col [AS name], "
+            "... FROM party.dataset [WHERE ...]), with the aggregates in the outer query"
+        )
+
+
+def _inline_with(root: exp.Expression) -> None:
+    """Replace each reference to a WITH table by its query (a derived table); drop WITH.
+
+    Later WITH tables may use earlier ones. What a derived table may do is checked where
+    it is used (:func:`_check_derived`).
+    """
+    with_node = root.args.get("with_") or root.args.get("with")
+    if with_node is None:
+        return
+    if with_node.args.get("recursive"):
+        raise UnsupportedError("not supported: WITH RECURSIVE")
+    tables: dict[str, exp.Expression] = {}
+
+    def inline(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and not node.args.get("db") and node.name in tables:
+            alias = node.alias or node.name
+            return exp.Subquery(
+                this=tables[node.name].copy(), alias=exp.TableAlias(this=exp.to_identifier(alias))
+            )
+        return node
+
+    for cte in with_node.expressions:
+        name = cte.alias_or_name
+        if name in tables:
+            raise QueryError(f"WITH: got the name {name!r} twice, want distinct names")
+        body = cte.this
+        tables[name] = body.transform(inline) if tables else body
+    root.set("with_", None)
+    root.set("with", None)
+    for key in ("from_", "from", "joins"):
+        value = root.args.get(key)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            root.set(key, [v.transform(inline) for v in value])
+        else:
+            root.set(key, value.transform(inline))
 
 
 def _union_branches(node: exp.Expression) -> list[Branch]:
@@ -394,7 +487,50 @@ def _union_branches(node: exp.Expression) -> list[Branch]:
     if not isinstance(node, exp.Select):
         raise UnsupportedError(f"not supported yet: {node.key.upper()} as a subquery")
     _check_args(node, _BRANCH_ARGS, "in a UNION ALL branch")
-    table = _table(_from(node), "in a UNION ALL branch")
+    source = _from(node)
+    if isinstance(source, exp.Subquery):  # a derived table inside: compose with it
+        if isinstance(source.this, exp.Select):
+            _check_derived(source.this)
+        outer = _branch_of(node, TableRef("", ""))
+        return [_compose(outer, inner) for inner in _union_branches(source.this)]
+    return [_branch_of(node, _table(source, "in a UNION ALL branch"))]
+
+
+def _compose(outer: Branch, inner: Branch) -> Branch:
+    """Return the branch selecting ``outer``'s columns and rows from ``inner``'s."""
+    names = dict(inner.columns) if inner.columns is not None else None
+
+    def source(name: str) -> str:
+        if names is None:
+            return name
+        if name not in names:
+            raise QueryError(
+                f"column: got {name!r}, want a column of the subquery ({', '.join(names)})"
+            )
+        return names[name]
+
+    columns = (
+        inner.columns
+        if outer.columns is None
+        else tuple((out, source(name)) for out, name in outer.columns)
+    )
+    where = inner.where
+    if outer.where is not None:
+
+        def rename(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
+                return exp.column(source(node.name))
+            return node
+
+        renamed = outer.where.copy().transform(rename)
+        if where is not None:
+            renamed = exp.And(this=exp.paren(where), expression=exp.paren(renamed))
+        where = renamed
+    return Branch(inner.table, columns, where)
+
+
+def _branch_of(node: exp.Select, table: TableRef) -> Branch:
+    """Return the branch of one SELECT over ``table``: its columns and its filter."""
     columns: list[tuple[str, str]] | None = []
     for item in node.expressions:
         if isinstance(item, exp.Star):
@@ -414,7 +550,7 @@ def _union_branches(node: exp.Expression) -> list[Branch]:
     where = where_node.this if where_node is not None else None
     if where is not None:
         _reject_nested(where, "WHERE of a UNION ALL branch")
-    return [Branch(table, tuple(columns) if columns is not None else None, where)]
+    return Branch(table, tuple(columns) if columns is not None else None, where)
 
 
 def _reject_nested(node: exp.Expression, where: str) -> None:
@@ -427,23 +563,18 @@ def _reject_nested(node: exp.Expression, where: str) -> None:
             raise QueryError(f"{where}: got aggregate {_name(sub)!r}, want a row predicate")
 
 
-def _select_item(item: exp.Expression) -> SelectItem:
-    if isinstance(item, exp.Alias):
-        name = item.alias_or_name
-    elif isinstance(item, exp.Column):
-        name = item.name  # as DuckDB names it: the column, without its table
-    else:
-        name = _name(item)
+def _select_item(item: exp.Expression, name: str) -> SelectItem:
+    key = _display_name(item)  # folded
     node = item.this if isinstance(item, exp.Alias) else item
     if isinstance(node, exp.Window) or node.find(exp.Window):
         raise UnsupportedError(f"not supported yet: window function {_name(node)!r}")
     if isinstance(node, exp.Star) or (isinstance(node, exp.Column) and node.is_star):
         raise UnsupportedError("not supported: SELECT *; jointstat releases aggregates only")
     if isinstance(node, exp.AggFunc | exp.WithinGroup) or node.find(exp.AggFunc):
-        return SelectItem(name, None, _aggregate(node))
+        return SelectItem(name, None, _aggregate(node), _name(node), key)
     if isinstance(node, exp.Subquery | exp.Select) or node.find(exp.Select):
         raise UnsupportedError("not supported yet: subquery in SELECT")
-    return SelectItem(name, node, None)
+    return SelectItem(name, node, None, _name(node), key)
 
 
 def _column_argument(node: exp.Expression | None, function: Aggregate, what: str) -> exp.Column:
@@ -464,7 +595,46 @@ def _fraction(node: exp.Expression | None, function: Aggregate) -> Fraction:
     return value
 
 
+_ROW_EXPRESSION_AGGREGATES = frozenset(
+    {
+        Aggregate.COUNT,
+        Aggregate.SUM,
+        Aggregate.AVG,
+        Aggregate.VAR_SAMP,
+        Aggregate.VAR_POP,
+        Aggregate.STDDEV_SAMP,
+        Aggregate.STDDEV_POP,
+    }
+)
+
+
+def _filtered(node: exp.Filter) -> exp.Expression:
+    """Return ``AGG(x) FILTER (WHERE c)`` as ``AGG(CASE WHEN c THEN x END)`` (the same
+    rows: the aggregates here skip NULLs), ``COUNT(*)`` as ``COUNT(CASE WHEN c THEN 1 END)``."""
+    inner: exp.Expression = node.this
+    where = node.expression
+    function = _AGGREGATES.get(type(inner))
+    if function not in _ROW_EXPRESSION_AGGREGATES or isinstance(inner.this, exp.Distinct):
+        raise UnsupportedError(
+            f"not supported yet: FILTER on {_name(inner)!r}; want it on COUNT, SUM, AVG, "
+            "VAR_* or STDDEV_*"
+        )
+    condition = where.this if isinstance(where, exp.Where) else where
+    _reject_nested(condition, "FILTER")
+    argument = inner.this
+    if function is Aggregate.COUNT and (
+        isinstance(argument, exp.Star) or (isinstance(argument, exp.Column) and argument.is_star)
+    ):
+        argument = exp.Literal.number(1)
+    case = exp.Case(ifs=[exp.If(this=condition.copy(), true=argument.copy())])
+    rewritten = inner.copy()
+    rewritten.set("this", case)
+    return rewritten
+
+
 def _aggregate(node: exp.Expression) -> AggregateCall:
+    if isinstance(node, exp.Filter):
+        node = _filtered(node)
     if isinstance(node, exp.WithinGroup):
         inner, order = node.this, node.expression
         if not isinstance(inner, exp.PercentileCont) or not isinstance(order, exp.Order):
@@ -492,7 +662,14 @@ def _aggregate(node: exp.Expression) -> AggregateCall:
         )
     argument = node.this
     if isinstance(argument, exp.Distinct):
-        raise UnsupportedError(f"not supported yet: DISTINCT inside {function.value.upper()}")
+        values = argument.expressions
+        if function is not Aggregate.COUNT or len(values) != 1:
+            raise UnsupportedError(
+                f"not supported yet: DISTINCT inside {function.value.upper()}; want "
+                "COUNT(DISTINCT column)"
+            )
+        column = _column_argument(values[0], function, "argument")
+        return AggregateCall(function, column, distinct=True)
     if function is Aggregate.COUNT and (
         isinstance(argument, exp.Star) or (isinstance(argument, exp.Column) and argument.is_star)
     ):
@@ -509,6 +686,11 @@ def _aggregate(node: exp.Expression) -> AggregateCall:
     extra = [k for k, v in node.args.items() if k not in ("this", "big_int") and v]
     if extra:
         raise UnsupportedError(f"not supported yet: {_name(node)!r} with extra arguments")
+    if not isinstance(argument, exp.Column) and function in _ROW_EXPRESSION_AGGREGATES:
+        if argument is None:
+            raise QueryError(f"{function.value.upper()}: got no argument, want a column")
+        _reject_nested(argument, f"{function.value.upper()}")
+        return AggregateCall(function, None, expression=argument)
     return AggregateCall(function, _column_argument(argument, function, "argument"))
 
 
@@ -523,7 +705,7 @@ def _group_key(node: exp.Expression, select: tuple[SelectItem, ...]) -> exp.Expr
         return group
     if isinstance(node, exp.Column) and not node.table:
         for item in select:
-            if item.name == node.name and item.group is not None:
+            if item.key == node.name and item.group is not None:
                 return item.group
     if node.find(exp.AggFunc):
         raise QueryError(f"GROUP BY: got aggregate {_name(node)!r}, want a row expression")
@@ -549,52 +731,6 @@ def _bind_groups(
     return select
 
 
-_HAVING_NODES = (
-    exp.And,
-    exp.Or,
-    exp.Not,
-    exp.Paren,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.Literal,
-    exp.Neg,
-    exp.Null,
-    exp.Boolean,
-)
-
-
-def _check_having(having: exp.Expression, select: tuple[SelectItem, ...]) -> None:
-    """HAVING may compare released outputs (aggregates or group keys) with constants."""
-    outputs = {_output_text(item) for item in select} | {item.name for item in select}
-
-    def check(node: exp.Expression) -> None:
-        text = _name(node)
-        if isinstance(node, exp.AggFunc | exp.Column | exp.WithinGroup):
-            if text in outputs or (isinstance(node, exp.Column) and node.name in outputs):
-                return
-            raise UnsupportedError(
-                f"not supported yet: HAVING on {text!r}, which is not in SELECT; want "
-                "conditions on released outputs"
-            )
-        if not isinstance(node, _HAVING_NODES):
-            raise UnsupportedError(f"not supported yet: {node.key.upper()} in HAVING")
-        for child in node.iter_expressions():
-            assert isinstance(child, exp.Expression)
-            check(child)
-
-    check(having)
-
-
-def _output_text(item: SelectItem) -> str:
-    if item.group is not None:
-        return _name(item.group)
-    return item.name
-
-
 def _order(select: exp.Select, items: tuple[SelectItem, ...]) -> tuple[OrderKey, ...]:
     order = select.args.get("order")
     if order is None:
@@ -609,25 +745,11 @@ def _order(select: exp.Select, items: tuple[SelectItem, ...]) -> tuple[OrderKey,
                 raise QueryError(f"ORDER BY: got position {position}, want 1..{len(items)}")
             index = position - 1
         else:
-            text = _name(node)
-            for i, item in enumerate(items):
-                group_text = _name(item.group) if item.group is not None else None
-                column_name = item.group.name if isinstance(item.group, exp.Column) else None
-                if text in (item.name, group_text, column_name) or (
-                    item.aggregate is not None and text == _aggregate_text(item)
-                ):
-                    index = i
-                    break
+            index = output_index(node, items)
         if index is None:
             raise QueryError(f"ORDER BY: got {_name(node)!r}, want an output column")
         keys.append(OrderKey(index, bool(ordered.args.get("desc"))))
     return tuple(keys)
-
-
-def _aggregate_text(item: SelectItem) -> str:
-    assert item.aggregate is not None
-    arg = "*" if item.aggregate.argument is None else _name(item.aggregate.argument)
-    return f"{item.aggregate.function.value.upper()}({arg})"
 
 
 def _limit(select: exp.Select) -> int | None:

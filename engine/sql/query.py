@@ -96,21 +96,27 @@ class JoinCondition:
 @dataclass(frozen=True)
 class AggregateCall:
     """An aggregate: ``argument`` is None for COUNT(*); ``second`` is the x of a bivariate
-    aggregate such as CORR(y, x); ``fraction`` the q of a quantile."""
+    aggregate such as CORR(y, x); ``fraction`` the q of a quantile; ``expression`` the
+    argument of a univariate aggregate over a row expression (``AVG(wage * 12)``, or a
+    FILTER rewritten as CASE), ``argument`` then None."""
 
     function: Aggregate
     argument: exp.Column | None
     second: exp.Column | None = None
     fraction: Fraction | None = None
+    expression: exp.Expression | None = None
+    distinct: bool = False  # COUNT(DISTINCT argument)
 
 
 @dataclass(frozen=True)
 class SelectItem:
     """One output column: a group key (a column or bucket expression) or an aggregate."""
 
-    name: str
+    name: str  # as the analyst wrote it (the result's column name)
     group: exp.Expression | None
     aggregate: AggregateCall | None
+    text: str = ""  # the output's expression as SQL, identifiers folded (HAVING, ORDER BY)
+    key: str = ""  # its alias or column name, folded (how GROUP BY, HAVING, ORDER BY name it)
 
 
 @dataclass(frozen=True)
@@ -138,3 +144,18 @@ class ParsedQuery:
     def relation(self) -> Relation:
         """Return the single relation of a query without joins."""
         return self.relations[0]
+
+
+def output_index(node: exp.Expression, items: tuple[SelectItem, ...]) -> int | None:
+    """Return the output that ``node`` names in HAVING or ORDER BY (None if none): by alias
+    or column name, or as the same expression (an aggregate, a group key)."""
+    text = node.sql(dialect="duckdb")
+    for i, item in enumerate(items):
+        column_name = item.group.name if isinstance(item.group, exp.Column) else None
+        if text in (item.key, item.text, column_name):
+            return i
+    if isinstance(node, exp.Column) and not node.table:
+        for i, item in enumerate(items):
+            if node.name == item.key:
+                return i
+    return None

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from engine.catalog import Catalog, ColumnInfo, DatasetInfo
+from engine.catalog import Catalog, ColumnInfo, ColumnType, DatasetInfo
 from engine.config import ColumnPolicy
 from engine.errors import CatalogMissError, PolicyError, QueryError, UnsupportedError
 from engine.sql import predicate
 from engine.sql.query import Branch, Relation
+from engine.sql.types import check_types
 
 FILTERABLE = frozenset({ColumnPolicy.GROUP_BY, ColumnPolicy.AGGREGATE})
 _HINT = {
@@ -87,6 +88,11 @@ def _resolve_branch(branch: Branch, catalog: Catalog, analyst: str) -> ResolvedB
                     f"policy: column {col.name!r} of {dataset.qualified_name} used in WHERE "
                     f"is {col.policy.value}; want a group_by or aggregate column"
                 )
+        check_types(
+            branch.where,
+            lambda c: (c.name, dataset.column(c.name).type),
+            f"WHERE of {dataset.qualified_name}",
+        )
     return ResolvedBranch(branch, dataset, names)
 
 
@@ -170,6 +176,16 @@ class Resolver:
                     f"column: got {name!r}, want a column of {rb.dataset.qualified_name} "
                     f"as used in this query ({known})"
                 )
+
+    def type_of(self, column: exp.Column) -> tuple[str, ColumnType]:
+        """Return a key naming ``column`` in the query and its published type (the first
+        branch's: UNION ALL branches agree on it, see check_union)."""
+        bound = self.column(column)
+        return f"{bound.relation}.{bound.name}", self.infos(bound)[0].type
+
+    def check_row_expression(self, node: exp.Expression, where: str) -> None:
+        """Raise QueryError unless ``node``'s types fit (engine.sql.types), at plan time."""
+        check_types(node, self.type_of, where)
 
     def infos(self, bound: Bound) -> list[ColumnInfo]:
         relation = self.relations[bound.relation]

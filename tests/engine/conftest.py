@@ -39,6 +39,9 @@ from engine.launch import LocalFederation, free_port_block
 from engine.oracle import PlaintextOracle
 from engine.rpc.options import KEEPALIVE_ENV
 
+from .agencies import Agencies
+from .agencies import start as start_agencies
+
 WIDE_ROWS = 60_000
 NO_OVERLAP = (("overlap_control", False), ("dominance", False))
 # Limits the tests reach: grouping registry.wide by slot with three aggregates exceeds the
@@ -123,6 +126,7 @@ def guarded_datasets() -> list[DatasetSpec]:
     return [
         guarded("guarded"),  # labels, presence, errors: exact mode, every control on
         guarded("differenced"),  # differencing on one dataset
+        guarded("filtered"),  # differencing through a FILTER inside the aggregate
         guarded("joined"),  # differencing over a join (test_join_overlap.py)
         guarded("walked", columns=walk_columns),  # MIN walk: order statistics allowed
         DatasetSpec(  # the dominance rule: one firm makes 90% of one sector's turnover
@@ -244,3 +248,13 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         yield Federation(root, launcher, PlaintextOracle(files), root / "analysts" / "alice")
     finally:
         launcher.stop()
+
+
+@pytest.fixture(scope="session")
+def agencies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agencies]:
+    """The small federation of tests/engine/agencies.py (answer tests, differential)."""
+    running = start_agencies(tmp_path_factory.mktemp("agencies"))
+    try:
+        yield running
+    finally:
+        running.launcher.stop()

@@ -147,6 +147,35 @@ def test_differencing_through_a_column_s_nulls_is_refused(federation: Federation
     assert released.rows[0] == tuple(truth[0])
 
 
+def test_differencing_through_a_filter_inside_the_aggregate_is_refused(
+    federation: Federation,
+) -> None:
+    """The filter's rows stay the same, the SUM's lose one person (FILTER, or a CASE
+    without ELSE): the cell's own rows are compared, so the SUM is withheld."""
+    region, sector, income = _one_income(federation)
+    low, high = round(income) - 0.5, round(income) + 0.49
+    person = f"sector = '{sector}' AND income BETWEEN {low} AND {high}"
+    base = f"SELECT COUNT(*), SUM(income) FROM tax.filtered WHERE region = '{region}'"
+    with federation.client() as alice:
+        first = alice.query(base)
+        by_filter = alice.query(
+            base.replace("SUM(income)", f"SUM(income) FILTER (WHERE NOT ({person}))")
+        )
+        by_case = alice.query(
+            base.replace("SUM(income)", f"SUM(CASE WHEN NOT ({person}) THEN income END)")
+        )
+    assert SUPPRESSED not in first.rows[0]
+    assert by_filter.rows[0] == (first.rows[0][0], SUPPRESSED)
+    assert by_case.rows[0] == (first.rows[0][0], SUPPRESSED)
+    # A FILTER that drops at least the minimum group size is released, exactly.
+    wide = base.replace("SUM(income)", f"SUM(income) FILTER (WHERE NOT (sector = '{sector}'))")
+    truth = federation.oracle.execute(wide.replace("tax.filtered", "tax.income"))
+    with federation.client() as alice:
+        released = alice.query(wide)
+    assert released.rows[0][0] == truth[0][0]
+    assert abs(float(released.rows[0][1]) - float(truth[0][1])) < 0.01  # type: ignore[arg-type]
+
+
 def test_min_walk_is_stopped(federation: Federation) -> None:
     with federation.client() as client:
         # Order statistics need the owner's leave: guarded's income does not give it.

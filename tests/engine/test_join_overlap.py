@@ -111,3 +111,23 @@ def test_only_the_group_that_lost_one_person_is_withheld(federation: Federation)
                 assert abs(float(total) - float(truth[label][1])) < 0.01  # type: ignore[arg-type]
                 want = (SUPPRESSED, SUPPRESSED) if label == lost else (count, total)
                 assert second[label] == want, (key, label)
+
+
+def test_a_filter_inside_the_aggregate_cannot_drop_one_person(federation: Federation) -> None:
+    """The joined rows stay the same; the SUM's rows lose one person (its own FILTER): each
+    cell's rows are what is compared, so the SUM is withheld and the COUNT released."""
+    base = BASE.format(district="Central-4")
+    rows = federation.oracle.execute(
+        "SELECT t.income FROM tax.income t JOIN registry.people p ON t.citizen_id = "
+        "p.citizen_id WHERE p.district = 'Central-4' "
+        "QUALIFY COUNT(*) OVER (PARTITION BY ROUND(t.income)) = 1 ORDER BY t.income LIMIT 1"
+    )
+    (alone,) = rows[0]
+    low, high = round(alone) - 0.5, round(alone) + 0.49
+    attack = base.replace(
+        "SUM(t.income)", f"SUM(t.income) FILTER (WHERE NOT (t.income BETWEEN {low} AND {high}))"
+    )
+    _assert_equal(federation, base)
+    count, total = _released(federation, attack)
+    assert count == _truth(federation, base)[0]  # the same joined rows: released
+    assert total == SUPPRESSED  # the sum's rows differ by one: withheld

@@ -52,8 +52,15 @@ REFUSALS = [
         UnsupportedError,
         "UNION ALL",
     ),
-    ("SELECT COUNT(DISTINCT sector) FROM tax.income", UnsupportedError, "DISTINCT"),
-    ("SELECT SUM(income * 2) FROM tax.income", UnsupportedError, "plain column"),
+    ("SELECT SUM(DISTINCT income) FROM tax.income", UnsupportedError, "DISTINCT inside SUM"),
+    (
+        "SELECT COUNT(DISTINCT t.sector) FROM tax.income t JOIN registry.people p "
+        "ON t.citizen_id = p.citizen_id",
+        UnsupportedError,
+        "over a UNION ALL or a join",
+    ),
+    ("SELECT SUM(income / 2) FROM tax.income", UnsupportedError, "division in SUM"),
+    ("SELECT MEDIAN(income * 2) FROM tax.income", UnsupportedError, "plain column"),
     (
         "SELECT COUNT(*) FROM tax.income t LEFT JOIN registry.people p "
         "ON t.citizen_id = p.citizen_id",
@@ -86,7 +93,17 @@ REFUSALS = [
         UnsupportedError,
         "DISTINCT",
     ),
-    ("WITH t AS (SELECT * FROM tax.income) SELECT COUNT(*) FROM t", UnsupportedError, "WITH"),
+    (
+        "WITH t AS (SELECT sector, COUNT(*) AS n FROM tax.income GROUP BY sector) "
+        "SELECT SUM(n) FROM t",
+        UnsupportedError,
+        "a subquery in FROM with aggregates, GROUP BY",
+    ),
+    (
+        "WITH RECURSIVE t AS (SELECT * FROM tax.income) SELECT COUNT(*) FROM t",
+        UnsupportedError,
+        "WITH RECURSIVE",
+    ),
     ("SELECT COUNT(*) FROM tax.income WHERE income > (SELECT 1)", UnsupportedError, "subquery"),
     ("SELECT SUM(income) OVER () FROM tax.income", UnsupportedError, "window"),
     (
