@@ -203,6 +203,8 @@ class Generator:
             inner = Source(table.qualified, [(c.name, c, 0) for c in columns])
             condition = self.condition(inner, [c for c in inner.columns if not c[1].text])
             picked = rng.sample(columns, rng.randint(3, len(columns)))
+            if not any(c.kind == "group" for c in picked):  # something to group by
+                picked.append(next(c for c in columns if c.kind == "group"))
             items = ", ".join(f"{c.name} AS {c.name}_" for c in picked)
             renamed = [(f"{c.name}_", c, 0) for c in picked]
             if rng.random() < 0.5:
