@@ -34,7 +34,7 @@ from engine.catalog import Catalog, ColumnType
 from engine.cells import VALUE_BITS
 from engine.config import ColumnPolicy
 from engine.errors import PolicyError, QueryError, UnsupportedError
-from engine.local_scan import component_sql, scaled
+from engine.local_scan import component_sql, guarded, scaled
 from engine.plan import JoinColumn, JoinOrder, JoinPlan, JoinScan, Measure
 from engine.planner import MeasureBuilder, disclosure, outputs_of
 from engine.sql import predicate
@@ -84,6 +84,7 @@ class _Side:
             sql = f"({predicate.render(node, _renamer(self.relation.branches[0].names))})"
             if decimals is not None:
                 sql = f"CAST(ROUND({sql} * {10**decimals}) AS BIGINT)"
+            sql = guarded(sql)  # a row that fails counts as NULL (engine.local_scan.guarded)
             self.values[(key, decimals)] = alias
             self.value_sql.append((alias, sql))
         return self.values[(key, decimals)]

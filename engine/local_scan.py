@@ -187,7 +187,10 @@ def aggregate_scan(
             value = f"({expression})"
             if not measure.counted_only:
                 value = f"CAST(ROUND({value} * {10**measure.decimals}) AS BIGINT)"
-            inner.append(f"{value} AS v{i}")
+            # Under TRY, like the analyst's filters and keys: a row whose value fails (an
+            # overflow past 2^63 at its scale) counts as NULL instead of failing the query,
+            # which would tell the analyst that such a row exists.
+            inner.append(f"{guarded(value)} AS v{i}")
             column = ""  # its magnitude is unknown: products are summed wide
         elif column is not None and measure.counted_only:
             inner.append(f'"{column}" AS v{i}')
