@@ -226,16 +226,16 @@ def aggregate_scan(
                     partials[label][offset + 1] = num
                     partials[label][offset + 2] = den
         offset += len(measure.components)
-    supports: dict[tuple[str, ...], dict[Label, Sketch]] = {}
     if sketch:
-        sketches = part_sketches(cursor, source, keys, sketch, qualified)
+        wanted = measure_supports(scan, nullable)
+        found = part_sketches(cursor, source, keys, sketch, qualified, ["", *wanted.values()])
+        sketches = found[0]
         if set(sketches) != set(partials):  # the two paths must label rows alike
             raise QueryError(
                 f"scan of {qualified}: the overlap sketches' groups differ from the "
                 "aggregates' (an internal error); want the same labels"
             )
-        for support, present in measure_supports(scan, nullable).items():
-            supports[support] = part_sketches(cursor, source, keys, sketch, qualified, present)
+        supports = dict(zip(wanted, found[1:], strict=True))
         reads = tuple(measure_support(scan, i, nullable) for i in range(len(measures)))
         return ScanResult(partials, sketches, supports, reads)
     return ScanResult(partials, sketches)
@@ -282,14 +282,16 @@ def part_sketches(
     keys: list[str],
     terms: int,
     qualified: str,
-    present: str = "",
-) -> dict[Label, Sketch]:
-    """Return each group's row-set sketch (engine.overlap) from the row identities, of the
-    rows where ``present`` holds (all rows when empty)."""
+    presents: Sequence[str] = ("",),
+) -> list[dict[Label, Sketch]]:
+    """Return, per condition of ``presents`` ("" for all rows), each group's row-set sketch
+    (engine.overlap) of the rows where it holds, from the row identities: one pass."""
     select_keys = "".join(f"{k}, " for k in keys)
-    where = f" WHERE {present}" if present else ""
+    lists = ", ".join(
+        f"list({ROW_ID}) FILTER (WHERE {p})" if p else f"list({ROW_ID})" for p in presents
+    )
     group = f" GROUP BY {', '.join(keys)}" if keys else ""
-    sql = f"SELECT {select_keys}list({ROW_ID}) FROM {source}{where}{group}"
+    sql = f"SELECT {select_keys}{lists} FROM {source}{group}"
     try:
         columns = cursor.execute(sql).fetchnumpy()
     except duckdb.Error:
@@ -298,13 +300,19 @@ def part_sketches(
         ) from None
     names = list(columns)
     width = len(keys)
-    out: dict[Label, Sketch] = {}
-    for i, identities in enumerate(columns[names[width]]):
-        label = tuple(label_value(_plain(columns[names[j]][i])) for j in range(width))
-        # No row (a global aggregate over an empty filter): list() is NULL, a masked value.
-        empty = identities is None or identities is np.ma.masked
-        ids = np.zeros(0, dtype=np.uint64) if empty else np.asarray(identities, dtype=np.uint64)
-        out[label] = Sketch(len(ids), power_sums(ids, terms))
+    labels = [
+        tuple(label_value(_plain(columns[names[j]][i])) for j in range(width))
+        for i in range(len(columns[names[width]]))
+    ]
+    out: list[dict[Label, Sketch]] = []
+    for column in names[width:]:
+        parts: dict[Label, Sketch] = {}
+        for label, identities in zip(labels, columns[column], strict=True):
+            # No row (an empty filter, or none where the condition holds): NULL, masked.
+            empty = identities is None or identities is np.ma.masked
+            ids = np.zeros(0, dtype=np.uint64) if empty else np.asarray(identities, np.uint64)
+            parts[label] = Sketch(len(ids), power_sums(ids, terms))
+        out.append(parts)
     return out
 
 
