@@ -18,14 +18,13 @@ so the next join sees equal windows again.
 from __future__ import annotations
 
 import logging
-import os
-import sqlite3
 import threading
 import time
 from collections.abc import Collection
 from pathlib import Path
 
 from engine.mpc.job import OverlapRecord, OverlapWindow
+from engine.state_dir import private_database
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +33,7 @@ class JoinOverlapStore:
     """The kept rows of one party (thread-safe)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        os.chmod(path, 0o600)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
+        self._db = private_database(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS kept (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
             "tag INTEGER NOT NULL, job_id TEXT NOT NULL, modulus TEXT NOT NULL, "

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -57,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ConfigError
+from engine.state_dir import private_database
 
 PRIME = (1 << 31) - 1
 P64 = np.uint64(PRIME)
@@ -224,11 +224,7 @@ class OverlapHistory:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        os.chmod(path, 0o600)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
+        self._db = private_database(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS part (dataset TEXT NOT NULL, rows INTEGER NOT NULL, "
             "sums BLOB NOT NULL, query_id TEXT NOT NULL, recorded REAL NOT NULL)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -75,3 +76,15 @@ def _tighten(path: Path, mode: int) -> bool:
         stat.S_IMODE(info.st_mode) & mode,
     )
     return True
+
+
+def private_database(path: Path) -> sqlite3.Connection:
+    """Open (creating) a SQLite file of the state directory for one daemon's threads:
+    owner-only (0600), WAL with full sync (a record survives a crash once committed),
+    autocommit (callers open their own transactions). The caller serializes access."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    os.chmod(path, FILE_MODE)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    return db

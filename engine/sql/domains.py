@@ -21,33 +21,24 @@ would release the column's values as labels (``GROUP BY income + 0``).
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
 from sqlglot import exp
 
-from engine.catalog import ColumnType, LabelValue
+from engine.catalog import LabelValue
 from engine.config import MAX_DOMAIN_LABELS, ColumnPolicy
 from engine.errors import CapacityError, PolicyError, QueryError, UnsupportedError
 from engine.labels import Label, label_sort_key, label_value, value_sort_key
 from engine.sql import predicate
 from engine.sql.resolve import FILTERABLE, Resolver
+from engine.sql.types import DUCK_TYPES, ENGINE, ENGINE_LOCK
 
 MAX_BUCKETS = 1_000  # buckets of one WIDTH_BUCKET
 MAX_GROUPS = 100_000  # result rows of one query (the product of its keys' domains)
 MAX_EVALUATED = 100_000  # label combinations an expression of group_by columns is tried on
 
-_DUCK_TYPES = {
-    ColumnType.INTEGER: "BIGINT",
-    ColumnType.FLOAT: "DOUBLE",
-    ColumnType.TEXT: "VARCHAR",
-    ColumnType.BOOLEAN: "BOOLEAN",
-    ColumnType.DATE: "DATE",
-}
-_ENGINE = duckdb.connect(":memory:")
-_ENGINE_LOCK = threading.Lock()
 _FORMS = (
     "want a group_by column, WIDTH_BUCKET(column, low, high, n) with constant bounds, or "
     "CASE WHEN ... THEN <constant> ... END"
@@ -209,7 +200,7 @@ def _image(
             labels.update(info.labels())
         names[ident] = len(domains)
         domains.append(tuple(sorted(labels, key=value_sort_key)))
-        types.append(_DUCK_TYPES.get(infos[0].type, "VARCHAR"))
+        types.append(DUCK_TYPES.get(infos[0].type, "VARCHAR"))
     combinations = 1
     for domain in domains:
         combinations *= len(domain)
@@ -235,9 +226,9 @@ def _image(
 
 
 def _evaluate(sql: str, parameters: Sequence[object], text: str) -> list[LabelValue]:
-    with _ENGINE_LOCK:
+    with ENGINE_LOCK:
         try:
-            rows = _ENGINE.execute(sql, parameters).fetchall()
+            rows = ENGINE.execute(sql, parameters).fetchall()
         except duckdb.Error as exc:
             raise QueryError(
                 f"GROUP BY {text!r}: cannot be evaluated ({type(exc).__name__}); want an "

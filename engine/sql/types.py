@@ -19,15 +19,16 @@ from engine.catalog import ColumnType
 from engine.errors import QueryError
 from engine.sql import predicate
 
-_DUCK_TYPES = {
+DUCK_TYPES = {  # the DuckDB type of a published column type
     ColumnType.INTEGER: "BIGINT",
     ColumnType.FLOAT: "DOUBLE",
     ColumnType.TEXT: "VARCHAR",
     ColumnType.BOOLEAN: "BOOLEAN",
     ColumnType.DATE: "DATE",
 }
-_ENGINE = duckdb.connect(":memory:")
-_LOCK = threading.Lock()
+# One in-memory DuckDB for plan-time evaluation (no data): types here, labels in domains.
+ENGINE = duckdb.connect(":memory:")
+ENGINE_LOCK = threading.Lock()
 _WORDS = {
     ColumnType.INTEGER: "integer",
     ColumnType.FLOAT: "number",
@@ -157,13 +158,13 @@ def _binds(node: exp.Expression, type_of: ColumnTypeOf) -> bool:
 
     body = predicate.standard(node.copy().transform(rename)).sql(dialect="duckdb")
     typed = ", ".join(
-        f"CAST(NULL AS {_DUCK_TYPES.get(kind, 'VARCHAR')}) AS __c{index}"
+        f"CAST(NULL AS {DUCK_TYPES.get(kind, 'VARCHAR')}) AS __c{index}"
         for index, kind in columns.values()
     )
     source = f"(SELECT {typed or '1 AS __one'})"
-    with _LOCK:
+    with ENGINE_LOCK:
         try:
-            _ENGINE.execute(f"SELECT {body} FROM {source} LIMIT 0").fetchall()
+            ENGINE.execute(f"SELECT {body} FROM {source} LIMIT 0").fetchall()
         except duckdb.Error:
             return False
     return True
