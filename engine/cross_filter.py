@@ -28,16 +28,8 @@ from sqlglot import exp
 
 from engine.errors import UnsupportedError
 from engine.local_scan import guarded
+from engine.sql.predicate import COMPARISONS
 from engine.sql.resolve import Resolver
-
-_COMPARISONS: dict[type[exp.Expression], str] = {
-    exp.EQ: "=",
-    exp.NEQ: "<>",
-    exp.LT: "<",
-    exp.LTE: "<=",
-    exp.GT: ">",
-    exp.GTE: ">=",
-}
 
 _NEGATED = {"=": "<>", "<>": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 
@@ -82,7 +74,7 @@ def formula(
             return [kind, build(node.this, negated), build(node.expression, negated)]
         if isinstance(node, exp.Not):
             return build(node.this, not negated)
-        op = _COMPARISONS.get(type(node))
+        op = COMPARISONS.get(type(node))
         if op is not None:
             if negated:
                 op = _NEGATED[op]

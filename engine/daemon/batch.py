@@ -10,7 +10,9 @@ queries: each ends exactly once, in its result, a refusal, or an anchored abort.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -26,6 +28,8 @@ from engine.protocol import QueryOutcome
 from engine.request import QueryRequest, SignedRequest
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -114,6 +118,19 @@ class Crew:
         self.lives.retire(pending.life)
         if not self.lives:
             self.idle.set()
+
+    @contextlib.contextmanager
+    def ending_on_failure(self, batch: list[PendingQuery], what: str) -> Iterator[None]:
+        """End every query of ``batch`` still going when the block fails: with its
+        EngineError, or, for a bug, with an error naming only the exception's class (its
+        traceback goes to the log)."""
+        try:
+            yield
+        except EngineError as exc:
+            self.fail_all(batch, exc)
+        except Exception as exc:
+            log.exception("%s failed unexpectedly", what)
+            self.fail_all(batch, EngineError(f"{what} failed: {type(exc).__name__}"))
 
     def fail_all(self, batch: list[PendingQuery], error: EngineError) -> None:
         for pending in batch:

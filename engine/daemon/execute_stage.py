@@ -57,12 +57,8 @@ class ExecuteStage:
             batch = [pending for part in parts for pending, _ in part.ready]
             lane.running = len(batch)
             try:
-                await self._execute(parts, lane)
-            except EngineError as exc:
-                self._crew.fail_all(batch, exc)
-            except Exception as exc:
-                log.exception("batch failed unexpectedly")
-                self._crew.fail_all(batch, EngineError(f"batch failed: {type(exc).__name__}"))
+                with self._crew.ending_on_failure(batch, "batch"):
+                    await self._execute(parts, lane)
             finally:
                 lane.running = 0
             self.batches_run += 1

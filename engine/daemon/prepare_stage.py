@@ -58,12 +58,8 @@ class PrepareStage:
     async def _prepare_batch(self, batch: list[PendingQuery], slots: asyncio.Semaphore) -> None:
         """Prepare and collect one batch (several run at once), then queue it for MPC."""
         try:
-            await self._prepare_and_collect(batch)
-        except EngineError as exc:
-            self._crew.fail_all(batch, exc)
-        except Exception as exc:
-            log.exception("batch failed unexpectedly")
-            self._crew.fail_all(batch, EngineError(f"batch failed: {type(exc).__name__}"))
+            with self._crew.ending_on_failure(batch, "batch"):
+                await self._prepare_and_collect(batch)
         finally:
             slots.release()
 

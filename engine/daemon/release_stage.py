@@ -14,7 +14,6 @@ from collections.abc import Awaitable
 
 from engine.anchor.queries import QueryReceipts
 from engine.daemon.batch import CollectedPart, Crew, PendingQuery
-from engine.errors import EngineError
 from engine.labels import Label
 from engine.protocol import Outcome, QueryOutcome
 
@@ -33,42 +32,35 @@ async def release(
 ) -> None:
     """Wait until the results of one MPC job are anchored, then release them."""
     pendings = [pending for _, pending, _ in done]
-    receipts: list[QueryReceipts | None] = [None] * len(done)
-    try:
+    with crew.ending_on_failure(pendings, "anchoring results"):
+        receipts: list[QueryReceipts | None] = [None] * len(done)
         if anchoring is not None:
             receipts = list(await anchoring)
-    except EngineError as exc:
-        crew.fail_all(pendings, exc)
-        return
-    except Exception as exc:
-        log.exception("anchoring results failed unexpectedly")
-        crew.fail_all(pendings, EngineError(f"batch failed: {type(exc).__name__}"))
-        return
-    first = parts[0]
-    marks = [*marks, time.perf_counter()]
-    seconds = marks[-1] - first.began
-    threshold = crew.config.federation.threshold
-    for (index, pending, groups), receipt in zip(done, receipts, strict=True):
-        shares = tuple(reply[index].sealed for reply in executed)
-        crew.succeeded(
-            pending,
-            QueryOutcome(
-                pending.signed.query_id,
-                pending.plan,
-                tuple(groups),
-                shares,
-                threshold,
-                seconds,
-                receipt,
-            ),
+        first = parts[0]
+        marks = [*marks, time.perf_counter()]
+        seconds = marks[-1] - first.began
+        threshold = crew.config.federation.threshold
+        for (index, pending, groups), receipt in zip(done, receipts, strict=True):
+            shares = tuple(reply[index].sealed for reply in executed)
+            crew.succeeded(
+                pending,
+                QueryOutcome(
+                    pending.signed.query_id,
+                    pending.plan,
+                    tuple(groups),
+                    shares,
+                    threshold,
+                    seconds,
+                    receipt,
+                ),
+            )
+        log.info(
+            "job %s: %d batches, %d queries in %.1f ms (first batch: prepare %.1f, "
+            "anchor %.1f, collect %.1f, wait+execute %.1f, anchor results %.1f)",
+            job_id,
+            len(parts),
+            queries,
+            seconds * 1000,
+            (marks[0] - first.began) * 1000,
+            *((b - a) * 1000 for a, b in itertools.pairwise(marks)),
         )
-    log.info(
-        "job %s: %d batches, %d queries in %.1f ms (first batch: prepare %.1f, "
-        "anchor %.1f, collect %.1f, wait+execute %.1f, anchor results %.1f)",
-        job_id,
-        len(parts),
-        queries,
-        seconds * 1000,
-        (marks[0] - first.began) * 1000,
-        *((b - a) * 1000 for a, b in itertools.pairwise(marks)),
-    )

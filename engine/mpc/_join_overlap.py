@@ -12,9 +12,10 @@ hub knows, for each of its shuffled positions i, its key and so the key's identi
 x_i = SHA-256(federation overlap secret, key) mod q, q the prime of the fixed overlap field
 (:data:`OVERLAP_BITS`, the same for every join, so that sketches of any two joins are
 comparable); padding has x = 0 and weight 0. The sketch of a cell is
-S_k = Σ_i a_i · x_i^k, k = 0 … 2m − 2, with a_i the cell's COUNT(*) weight of row i (the
-hub's count column of the cell's group times the spokes' count columns and the row filter,
-the same product as the cell's count). The hub inputs h_i · x_i^k (its own column h times
+S_k = Σ_i a_i · x_i^k, k = 0 … 2m − 2, with a_i the weight of row i in the cell's own count
+(the rows its aggregate reads: COUNT(*)'s, or COUNT(v)'s for SUM(v); the hub's count
+column of the cell's group times the spokes' count columns and the row filter, the same
+product as the cell's count). The hub inputs h_i · x_i^k (its own column h times
 the powers: it knows both), the spokes' factor is converted from the join field into the
 overlap field by a masked opening (:func:`convert_small`), and every S_k is an entry of one
 matrix product (one resharing for all).

@@ -15,16 +15,8 @@ from typing import Any
 from sqlglot import exp
 
 from engine.errors import UnsupportedError
+from engine.sql.predicate import COMPARISONS
 from engine.sql.query import ParsedQuery, output_index
-
-_OPS: dict[type[exp.Expression], str] = {
-    exp.EQ: "=",
-    exp.NEQ: "<>",
-    exp.LT: "<",
-    exp.LTE: "<=",
-    exp.GT: ">",
-    exp.GTE: ">=",
-}
 
 
 def encode(query: ParsedQuery) -> str:
@@ -84,7 +76,7 @@ def encode(query: ParsedQuery) -> str:
             for item in node.expressions[1:]:
                 tree = ["or", tree, ["=", value, operand(item)]]
             return tree
-        op = _OPS.get(type(node))
+        op = COMPARISONS.get(type(node))
         if op is None:
             raise UnsupportedError(f"not supported yet: {node.key.upper()} in HAVING")
         return [op, operand(node.this), operand(node.expression)]

@@ -15,6 +15,17 @@ from sqlglot import exp
 
 from engine.errors import UnsupportedError
 
+# The comparison operators conditions are made of, with their SQL (HAVING, cross-agency
+# filters): one map for every module that encodes a comparison.
+COMPARISONS: dict[type[exp.Expression], str] = {
+    exp.EQ: "=",
+    exp.NEQ: "<>",
+    exp.LT: "<",
+    exp.LTE: "<=",
+    exp.GT: ">",
+    exp.GTE: ">=",
+}
+
 _ALLOWED: tuple[type[exp.Expression], ...] = (
     exp.And,
     exp.Or,
